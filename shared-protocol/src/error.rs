@@ -1,0 +1,231 @@
+//! The one error catalog shared by the wire protocol, the room simulation and
+//! (later) the HTTP API. Codes are appended, never reordered or removed.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+macro_rules! catalog {
+    ($($variant:ident = $name:literal : $when:literal,)*) => {
+        /// Every error code Tickroom sends. JSON carries the SCREAMING_SNAKE
+        /// name, postcard the position in this list.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $name)] #[doc = $when] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in wire order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears in JSON and in the docs.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
+            }
+
+            /// When this code is sent, for the catalog in `docs/protocol.md`.
+            pub const fn when(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $when,)* }
+            }
+        }
+    };
+}
+
+catalog! {
+    Malformed = "MALFORMED": "A frame could not be decoded with the connection's codec: truncated, invalid UTF-8, unknown message or variant tag, a varint overflow, trailing bytes, or a field of the wrong type.",
+    MessageTooLarge = "MESSAGE_TOO_LARGE": "A frame is longer than the configured maximum frame size.",
+    NestingTooDeep = "NESTING_TOO_DEEP": "A JSON frame nests objects/arrays deeper than the configured maximum depth.",
+    FieldTooLong = "FIELD_TOO_LONG": "A string or list inside a frame is longer than the decoder's hard limit, or a name/chat text is longer than the room allows.",
+    VersionMismatch = "VERSION_MISMATCH": "hello carried a protocol version this server does not speak; details carry the supported min and max. The connection is then closed.",
+    Unauthorized = "UNAUTHORIZED": "A join token is missing where required, badly signed or expired, or a resume token is invalid.",
+    NotInRoom = "NOT_IN_ROOM": "A room request came from a connection (or member) that is not seated in a room, or whose seat is in its reconnect grace period.",
+    AlreadyInRoom = "ALREADY_IN_ROOM": "join_room or create_room from a connection that already sits in a room.",
+    RoomNotFound = "ROOM_NOT_FOUND": "The room id names no room on this server.",
+    RoomExists = "ROOM_EXISTS": "create_room named a room id that is already taken.",
+    RoomFull = "ROOM_FULL": "The room already seats max_players members.",
+    TooManyRooms = "TOO_MANY_ROOMS": "The server already holds its configured maximum number of rooms.",
+    Forbidden = "FORBIDDEN": "The member's role or team does not allow this: spectators mutate nothing, players touch only their own team's or unowned pieces, only the host starts and archives.",
+    WrongPhase = "WRONG_PHASE": "The request is not allowed in the room's current phase (e.g. a move after the match expired, start_match when already live); details carry the phase.",
+    InvalidArgument = "INVALID_ARGUMENT": "A field is out of its allowed range: an unknown team, a bad name or idempotency key, bad dice notation, an empty chat.",
+    InvalidConfig = "INVALID_CONFIG": "A room config value is outside its allowed range; details name the key, the value and what is allowed.",
+    PieceNotFound = "PIECE_NOT_FOUND": "The piece id names no piece in this room.",
+    OutOfBounds = "OUT_OF_BOUNDS": "A move targets a position outside the board.",
+    LockHeld = "LOCK_HELD": "The piece's lock is held by another member (first processed wins); details carry the holder.",
+    NotLockOwner = "NOT_LOCK_OWNER": "A move, renew or release of a piece whose lock the member does not hold.",
+    FormationNotFound = "FORMATION_NOT_FOUND": "apply_formation named a formation this room does not have.",
+    FormationLimit = "FORMATION_LIMIT": "save_formation would pass the room's max_formations.",
+    MemberNotFound = "MEMBER_NOT_FOUND": "An admin action or input named a member who is not in the room.",
+    RateLimited = "RATE_LIMITED": "The connection exceeded its rate for this class of request; details carry retry_after_ms.",
+    ServerBusy = "SERVER_BUSY": "The server's inbound queue to the tick threads is full; retry later. Nothing was applied.",
+    StoreBehind = "STORE_BEHIND": "The store has fallen too far behind; mutating intents are refused until it catches up. Nothing was applied.",
+    StoreUnavailable = "STORE_UNAVAILABLE": "A write that must be durable before it is acknowledged (e.g. a formation save) failed to commit.",
+    SlowConsumer = "SLOW_CONSUMER": "The connection did not drain its outbound queue in time and is closed; resume to get a fresh snapshot.",
+    TooManyConnections = "TOO_MANY_CONNECTIONS": "The server or this IP holds its maximum number of connections, or opens them too fast.",
+    HandshakeTimeout = "HANDSHAKE_TIMEOUT": "No valid hello arrived within the handshake timeout.",
+    HeartbeatTimeout = "HEARTBEAT_TIMEOUT": "Nothing arrived from the client within the heartbeat timeout; it is treated as disconnected.",
+    ResumeFailed = "RESUME_FAILED": "The resume token is valid but the seat is gone (grace period over or room closed).",
+    Kicked = "KICKED": "An admin removed the member from the room.",
+    ShuttingDown = "SHUTTING_DOWN": "The server is shutting down; sent in closing.",
+    RoomTooLarge = "ROOM_TOO_LARGE": "The room's snapshot would pass the configured size cap; requests that would grow it are refused.",
+    UnsupportedCodec = "UNSUPPORTED_CODEC": "The client offered no supported WebSocket subprotocol, or used a codec the transport does not carry.",
+    Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with the trace id.",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One value in an error's `details`. JSON carries the bare value
+/// (`150`, `"alice"`, `true`); postcard carries a tagged enum, because it
+/// cannot decode untagged data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetailValue {
+    Int(i64),
+    Text(String),
+    Bool(bool),
+}
+
+/// Machine-readable context of an error, e.g. `{"holder": 3}`.
+pub type Details = BTreeMap<String, DetailValue>;
+
+#[derive(Serialize, Deserialize)]
+enum TaggedDetail {
+    Int(i64),
+    Text(String),
+    Bool(bool),
+}
+
+impl Serialize for DetailValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            match self {
+                DetailValue::Int(v) => s.serialize_i64(*v),
+                DetailValue::Text(v) => s.serialize_str(v),
+                DetailValue::Bool(v) => s.serialize_bool(*v),
+            }
+        } else {
+            let tagged = match self {
+                DetailValue::Int(v) => TaggedDetail::Int(*v),
+                DetailValue::Text(v) => TaggedDetail::Text(v.clone()),
+                DetailValue::Bool(v) => TaggedDetail::Bool(*v),
+            };
+            tagged.serialize(s)
+        }
+    }
+}
+
+struct BareValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BareValueVisitor {
+    type Value = DetailValue;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer, a string or a boolean")
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DetailValue, E> {
+        Ok(DetailValue::Int(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DetailValue, E> {
+        i64::try_from(v)
+            .map(DetailValue::Int)
+            .map_err(|_| E::custom("detail integer out of range"))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DetailValue, E> {
+        Ok(DetailValue::Text(v.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<DetailValue, E> {
+        Ok(DetailValue::Text(v))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<DetailValue, E> {
+        Ok(DetailValue::Bool(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for DetailValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            d.deserialize_any(BareValueVisitor)
+        } else {
+            Ok(match TaggedDetail::deserialize(d)? {
+                TaggedDetail::Int(v) => DetailValue::Int(v),
+                TaggedDetail::Text(v) => DetailValue::Text(v),
+                TaggedDetail::Bool(v) => DetailValue::Bool(v),
+            })
+        }
+    }
+}
+
+impl From<i64> for DetailValue {
+    fn from(v: i64) -> Self {
+        DetailValue::Int(v)
+    }
+}
+impl From<u64> for DetailValue {
+    fn from(v: u64) -> Self {
+        DetailValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<u32> for DetailValue {
+    fn from(v: u32) -> Self {
+        DetailValue::Int(v.into())
+    }
+}
+impl From<i32> for DetailValue {
+    fn from(v: i32) -> Self {
+        DetailValue::Int(v.into())
+    }
+}
+impl From<usize> for DetailValue {
+    fn from(v: usize) -> Self {
+        DetailValue::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<&str> for DetailValue {
+    fn from(v: &str) -> Self {
+        DetailValue::Text(v.to_owned())
+    }
+}
+impl From<String> for DetailValue {
+    fn from(v: String) -> Self {
+        DetailValue::Text(v)
+    }
+}
+impl From<bool> for DetailValue {
+    fn from(v: bool) -> Self {
+        DetailValue::Bool(v)
+    }
+}
+
+/// `{code, message, details}`: what every rejection and error carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default)]
+    pub details: Details,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code,
+            message: message.into(),
+            details: Details::new(),
+        }
+    }
+
+    /// Adds one detail; chains.
+    pub fn with(mut self, key: &str, value: impl Into<DetailValue>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}

@@ -1,0 +1,38 @@
+//! Every type on Tickroom's wire, its two codecs and the error catalog.
+//!
+//! Compatibility rule: postcard encodes enum variants and struct fields by
+//! position, so enums here only ever grow at the end and structs never change
+//! shape without bumping [`PROTOCOL_VERSION`]. See `docs/protocol.md`.
+
+mod client;
+mod codec;
+mod config;
+mod error;
+mod ids;
+mod limits;
+mod server;
+
+pub use client::{ClientMessage, Intent};
+pub use codec::{Codec, DecodeError, EncodeError};
+pub use config::{GameMode, RoomConfig};
+pub use error::{DetailValue, Details, ErrorBody, ErrorCode};
+pub use ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
+pub use limits::{CheckLimits, Limits};
+pub use server::{
+    ChatLine, CursorPos, Delta, DomainEvent, EventRecord, LeaveReason, LockView, MemberView,
+    Origin, Phase, PieceView, Placement, Presence, ReleaseReason, Role, RoomState, ServerMessage,
+    VersionRange,
+};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest protocol version this build still accepts.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// The versions this build accepts, as sent in `welcome` and `VERSION_MISMATCH`.
+pub fn supported_versions() -> VersionRange {
+    VersionRange {
+        min: MIN_PROTOCOL_VERSION,
+        max: PROTOCOL_VERSION,
+    }
+}

@@ -1,0 +1,845 @@
+//! Shared by the integration tests: proptest strategies for every wire type,
+//! one hand-written sample of every message variant, and exhaustive variant
+//! indexes (a new variant fails to compile here until it has a sample).
+
+#![allow(dead_code)]
+
+use proptest::collection::{btree_map, vec};
+use proptest::option;
+use proptest::prelude::*;
+use tickroom_protocol::*;
+
+// ---------------------------------------------------------------- strategies
+
+/// Characters that stress both codecs: JSON escapes, control characters,
+/// multi-byte UTF-8, brackets (which the JSON depth check must skip inside
+/// strings).
+const TRICKY: &[char] = &[
+    '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', '{', '[', '}', ']', 'é', '€',
+    '😀', '\u{fffd}', '\u{10ffff}', 'a', ' ',
+];
+
+/// Arbitrary unicode, at most 64 chars (≤ 256 bytes).
+pub fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        vec(any::<char>(), 0..=64).prop_map(String::from_iter),
+        vec(prop::sample::select(TRICKY), 0..=64).prop_map(String::from_iter),
+        "[a-z0-9_-]{0,16}",
+    ]
+}
+
+pub fn room_id() -> impl Strategy<Value = RoomId> {
+    text().prop_map(RoomId)
+}
+
+pub fn member_id() -> impl Strategy<Value = MemberId> {
+    any::<u32>().prop_map(MemberId)
+}
+
+pub fn piece_id() -> impl Strategy<Value = PieceId> {
+    any::<u32>().prop_map(PieceId)
+}
+
+pub fn team_id() -> impl Strategy<Value = TeamId> {
+    any::<u8>().prop_map(TeamId)
+}
+
+pub fn pos() -> impl Strategy<Value = Pos> {
+    (any::<i32>(), any::<i32>()).prop_map(|(x, y)| Pos { x, y })
+}
+
+pub fn state_hash() -> impl Strategy<Value = StateHash> {
+    prop_oneof![
+        any::<u64>().prop_map(StateHash),
+        prop::sample::select(vec![0, 1, u64::MAX, 1 << 53, (1 << 53) + 1]).prop_map(StateHash),
+    ]
+}
+
+pub fn error_code() -> impl Strategy<Value = ErrorCode> {
+    prop::sample::select(ErrorCode::ALL)
+}
+
+pub fn detail_value() -> impl Strategy<Value = DetailValue> {
+    prop_oneof![
+        any::<i64>().prop_map(DetailValue::Int),
+        prop::sample::select(vec![0, -1, i64::MIN, i64::MAX]).prop_map(DetailValue::Int),
+        text().prop_map(DetailValue::Text),
+        any::<bool>().prop_map(DetailValue::Bool),
+    ]
+}
+
+pub fn details() -> impl Strategy<Value = Details> {
+    btree_map(text(), detail_value(), 0..6)
+}
+
+pub fn room_config() -> impl Strategy<Value = RoomConfig> {
+    (
+        (
+            any::<u16>(),
+            any::<u16>(),
+            any::<u8>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<i32>(),
+            any::<i32>(),
+            any::<u32>(),
+            any::<u32>(),
+        ),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<u32>(),
+        ),
+    )
+        .prop_map(
+            |(
+                (
+                    tick_rate_hz,
+                    max_players,
+                    teams,
+                    pieces_per_team,
+                    neutral_pieces,
+                    board_width,
+                    board_height,
+                    match_ticks,
+                    lock_ttl_ticks,
+                ),
+                (
+                    auto_archive_ticks,
+                    hash_every_ticks,
+                    max_formations,
+                    chat_history,
+                    max_chat_chars,
+                    max_name_chars,
+                    max_dice,
+                    max_dice_sides,
+                ),
+            )| RoomConfig {
+                mode: GameMode::Board,
+                tick_rate_hz,
+                max_players,
+                teams,
+                pieces_per_team,
+                neutral_pieces,
+                board_width,
+                board_height,
+                match_ticks,
+                lock_ttl_ticks,
+                auto_archive_ticks,
+                hash_every_ticks,
+                max_formations,
+                chat_history,
+                max_chat_chars,
+                max_name_chars,
+                max_dice,
+                max_dice_sides,
+            },
+        )
+}
+
+pub fn intent() -> impl Strategy<Value = Intent> {
+    prop_oneof![
+        (piece_id(), pos()).prop_map(|(piece, to)| Intent::MovePiece { piece, to }),
+        piece_id().prop_map(|piece| Intent::TakeLock { piece }),
+        piece_id().prop_map(|piece| Intent::RenewLock { piece }),
+        piece_id().prop_map(|piece| Intent::ReleaseLock { piece }),
+        (text(), text()).prop_map(|(name, key)| Intent::SaveFormation { name, key }),
+        text().prop_map(|name| Intent::ApplyFormation { name }),
+        text().prop_map(|notation| Intent::RollDice { notation }),
+        text().prop_map(|text| Intent::Chat { text }),
+        Just(Intent::StartMatch {}),
+        Just(Intent::ArchiveRoom {}),
+    ]
+}
+
+pub fn client_message() -> impl Strategy<Value = ClientMessage> {
+    prop_oneof![
+        (any::<u16>(), option::of(text()), option::of(text())).prop_map(
+            |(version, token, resume)| ClientMessage::Hello {
+                version,
+                token,
+                resume
+            }
+        ),
+        any::<u64>().prop_map(|client_time| ClientMessage::Ping { client_time }),
+        (
+            any::<u64>(),
+            option::of(room_id()),
+            room_config(),
+            any::<bool>()
+        )
+            .prop_map(|(seq, room, config, private)| ClientMessage::CreateRoom {
+                seq,
+                room,
+                config,
+                private
+            }),
+        (any::<u64>(), room_id(), text(), option::of(team_id())).prop_map(
+            |(seq, room, name, team)| ClientMessage::JoinRoom {
+                seq,
+                room,
+                name,
+                team
+            }
+        ),
+        (any::<u64>(), team_id()).prop_map(|(seq, team)| ClientMessage::ChangeTeam { seq, team }),
+        any::<u64>().prop_map(|seq| ClientMessage::Leave { seq }),
+        (any::<u64>(), intent()).prop_map(|(seq, intent)| ClientMessage::Intent { seq, intent }),
+        pos().prop_map(|pos| ClientMessage::Cursor { pos }),
+    ]
+}
+
+pub fn role() -> impl Strategy<Value = Role> {
+    prop::sample::select(vec![Role::Host, Role::Player, Role::Spectator])
+}
+
+pub fn presence() -> impl Strategy<Value = Presence> {
+    prop::sample::select(vec![Presence::Connected, Presence::InGrace])
+}
+
+pub fn phase() -> impl Strategy<Value = Phase> {
+    prop::sample::select(vec![
+        Phase::Setup,
+        Phase::Live,
+        Phase::Expired,
+        Phase::Archived,
+    ])
+}
+
+pub fn leave_reason() -> impl Strategy<Value = LeaveReason> {
+    prop::sample::select(vec![
+        LeaveReason::Left,
+        LeaveReason::GraceExpired,
+        LeaveReason::Kicked,
+    ])
+}
+
+pub fn release_reason() -> impl Strategy<Value = ReleaseReason> {
+    prop::sample::select(vec![
+        ReleaseReason::Released,
+        ReleaseReason::Expired,
+        ReleaseReason::HolderLeft,
+        ReleaseReason::HolderDisconnected,
+        ReleaseReason::PhaseEnded,
+    ])
+}
+
+pub fn member_view() -> impl Strategy<Value = MemberView> {
+    (
+        member_id(),
+        text(),
+        role(),
+        option::of(team_id()),
+        any::<u64>(),
+        presence(),
+    )
+        .prop_map(|(id, name, role, team, seat, presence)| MemberView {
+            id,
+            name,
+            role,
+            team,
+            seat,
+            presence,
+        })
+}
+
+pub fn piece_view() -> impl Strategy<Value = PieceView> {
+    (
+        piece_id(),
+        option::of(team_id()),
+        pos(),
+        option::of(
+            (member_id(), any::<u64>())
+                .prop_map(|(holder, expires_at)| LockView { holder, expires_at }),
+        ),
+    )
+        .prop_map(|(id, team, pos, lock)| PieceView {
+            id,
+            team,
+            pos,
+            lock,
+        })
+}
+
+pub fn chat_line() -> impl Strategy<Value = ChatLine> {
+    (any::<u64>(), member_id(), text()).prop_map(|(tick, member, text)| ChatLine {
+        tick,
+        member,
+        text,
+    })
+}
+
+pub fn room_state() -> impl Strategy<Value = RoomState> {
+    (
+        (
+            any::<u64>(),
+            any::<u64>(),
+            phase(),
+            option::of(any::<u64>()),
+            option::of(any::<u64>()),
+            option::of(member_id()),
+        ),
+        (
+            vec(member_view(), 0..4),
+            vec(piece_view(), 0..6),
+            vec(text(), 0..4),
+            vec(chat_line(), 0..4),
+            state_hash(),
+        ),
+    )
+        .prop_map(
+            |(
+                (tick, version, phase, match_ends_at, archive_at, host),
+                (members, pieces, formations, chat, state_hash),
+            )| RoomState {
+                tick,
+                version,
+                phase,
+                match_ends_at,
+                archive_at,
+                host,
+                members,
+                pieces,
+                formations,
+                chat,
+                state_hash,
+            },
+        )
+}
+
+pub fn domain_event() -> impl Strategy<Value = DomainEvent> {
+    prop_oneof![
+        member_view().prop_map(|member| DomainEvent::MemberJoined { member }),
+        (member_id(), leave_reason())
+            .prop_map(|(member, reason)| DomainEvent::MemberLeft { member, reason }),
+        member_id().prop_map(|member| DomainEvent::MemberDisconnected { member }),
+        member_id().prop_map(|member| DomainEvent::MemberReconnected { member }),
+        (member_id(), option::of(team_id()))
+            .prop_map(|(member, team)| DomainEvent::TeamChanged { member, team }),
+        option::of(member_id()).prop_map(|host| DomainEvent::HostChanged { host }),
+        (piece_id(), pos()).prop_map(|(piece, to)| DomainEvent::PieceMoved { piece, to }),
+        (piece_id(), member_id(), any::<u64>()).prop_map(|(piece, holder, expires_at)| {
+            DomainEvent::LockTaken {
+                piece,
+                holder,
+                expires_at,
+            }
+        }),
+        (piece_id(), member_id(), any::<u64>()).prop_map(|(piece, holder, expires_at)| {
+            DomainEvent::LockRenewed {
+                piece,
+                holder,
+                expires_at,
+            }
+        }),
+        (piece_id(), member_id(), release_reason()).prop_map(|(piece, holder, reason)| {
+            DomainEvent::LockReleased {
+                piece,
+                holder,
+                reason,
+            }
+        }),
+        (text(), member_id(), any::<u32>())
+            .prop_map(|(name, by, pieces)| DomainEvent::FormationSaved { name, by, pieces }),
+        (
+            text(),
+            vec(
+                (piece_id(), pos()).prop_map(|(piece, pos)| Placement { piece, pos }),
+                0..6
+            )
+        )
+            .prop_map(|(name, placements)| DomainEvent::FormationApplied { name, placements }),
+        (
+            member_id(),
+            text(),
+            vec(any::<u32>(), 0..8),
+            any::<i32>(),
+            any::<i64>()
+        )
+            .prop_map(|(member, notation, rolls, modifier, total)| {
+                DomainEvent::DiceRolled {
+                    member,
+                    notation,
+                    rolls,
+                    modifier,
+                    total,
+                }
+            }),
+        (member_id(), text()).prop_map(|(member, text)| DomainEvent::ChatPosted { member, text }),
+        (phase(), option::of(any::<u64>()))
+            .prop_map(|(phase, until)| DomainEvent::PhaseChanged { phase, until }),
+    ]
+}
+
+pub fn origin() -> impl Strategy<Value = Origin> {
+    (option::of(member_id()), option::of(any::<u64>()))
+        .prop_map(|(member, seq)| Origin { member, seq })
+}
+
+pub fn event_record() -> impl Strategy<Value = EventRecord> {
+    (origin(), any::<u64>(), domain_event()).prop_map(|(origin, version, event)| EventRecord {
+        origin,
+        version,
+        event,
+    })
+}
+
+pub fn delta() -> impl Strategy<Value = Delta> {
+    (
+        room_id(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        vec(event_record(), 0..6),
+        option::of(state_hash()),
+    )
+        .prop_map(
+            |(room, tick, from_version, to_version, events, state_hash)| Delta {
+                room,
+                tick,
+                from_version,
+                to_version,
+                events,
+                state_hash,
+            },
+        )
+}
+
+pub fn server_message() -> impl Strategy<Value = ServerMessage> {
+    prop_oneof![
+        (
+            text(),
+            text(),
+            (any::<u16>(), any::<u16>()).prop_map(|(min, max)| VersionRange { min, max }),
+            option::of(any::<u64>())
+        )
+            .prop_map(|(session, resume_token, versions, last_applied_seq)| {
+                ServerMessage::Welcome {
+                    session,
+                    resume_token,
+                    versions,
+                    last_applied_seq,
+                }
+            }),
+        (
+            option::of(any::<u64>()),
+            room_id(),
+            member_id(),
+            room_config(),
+            any::<u32>(),
+            room_state()
+        )
+            .prop_map(|(seq, room, member, config, epoch, state)| {
+                ServerMessage::Joined {
+                    seq,
+                    room,
+                    member,
+                    config,
+                    epoch,
+                    state,
+                }
+            }),
+        (any::<u64>(), room_id()).prop_map(|(seq, room)| ServerMessage::RoomCreated { seq, room }),
+        delta().prop_map(ServerMessage::Delta),
+        any::<u64>().prop_map(|seq| ServerMessage::Ack { seq }),
+        (any::<u64>(), error_code(), text(), details()).prop_map(
+            |(seq, code, message, details)| ServerMessage::Reject {
+                seq,
+                code,
+                message,
+                details
+            }
+        ),
+        (
+            room_id(),
+            vec(
+                (member_id(), pos()).prop_map(|(member, pos)| CursorPos { member, pos }),
+                0..6
+            )
+        )
+            .prop_map(|(room, cursors)| ServerMessage::Cursors { room, cursors }),
+        (error_code(), text(), details()).prop_map(|(code, message, details)| {
+            ServerMessage::Error {
+                code,
+                message,
+                details,
+            }
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(|(client_time, server_tick)| ServerMessage::Pong {
+            client_time,
+            server_tick
+        }),
+        (error_code(), text()).prop_map(|(code, reason)| ServerMessage::Closing { code, reason }),
+    ]
+}
+
+// ------------------------------------------------- exhaustive variant indexes
+
+/// Postcard index of each variant. Exhaustive: a new variant does not compile
+/// until it is listed here (and then [`client_samples`] must cover it).
+pub fn client_index(m: &ClientMessage) -> usize {
+    match m {
+        ClientMessage::Hello { .. } => 0,
+        ClientMessage::Ping { .. } => 1,
+        ClientMessage::CreateRoom { .. } => 2,
+        ClientMessage::JoinRoom { .. } => 3,
+        ClientMessage::ChangeTeam { .. } => 4,
+        ClientMessage::Leave { .. } => 5,
+        ClientMessage::Intent { .. } => 6,
+        ClientMessage::Cursor { .. } => 7,
+    }
+}
+pub const CLIENT_VARIANTS: usize = 8;
+
+pub fn intent_index(i: &Intent) -> usize {
+    match i {
+        Intent::MovePiece { .. } => 0,
+        Intent::TakeLock { .. } => 1,
+        Intent::RenewLock { .. } => 2,
+        Intent::ReleaseLock { .. } => 3,
+        Intent::SaveFormation { .. } => 4,
+        Intent::ApplyFormation { .. } => 5,
+        Intent::RollDice { .. } => 6,
+        Intent::Chat { .. } => 7,
+        Intent::StartMatch {} => 8,
+        Intent::ArchiveRoom {} => 9,
+    }
+}
+pub const INTENT_VARIANTS: usize = 10;
+
+pub fn server_index(m: &ServerMessage) -> usize {
+    match m {
+        ServerMessage::Welcome { .. } => 0,
+        ServerMessage::Joined { .. } => 1,
+        ServerMessage::RoomCreated { .. } => 2,
+        ServerMessage::Delta(_) => 3,
+        ServerMessage::Ack { .. } => 4,
+        ServerMessage::Reject { .. } => 5,
+        ServerMessage::Cursors { .. } => 6,
+        ServerMessage::Error { .. } => 7,
+        ServerMessage::Pong { .. } => 8,
+        ServerMessage::Closing { .. } => 9,
+    }
+}
+pub const SERVER_VARIANTS: usize = 10;
+
+pub fn event_index(e: &DomainEvent) -> usize {
+    match e {
+        DomainEvent::MemberJoined { .. } => 0,
+        DomainEvent::MemberLeft { .. } => 1,
+        DomainEvent::MemberDisconnected { .. } => 2,
+        DomainEvent::MemberReconnected { .. } => 3,
+        DomainEvent::TeamChanged { .. } => 4,
+        DomainEvent::HostChanged { .. } => 5,
+        DomainEvent::PieceMoved { .. } => 6,
+        DomainEvent::LockTaken { .. } => 7,
+        DomainEvent::LockRenewed { .. } => 8,
+        DomainEvent::LockReleased { .. } => 9,
+        DomainEvent::FormationSaved { .. } => 10,
+        DomainEvent::FormationApplied { .. } => 11,
+        DomainEvent::DiceRolled { .. } => 12,
+        DomainEvent::ChatPosted { .. } => 13,
+        DomainEvent::PhaseChanged { .. } => 14,
+    }
+}
+pub const EVENT_VARIANTS: usize = 15;
+
+/// The JSON tag of an externally tagged value: its only key.
+pub fn json_tag<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v).unwrap() {
+        serde_json::Value::Object(map) if map.len() == 1 => map.keys().next().unwrap().clone(),
+        other => panic!("not an externally tagged enum: {other}"),
+    }
+}
+
+// ------------------------------------------------------------------ samples
+
+pub fn alice() -> MemberView {
+    MemberView {
+        id: MemberId(1),
+        name: "alice".into(),
+        role: Role::Host,
+        team: Some(TeamId(0)),
+        seat: 0,
+        presence: Presence::Connected,
+    }
+}
+
+/// One realistic example of every intent, in wire order.
+pub fn intent_samples() -> Vec<Intent> {
+    vec![
+        Intent::MovePiece {
+            piece: PieceId(3),
+            to: Pos::new(120, -40),
+        },
+        Intent::TakeLock { piece: PieceId(3) },
+        Intent::RenewLock { piece: PieceId(3) },
+        Intent::ReleaseLock { piece: PieceId(3) },
+        Intent::SaveFormation {
+            name: "wedge".into(),
+            key: "c7f1e2".into(),
+        },
+        Intent::ApplyFormation {
+            name: "wedge".into(),
+        },
+        Intent::RollDice {
+            notation: "2d6+1".into(),
+        },
+        Intent::Chat {
+            text: "gg \"all\" 👋".into(),
+        },
+        Intent::StartMatch {},
+        Intent::ArchiveRoom {},
+    ]
+}
+
+/// One realistic example of every client message, in wire order.
+pub fn client_samples() -> Vec<ClientMessage> {
+    vec![
+        ClientMessage::Hello {
+            version: PROTOCOL_VERSION,
+            token: Some("eyJhbGciOiJIUzI1NiJ9.e30.sig".into()),
+            resume: None,
+        },
+        ClientMessage::Ping {
+            client_time: 1_700_000_000_000,
+        },
+        ClientMessage::CreateRoom {
+            seq: 1,
+            room: Some(RoomId::from("tactics-1")),
+            config: RoomConfig::default(),
+            private: false,
+        },
+        ClientMessage::JoinRoom {
+            seq: 2,
+            room: RoomId::from("tactics-1"),
+            name: "alice".into(),
+            team: Some(TeamId(0)),
+        },
+        ClientMessage::ChangeTeam {
+            seq: 3,
+            team: TeamId(1),
+        },
+        ClientMessage::Leave { seq: 9 },
+        ClientMessage::Intent {
+            seq: 4,
+            intent: Intent::MovePiece {
+                piece: PieceId(3),
+                to: Pos::new(120, -40),
+            },
+        },
+        ClientMessage::Cursor {
+            pos: Pos::new(118, -38),
+        },
+    ]
+}
+
+/// One realistic example of every domain event, in wire order.
+pub fn event_samples() -> Vec<DomainEvent> {
+    vec![
+        DomainEvent::MemberJoined { member: alice() },
+        DomainEvent::MemberLeft {
+            member: MemberId(2),
+            reason: LeaveReason::GraceExpired,
+        },
+        DomainEvent::MemberDisconnected {
+            member: MemberId(2),
+        },
+        DomainEvent::MemberReconnected {
+            member: MemberId(2),
+        },
+        DomainEvent::TeamChanged {
+            member: MemberId(2),
+            team: Some(TeamId(1)),
+        },
+        DomainEvent::HostChanged {
+            host: Some(MemberId(2)),
+        },
+        DomainEvent::PieceMoved {
+            piece: PieceId(3),
+            to: Pos::new(120, -40),
+        },
+        DomainEvent::LockTaken {
+            piece: PieceId(3),
+            holder: MemberId(1),
+            expires_at: 1_300,
+        },
+        DomainEvent::LockRenewed {
+            piece: PieceId(3),
+            holder: MemberId(1),
+            expires_at: 1_340,
+        },
+        DomainEvent::LockReleased {
+            piece: PieceId(3),
+            holder: MemberId(1),
+            reason: ReleaseReason::Expired,
+        },
+        DomainEvent::FormationSaved {
+            name: "wedge".into(),
+            by: MemberId(1),
+            pieces: 8,
+        },
+        DomainEvent::FormationApplied {
+            name: "wedge".into(),
+            placements: vec![
+                Placement {
+                    piece: PieceId(0),
+                    pos: Pos::new(100, 100),
+                },
+                Placement {
+                    piece: PieceId(1),
+                    pos: Pos::new(140, 120),
+                },
+            ],
+        },
+        DomainEvent::DiceRolled {
+            member: MemberId(1),
+            notation: "2d6+1".into(),
+            rolls: vec![4, 2],
+            modifier: 1,
+            total: 7,
+        },
+        DomainEvent::ChatPosted {
+            member: MemberId(1),
+            text: "gg".into(),
+        },
+        DomainEvent::PhaseChanged {
+            phase: Phase::Live,
+            until: Some(13_200),
+        },
+    ]
+}
+
+pub fn sample_state() -> RoomState {
+    RoomState {
+        tick: 1_200,
+        version: 57,
+        phase: Phase::Live,
+        match_ends_at: Some(13_200),
+        archive_at: None,
+        host: Some(MemberId(1)),
+        members: vec![alice()],
+        pieces: vec![
+            PieceView {
+                id: PieceId(0),
+                team: Some(TeamId(0)),
+                pos: Pos::new(100, 100),
+                lock: None,
+            },
+            PieceView {
+                id: PieceId(3),
+                team: None,
+                pos: Pos::new(500, 500),
+                lock: Some(LockView {
+                    holder: MemberId(1),
+                    expires_at: 1_300,
+                }),
+            },
+        ],
+        formations: vec!["wedge".into()],
+        chat: vec![ChatLine {
+            tick: 1_150,
+            member: MemberId(1),
+            text: "hi".into(),
+        }],
+        state_hash: StateHash(0x9f3a_0c21_77d4_e001),
+    }
+}
+
+pub fn sample_delta() -> Delta {
+    Delta {
+        room: RoomId::from("tactics-1"),
+        tick: 1_201,
+        from_version: 57,
+        to_version: 58,
+        events: vec![
+            EventRecord {
+                origin: Origin {
+                    member: Some(MemberId(1)),
+                    seq: Some(4),
+                },
+                version: 58,
+                event: DomainEvent::PieceMoved {
+                    piece: PieceId(3),
+                    to: Pos::new(120, -40),
+                },
+            },
+            EventRecord {
+                origin: Origin {
+                    member: Some(MemberId(1)),
+                    seq: Some(4),
+                },
+                version: 58,
+                event: DomainEvent::LockRenewed {
+                    piece: PieceId(3),
+                    holder: MemberId(1),
+                    expires_at: 1_301,
+                },
+            },
+        ],
+        state_hash: Some(StateHash(0x0000_00ab_cdef_0123)),
+    }
+}
+
+/// One realistic example of every server message, in wire order.
+pub fn server_samples() -> Vec<ServerMessage> {
+    let mut lock_held = Details::new();
+    lock_held.insert("holder".into(), DetailValue::Int(2));
+    lock_held.insert("piece".into(), DetailValue::Int(3));
+    let mut version = Details::new();
+    version.insert("min".into(), DetailValue::Int(1));
+    version.insert("max".into(), DetailValue::Int(1));
+    vec![
+        ServerMessage::Welcome {
+            session: "s-5f2c".into(),
+            resume_token: "r-8d0e41".into(),
+            versions: supported_versions(),
+            last_applied_seq: None,
+        },
+        ServerMessage::Joined {
+            seq: Some(2),
+            room: RoomId::from("tactics-1"),
+            member: MemberId(1),
+            config: RoomConfig::default(),
+            epoch: 0,
+            state: sample_state(),
+        },
+        ServerMessage::RoomCreated {
+            seq: 1,
+            room: RoomId::from("tactics-1"),
+        },
+        ServerMessage::Delta(sample_delta()),
+        ServerMessage::Ack { seq: 4 },
+        ServerMessage::Reject {
+            seq: 5,
+            code: ErrorCode::LockHeld,
+            message: "piece p3 is locked by m2".into(),
+            details: lock_held,
+        },
+        ServerMessage::Cursors {
+            room: RoomId::from("tactics-1"),
+            cursors: vec![CursorPos {
+                member: MemberId(2),
+                pos: Pos::new(118, -38),
+            }],
+        },
+        ServerMessage::Error {
+            code: ErrorCode::VersionMismatch,
+            message: "protocol version 2 is not supported".into(),
+            details: version,
+        },
+        ServerMessage::Pong {
+            client_time: 1_700_000_000_000,
+            server_tick: 1_201,
+        },
+        ServerMessage::Closing {
+            code: ErrorCode::ShuttingDown,
+            reason: "server is shutting down".into(),
+        },
+    ]
+}

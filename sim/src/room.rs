@@ -1,0 +1,221 @@
+//! [`Room`]: the face of the simulation. Inputs in, one [`TickOutput`] out.
+
+use crate::input::{Input, Outcome};
+use crate::pipeline::apply_inputs;
+use crate::resources::{Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster};
+use crate::snapshot::{CanonicalState, SnapshotError};
+use crate::systems::{expire_locks, publish_hash, run_phase_timers};
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::SingleThreadedExecutor;
+use tickroom_protocol::{
+    Delta, ErrorBody, MemberId, MemberView, Phase, PieceId, PieceView, RoomConfig, RoomId,
+    RoomState, StateHash,
+};
+
+/// What one tick produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickOutput {
+    pub tick: u64,
+    /// The tick's events for every member; `None` when nothing changed.
+    pub delta: Option<Delta>,
+    /// The tick's inputs, handed back for the log, in processing order.
+    pub inputs: Vec<Input>,
+    /// One outcome per input, in the same order: the acks and rejections.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// One room: a bevy_ecs world and its single-threaded schedule.
+pub struct Room {
+    world: World,
+    schedule: Schedule,
+    /// The next tick at which a timer or lock is due. A cache derived from
+    /// the world after each schedule run; lets idle ticks skip the schedule.
+    next_due: Option<u64>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let meta = self.meta();
+        f.debug_struct("Room")
+            .field("room", &meta.room)
+            .field("tick", &meta.tick)
+            .field("version", &meta.version)
+            .finish()
+    }
+}
+
+impl Room {
+    /// A new room in `setup` at tick 0; its generator is seeded with `seed`.
+    pub fn new(id: RoomId, config: RoomConfig, seed: u64) -> Result<Room, ErrorBody> {
+        config.validate()?;
+        Ok(Room::from_state(CanonicalState::initial(id, config, seed), 0))
+    }
+
+    /// Rebuilds a room from [`Room::snapshot`] bytes, epoch included.
+    pub fn restore(bytes: &[u8]) -> Result<Room, SnapshotError> {
+        let (state, epoch) = CanonicalState::decode(bytes)?;
+        Ok(Room::from_state(state, epoch))
+    }
+
+    fn from_state(state: CanonicalState, epoch: u32) -> Room {
+        let mut world = state.into_world(epoch);
+        world.insert_resource(Inbox::default());
+        world.insert_resource(Outbox::default());
+        let mut schedule = Schedule::default();
+        schedule.set_executor(SingleThreadedExecutor::new());
+        schedule.add_systems((run_phase_timers, expire_locks, apply_inputs, publish_hash).chain());
+        schedule.initialize(&mut world).ok();
+        let mut room = Room {
+            world,
+            schedule,
+            next_due: None,
+        };
+        room.refresh_next_due();
+        room
+    }
+
+    fn meta(&self) -> &RoomMeta {
+        self.world.resource::<RoomMeta>()
+    }
+
+    fn refresh_next_due(&mut self) {
+        let timer = self.meta().phase_timer();
+        let lock = self.world.resource::<LockExpiries>().next_due();
+        self.next_due = match (timer, lock) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Advances the room by one tick: timer and lock expiries due at the new
+    /// tick first, then `inputs` in order through the mutation pipeline.
+    pub fn step(&mut self, inputs: Vec<Input>) -> TickOutput {
+        let (tick, from_version) = {
+            let mut meta = self.world.resource_mut::<RoomMeta>();
+            meta.tick += 1;
+            (meta.tick, meta.version)
+        };
+        if inputs.is_empty() && self.next_due.is_none_or(|due| due > tick) {
+            return TickOutput {
+                tick,
+                delta: None,
+                inputs,
+                outcomes: Vec::new(),
+            };
+        }
+        self.world.resource_mut::<Inbox>().0 = inputs;
+        self.schedule.run(&mut self.world);
+        self.refresh_next_due();
+        let inputs = std::mem::take(&mut self.world.resource_mut::<Inbox>().0);
+        let (events, outcomes, state_hash) = {
+            let mut out = self.world.resource_mut::<Outbox>();
+            (
+                std::mem::take(&mut out.events),
+                std::mem::take(&mut out.outcomes),
+                out.state_hash.take(),
+            )
+        };
+        let meta = self.meta();
+        let delta = (!events.is_empty()).then(|| Delta {
+            room: meta.room.clone(),
+            tick,
+            from_version,
+            to_version: meta.version,
+            events,
+            state_hash,
+        });
+        TickOutput {
+            tick,
+            delta,
+            inputs,
+            outcomes,
+        }
+    }
+
+    pub fn id(&self) -> &RoomId {
+        &self.meta().room
+    }
+    pub fn config(&self) -> &RoomConfig {
+        &self.meta().config
+    }
+    pub fn seed(&self) -> u64 {
+        self.meta().seed
+    }
+    /// The last completed tick.
+    pub fn tick(&self) -> u64 {
+        self.meta().tick
+    }
+    pub fn version(&self) -> u64 {
+        self.meta().version
+    }
+    pub fn phase(&self) -> Phase {
+        self.meta().phase
+    }
+    pub fn epoch(&self) -> u32 {
+        self.meta().epoch
+    }
+    /// Marks a restore after a restart: clients that see a new epoch know the
+    /// room may have rewound.
+    pub fn bump_epoch(&mut self) {
+        self.world.resource_mut::<RoomMeta>().epoch += 1;
+    }
+
+    pub fn member(&self, id: MemberId) -> Option<MemberView> {
+        self.world
+            .resource::<Roster>()
+            .members
+            .get(&id)
+            .map(|m| m.view())
+    }
+
+    /// The seat of a user, for resuming sessions.
+    pub fn member_by_user(&self, user: &str) -> Option<MemberView> {
+        self.world.resource::<Roster>().by_user(user).map(|m| m.view())
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.world.resource::<Roster>().members.len()
+    }
+
+    pub fn piece(&self, id: PieceId) -> Option<PieceView> {
+        self.world.resource::<PieceIndex>().get(id)?;
+        CanonicalState::read(&self.world)
+            .pieces
+            .get(id.0 as usize)
+            .map(|p| p.view(id))
+    }
+
+    /// XXH3-64 of the canonical state encoding (epoch excluded).
+    pub fn state_hash(&self) -> StateHash {
+        CanonicalState::read(&self.world).hash()
+    }
+
+    /// The whole room as a joiner sees it.
+    pub fn state(&self) -> RoomState {
+        let s = CanonicalState::read(&self.world);
+        RoomState {
+            tick: s.tick,
+            version: s.version,
+            phase: s.phase,
+            match_ends_at: s.match_ends_at,
+            archive_at: s.archive_at,
+            host: self.world.resource::<Roster>().host(),
+            members: s.members.iter().map(|m| m.view()).collect(),
+            pieces: s
+                .pieces
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.view(PieceId(i as u32)))
+                .collect(),
+            formations: s.formation_names(),
+            chat: s.chat.clone(),
+            state_hash: s.hash(),
+        }
+    }
+
+    /// Versioned snapshot bytes; [`Room::restore`] gives back a room with the
+    /// same hash and the same future for the same inputs.
+    pub fn snapshot(&self) -> Vec<u8> {
+        CanonicalState::read(&self.world).encode(self.epoch())
+    }
+}

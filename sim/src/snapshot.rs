@@ -1,0 +1,352 @@
+//! The canonical state of a room: one struct that is the snapshot body, the
+//! input of the state hash, and the seed of a new room's world.
+//!
+//! Canonical means: every collection sorted by a stable id, integers only,
+//! encoded with postcard (fixed field order, varints). Indexes and queues
+//! that can be derived (piece index, lock expiry queue) are left out and
+//! rebuilt on restore.
+//!
+//! Snapshot bytes: `b"TRSN"`, the format version (u16 little-endian), the
+//! epoch (u32 little-endian), then the postcard body. The state hash is
+//! XXH3-64 (seed 0) of the postcard body; the epoch is outside it, so a
+//! restored room hashes exactly like the room it was restored from.
+
+use crate::components::{Piece, PieceLock, Position};
+use crate::resources::{
+    ChatLog, Formation, Formations, LockExpiries, Member, PieceIndex, RoomMeta, RoomRng, Roster,
+};
+use bevy_ecs::world::World;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use tickroom_protocol::{
+    ChatLine, MemberId, Phase, PieceId, Placement, Pos, RoomConfig, RoomId, StateHash, TeamId,
+};
+
+const MAGIC: &[u8; 4] = b"TRSN";
+/// Bumped whenever [`CanonicalState`]'s encoding changes.
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 4 + 2 + 4;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    #[error("not a Tickroom room snapshot (bad magic bytes)")]
+    BadMagic,
+    #[error("snapshot format {found} is not supported by this build (supports {supported})")]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("corrupt snapshot: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PieceRecord {
+    team: Option<TeamId>,
+    pos: Pos,
+    lock: Option<(MemberId, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FormationRecord {
+    name: String,
+    key: String,
+    saved_by: MemberId,
+    placements: Vec<Placement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CanonicalState {
+    pub room: RoomId,
+    pub config: RoomConfig,
+    pub seed: u64,
+    rng_seed: [u8; 32],
+    rng_stream: u64,
+    rng_word_pos: u128,
+    pub tick: u64,
+    pub version: u64,
+    pub phase: Phase,
+    pub match_ends_at: Option<u64>,
+    pub archive_at: Option<u64>,
+    next_member: u32,
+    next_seat: u64,
+    last_hash_tick: u64,
+    pub members: Vec<Member>,
+    /// Indexed by piece id.
+    pub pieces: Vec<PieceRecord>,
+    formations: Vec<FormationRecord>,
+    recent_keys: Vec<String>,
+    pub chat: Vec<ChatLine>,
+}
+
+/// Initial piece places: team pieces first (team 0's, team 1's, …), then the
+/// neutral ones, spread over a grid that covers the board.
+fn initial_pieces(config: &RoomConfig) -> Vec<PieceRecord> {
+    let teams = (0..config.teams).flat_map(|t| {
+        std::iter::repeat_n(Some(TeamId(t)), usize::from(config.pieces_per_team))
+    });
+    let owners: Vec<Option<TeamId>> = teams
+        .chain(std::iter::repeat_n(None, usize::from(config.neutral_pieces)))
+        .collect();
+    let n = owners.len().max(1) as u64;
+    let cols = (1..=n).find(|c| c * c >= n).unwrap_or(n);
+    let rows = n.div_ceil(cols);
+    let cell = |side: i32, cells: u64, i: u64| {
+        let side = i64::from(side);
+        ((2 * i as i64 + 1) * side / (2 * cells as i64)) as i32
+    };
+    owners
+        .into_iter()
+        .enumerate()
+        .map(|(i, team)| {
+            let i = i as u64;
+            PieceRecord {
+                team,
+                pos: Pos::new(
+                    cell(config.board_width, cols, i % cols),
+                    cell(config.board_height, rows, i / cols),
+                ),
+                lock: None,
+            }
+        })
+        .collect()
+}
+
+impl CanonicalState {
+    /// A new room in `setup`, at tick 0 and version 0.
+    pub fn initial(room: RoomId, config: RoomConfig, seed: u64) -> CanonicalState {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
+        CanonicalState {
+            pieces: initial_pieces(&config),
+            room,
+            config,
+            seed,
+            rng_seed: rng.get_seed(),
+            rng_stream: rng.get_stream(),
+            rng_word_pos: rng.get_word_pos(),
+            tick: 0,
+            version: 0,
+            phase: Phase::Setup,
+            match_ends_at: None,
+            archive_at: None,
+            next_member: 1,
+            next_seat: 1,
+            last_hash_tick: 0,
+            members: Vec::new(),
+            formations: Vec::new(),
+            recent_keys: Vec::new(),
+            chat: Vec::new(),
+        }
+    }
+
+    /// Reads the state out of a room's world.
+    pub fn read(world: &World) -> CanonicalState {
+        let meta = world.resource::<RoomMeta>();
+        let rng = &world.resource::<RoomRng>().0;
+        let index = world.resource::<PieceIndex>();
+        let pieces = index
+            .0
+            .iter()
+            .map(|&e| PieceRecord {
+                team: world.get::<Piece>(e).and_then(|p| p.team),
+                pos: world.get::<Position>(e).map_or(Pos::new(0, 0), |p| p.0),
+                lock: world
+                    .get::<PieceLock>(e)
+                    .and_then(|l| l.0)
+                    .map(|l| (l.holder, l.expires_at)),
+            })
+            .collect();
+        let formations = world.resource::<Formations>();
+        CanonicalState {
+            room: meta.room.clone(),
+            config: meta.config.clone(),
+            seed: meta.seed,
+            rng_seed: rng.get_seed(),
+            rng_stream: rng.get_stream(),
+            rng_word_pos: rng.get_word_pos(),
+            tick: meta.tick,
+            version: meta.version,
+            phase: meta.phase,
+            match_ends_at: meta.match_ends_at,
+            archive_at: meta.archive_at,
+            next_member: meta.next_member,
+            next_seat: meta.next_seat,
+            last_hash_tick: meta.last_hash_tick,
+            members: world
+                .resource::<Roster>()
+                .members
+                .values()
+                .cloned()
+                .collect(),
+            pieces,
+            formations: formations
+                .by_name
+                .iter()
+                .map(|(name, f)| FormationRecord {
+                    name: name.clone(),
+                    key: f.key.clone(),
+                    saved_by: f.saved_by,
+                    placements: f.placements.clone(),
+                })
+                .collect(),
+            recent_keys: formations.recent_keys.iter().cloned().collect(),
+            chat: world.resource::<ChatLog>().lines.iter().cloned().collect(),
+        }
+    }
+
+    fn body(&self) -> Vec<u8> {
+        // Serializing plain structs into a Vec cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    pub fn hash(&self) -> StateHash {
+        StateHash(xxhash_rust::xxh3::xxh3_64(&self.body()))
+    }
+
+    pub fn encode(&self, epoch: u32) -> Vec<u8> {
+        let body = self.body();
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&epoch.to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Parses snapshot bytes into the state and its epoch.
+    pub fn decode(bytes: &[u8]) -> Result<(CanonicalState, u32), SnapshotError> {
+        if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedVersion {
+                found: version,
+                supported: SNAPSHOT_FORMAT_VERSION,
+            });
+        }
+        let epoch = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+        let (state, rest): (CanonicalState, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..])
+            .map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(SnapshotError::Corrupt(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        state.check()?;
+        Ok((state, epoch))
+    }
+
+    /// Consistency a hand-edited or damaged snapshot could break.
+    fn check(&self) -> Result<(), SnapshotError> {
+        let corrupt = |m: &str| Err(SnapshotError::Corrupt(m.to_owned()));
+        if self.config.validate().is_err() {
+            return corrupt("room config out of bounds");
+        }
+        if self.pieces.len() != self.config.piece_count() as usize {
+            return corrupt("piece count does not match the config");
+        }
+        if !self.members.windows(2).all(|w| w[0].id < w[1].id) {
+            return corrupt("members not sorted by id");
+        }
+        if self.members.iter().any(|m| m.id.0 >= self.next_member) {
+            return corrupt("member id beyond next_member");
+        }
+        Ok(())
+    }
+
+    /// Builds the world this state describes.
+    pub fn into_world(self, epoch: u32) -> World {
+        let mut world = World::new();
+        let mut rng = ChaCha8Rng::from_seed(self.rng_seed);
+        rng.set_stream(self.rng_stream);
+        rng.set_word_pos(self.rng_word_pos);
+        let mut expiries = LockExpiries::default();
+        let index: Vec<_> = self
+            .pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let id = PieceId(i as u32);
+                let lock = p.lock.map(|(holder, expires_at)| {
+                    let serial = expiries.next_serial;
+                    expiries.next_serial += 1;
+                    expiries.queue.push(Reverse((expires_at, id, serial)));
+                    crate::components::LockState {
+                        holder,
+                        expires_at,
+                        serial,
+                    }
+                });
+                world
+                    .spawn((
+                        Piece { team: p.team },
+                        Position(p.pos),
+                        PieceLock(lock),
+                    ))
+                    .id()
+            })
+            .collect();
+        world.insert_resource(PieceIndex(index));
+        world.insert_resource(expiries);
+        world.insert_resource(RoomRng(rng));
+        world.insert_resource(Roster {
+            members: self.members.into_iter().map(|m| (m.id, m)).collect(),
+        });
+        world.insert_resource(Formations {
+            by_name: self
+                .formations
+                .into_iter()
+                .map(|f| {
+                    (
+                        f.name,
+                        Formation {
+                            key: f.key,
+                            saved_by: f.saved_by,
+                            placements: f.placements,
+                        },
+                    )
+                })
+                .collect(),
+            recent_keys: self.recent_keys.into_iter().collect(),
+        });
+        world.insert_resource(ChatLog {
+            lines: self.chat.into_iter().collect(),
+        });
+        world.insert_resource(RoomMeta {
+            room: self.room,
+            config: self.config,
+            seed: self.seed,
+            epoch,
+            tick: self.tick,
+            version: self.version,
+            phase: self.phase,
+            match_ends_at: self.match_ends_at,
+            archive_at: self.archive_at,
+            next_member: self.next_member,
+            next_seat: self.next_seat,
+            last_hash_tick: self.last_hash_tick,
+        });
+        world
+    }
+}
+
+impl PieceRecord {
+    pub fn view(&self, id: PieceId) -> tickroom_protocol::PieceView {
+        tickroom_protocol::PieceView {
+            id,
+            team: self.team,
+            pos: self.pos,
+            lock: self.lock.map(|(holder, expires_at)| tickroom_protocol::LockView {
+                holder,
+                expires_at,
+            }),
+        }
+    }
+}
+
+impl CanonicalState {
+    pub fn formation_names(&self) -> Vec<String> {
+        self.formations.iter().map(|f| f.name.clone()).collect()
+    }
+}
