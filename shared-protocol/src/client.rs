@@ -21,7 +21,9 @@ pub enum ClientMessage {
         resume: Option<String>,
     },
     /// Echoed back in `pong` with the server's tick.
-    Ping { client_time: u64 },
+    Ping {
+        client_time: u64,
+    },
     /// Creates a room; `room` picks the id, or the server assigns one.
     CreateRoom {
         seq: u64,
@@ -36,12 +38,22 @@ pub enum ClientMessage {
         name: String,
         team: Option<TeamId>,
     },
-    ChangeTeam { seq: u64, team: TeamId },
-    Leave { seq: u64 },
+    ChangeTeam {
+        seq: u64,
+        team: TeamId,
+    },
+    Leave {
+        seq: u64,
+    },
     /// A room mutation, resolved by exactly one `ack` or `reject` with `seq`.
-    Intent { seq: u64, intent: Intent },
+    Intent {
+        seq: u64,
+        intent: Intent,
+    },
     /// Ephemeral: coalesced, never acknowledged, outside the room version.
-    Cursor { pos: Pos },
+    Cursor {
+        pos: Pos,
+    },
 }
 
 impl ClientMessage {
@@ -65,18 +77,36 @@ impl ClientMessage {
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// Needs the piece's lock; moving renews the lock.
-    MovePiece { piece: PieceId, to: Pos },
-    TakeLock { piece: PieceId },
-    RenewLock { piece: PieceId },
-    ReleaseLock { piece: PieceId },
+    MovePiece {
+        piece: PieceId,
+        to: Pos,
+    },
+    TakeLock {
+        piece: PieceId,
+    },
+    RenewLock {
+        piece: PieceId,
+    },
+    ReleaseLock {
+        piece: PieceId,
+    },
     /// Saves the positions of the member's team's pieces under `name`;
     /// a repeated `key` is acknowledged without saving again.
-    SaveFormation { name: String, key: String },
+    SaveFormation {
+        name: String,
+        key: String,
+    },
     /// Moves the formation's pieces to their saved places, all or nothing.
-    ApplyFormation { name: String },
+    ApplyFormation {
+        name: String,
+    },
     /// Dice notation `NdS`, `NdS+M` or `NdS-M`, e.g. `2d6+1`.
-    RollDice { notation: String },
-    Chat { text: String },
+    RollDice {
+        notation: String,
+    },
+    Chat {
+        text: String,
+    },
     StartMatch {},
     ArchiveRoom {},
 }

@@ -136,7 +136,11 @@ impl RoomConfig {
         check("board_height", self.board_height, BOARD_SIDE)?;
         check("match_ticks", self.match_ticks, MATCH_TICKS)?;
         check("lock_ttl_ticks", self.lock_ttl_ticks, LOCK_TTL_TICKS)?;
-        check("auto_archive_ticks", self.auto_archive_ticks, AUTO_ARCHIVE_TICKS)?;
+        check(
+            "auto_archive_ticks",
+            self.auto_archive_ticks,
+            AUTO_ARCHIVE_TICKS,
+        )?;
         check("hash_every_ticks", self.hash_every_ticks, HASH_EVERY_TICKS)?;
         check("max_formations", self.max_formations, MAX_FORMATIONS)?;
         check("chat_history", self.chat_history, CHAT_HISTORY)?;

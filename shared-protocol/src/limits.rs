@@ -103,7 +103,9 @@ impl CheckLimits for ClientMessage {
                 opt_string("token", token, l)?;
                 opt_string("resume", resume, l)
             }
-            ClientMessage::CreateRoom { room: r, config, .. } => {
+            ClientMessage::CreateRoom {
+                room: r, config, ..
+            } => {
                 config.check_limits(l)?;
                 r.as_ref().map_or(Ok(()), |r| room(r, l))
             }
@@ -220,19 +222,21 @@ impl CheckLimits for ServerMessage {
                 string("session", session, l)?;
                 string("resume_token", resume_token, l)
             }
-            ServerMessage::Joined {
-                room: r, state, ..
-            } => {
+            ServerMessage::Joined { room: r, state, .. } => {
                 room(r, l)?;
                 state.check_limits(l)
             }
             ServerMessage::RoomCreated { room: r, .. } => room(r, l),
             ServerMessage::Delta(d) => d.check_limits(l),
             ServerMessage::Reject {
-                message, details: d, ..
+                message,
+                details: d,
+                ..
             }
             | ServerMessage::Error {
-                message, details: d, ..
+                message,
+                details: d,
+                ..
             } => {
                 string("message", message, l)?;
                 details(d, l)

@@ -33,9 +33,14 @@ pub enum ServerMessage {
         epoch: u32,
         state: RoomState,
     },
-    RoomCreated { seq: u64, room: RoomId },
+    RoomCreated {
+        seq: u64,
+        room: RoomId,
+    },
     Delta(Delta),
-    Ack { seq: u64 },
+    Ack {
+        seq: u64,
+    },
     Reject {
         seq: u64,
         code: ErrorCode,
@@ -43,16 +48,25 @@ pub enum ServerMessage {
         details: Details,
     },
     /// Latest cursor of each member that moved one since the last frame.
-    Cursors { room: RoomId, cursors: Vec<CursorPos> },
+    Cursors {
+        room: RoomId,
+        cursors: Vec<CursorPos>,
+    },
     /// An error not tied to a sequence number.
     Error {
         code: ErrorCode,
         message: String,
         details: Details,
     },
-    Pong { client_time: u64, server_tick: u64 },
+    Pong {
+        client_time: u64,
+        server_tick: u64,
+    },
     /// The server is about to close this connection.
-    Closing { code: ErrorCode, reason: String },
+    Closing {
+        code: ErrorCode,
+        reason: String,
+    },
 }
 
 /// Everything that changed in one room in one tick.
@@ -204,18 +218,54 @@ pub struct RoomState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainEvent {
-    MemberJoined { member: MemberView },
-    MemberLeft { member: MemberId, reason: LeaveReason },
-    MemberDisconnected { member: MemberId },
-    MemberReconnected { member: MemberId },
-    TeamChanged { member: MemberId, team: Option<TeamId> },
-    HostChanged { host: Option<MemberId> },
-    PieceMoved { piece: PieceId, to: Pos },
-    LockTaken { piece: PieceId, holder: MemberId, expires_at: u64 },
-    LockRenewed { piece: PieceId, holder: MemberId, expires_at: u64 },
-    LockReleased { piece: PieceId, holder: MemberId, reason: ReleaseReason },
-    FormationSaved { name: String, by: MemberId, pieces: u32 },
-    FormationApplied { name: String, placements: Vec<Placement> },
+    MemberJoined {
+        member: MemberView,
+    },
+    MemberLeft {
+        member: MemberId,
+        reason: LeaveReason,
+    },
+    MemberDisconnected {
+        member: MemberId,
+    },
+    MemberReconnected {
+        member: MemberId,
+    },
+    TeamChanged {
+        member: MemberId,
+        team: Option<TeamId>,
+    },
+    HostChanged {
+        host: Option<MemberId>,
+    },
+    PieceMoved {
+        piece: PieceId,
+        to: Pos,
+    },
+    LockTaken {
+        piece: PieceId,
+        holder: MemberId,
+        expires_at: u64,
+    },
+    LockRenewed {
+        piece: PieceId,
+        holder: MemberId,
+        expires_at: u64,
+    },
+    LockReleased {
+        piece: PieceId,
+        holder: MemberId,
+        reason: ReleaseReason,
+    },
+    FormationSaved {
+        name: String,
+        by: MemberId,
+        pieces: u32,
+    },
+    FormationApplied {
+        name: String,
+        placements: Vec<Placement>,
+    },
     DiceRolled {
         member: MemberId,
         notation: String,
@@ -223,8 +273,14 @@ pub enum DomainEvent {
         modifier: i32,
         total: i64,
     },
-    ChatPosted { member: MemberId, text: String },
+    ChatPosted {
+        member: MemberId,
+        text: String,
+    },
     /// `until` is the tick the phase ends by timer: match end for `live`,
     /// auto-archive for `expired`.
-    PhaseChanged { phase: Phase, until: Option<u64> },
+    PhaseChanged {
+        phase: Phase,
+        until: Option<u64>,
+    },
 }

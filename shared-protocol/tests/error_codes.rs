@@ -21,10 +21,7 @@ fn json_form_is_the_screaming_snake_name() {
             serde_json::to_value(code).unwrap(),
             serde_json::Value::String(name.to_owned())
         );
-        assert_eq!(
-            serde_json::to_string(&code).unwrap(),
-            format!("\"{name}\"")
-        );
+        assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{name}\""));
         let back: ErrorCode = serde_json::from_str(&format!("\"{name}\"")).unwrap();
         assert_eq!(back, code);
         assert_eq!(code.to_string(), name);

@@ -259,7 +259,8 @@ fn brackets_inside_json_strings_do_not_count() {
     }
     // A hand-written frame whose string ends in an escaped backslash, followed
     // by real nesting: the checker must see the string end.
-    let frame = br#"{"intent":{"seq":1,"intent":{"chat":{"text":"a\\"}}},"x":[[[[[[[[[[]]]]]]]]]]}"#;
+    let frame =
+        br#"{"intent":{"seq":1,"intent":{"chat":{"text":"a\\"}}},"x":[[[[[[[[[[]]]]]]]]]]}"#;
     assert_eq!(
         client(Codec::Json, frame).unwrap_err().code(),
         ErrorCode::NestingTooDeep
@@ -386,7 +387,8 @@ fn wrong_json_types_are_malformed() {
         r#"{"a":{"b":1}}"#,
         r#"{"a":9223372036854775808}"#,
     ] {
-        let frame = format!(r#"{{"error":{{"code":"INTERNAL","message":"","details":{details}}}}}"#);
+        let frame =
+            format!(r#"{{"error":{{"code":"INTERNAL","message":"","details":{details}}}}}"#);
         assert_malformed(server(Codec::Json, frame.as_bytes()));
     }
 }
@@ -407,7 +409,10 @@ fn varint_overflow_is_malformed() {
     frame.extend([0x80; 20]);
     assert_malformed(client(Codec::Postcard, &frame));
     // A u16 (hello's version) over 65535, and a u32 variant index over 2^32.
-    assert_malformed(client(Codec::Postcard, &[0x00, 0xff, 0xff, 0x04, 0x00, 0x00]));
+    assert_malformed(client(
+        Codec::Postcard,
+        &[0x00, 0xff, 0xff, 0x04, 0x00, 0x00],
+    ));
     assert_malformed(client(Codec::Postcard, &[0x80, 0x80, 0x80, 0x80, 0x10]));
 }
 
@@ -424,12 +429,22 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
     frames.push(([&[0x06, 0x01, 0x07][..], &claim, b"abc"].concat(), false));
     // A delta whose event list claims 2^60 elements.
     frames.push((
-        [&[0x03, 0x01, b'r', 0x01, 0x00, 0x01][..], &claim, &[0x00; 8]].concat(),
+        [
+            &[0x03, 0x01, b'r', 0x01, 0x00, 0x01][..],
+            &claim,
+            &[0x00; 8],
+        ]
+        .concat(),
         true,
     ));
     // A reject whose details map claims 2^60 entries.
     frames.push((
-        [&[0x05, 0x01, 0x00, 0x00][..], &claim, &[0x01, b'a', 0x00, 0x00]].concat(),
+        [
+            &[0x05, 0x01, 0x00, 0x00][..],
+            &claim,
+            &[0x01, b'a', 0x00, 0x00],
+        ]
+        .concat(),
         true,
     ));
     // A cursors frame claiming 2^60 cursors.
@@ -596,10 +611,7 @@ fn lists_longer_than_the_limit_are_field_too_long() {
         );
         delta.events.push(record.clone());
         let err = codec
-            .decode::<ServerMessage>(
-                &codec.encode(&ServerMessage::Delta(delta)).unwrap(),
-                &small,
-            )
+            .decode::<ServerMessage>(&codec.encode(&ServerMessage::Delta(delta)).unwrap(), &small)
             .unwrap_err();
         assert_eq!(
             err,
@@ -682,7 +694,7 @@ fn decode_errors_become_error_bodies_with_details() {
     assert!(body.message.contains("unexpected end"), "{}", body.message);
 
     // And the body fits into an `error` frame that a client can decode.
-    let real = client(Codec::Json, &vec![b'['; 100]).unwrap_err();
+    let real = client(Codec::Json, &[b'['; 100]).unwrap_err();
     let body = real.to_error_body();
     let m = ServerMessage::Error {
         code: body.code,

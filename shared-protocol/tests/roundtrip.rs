@@ -141,16 +141,28 @@ fn every_variant_and_code_roundtrips() {
 #[test]
 fn postcard_variant_index_is_the_first_byte() {
     for m in client_samples() {
-        assert_eq!(postcard::to_stdvec(&m).unwrap()[0] as usize, client_index(&m));
+        assert_eq!(
+            postcard::to_stdvec(&m).unwrap()[0] as usize,
+            client_index(&m)
+        );
     }
     for m in server_samples() {
-        assert_eq!(postcard::to_stdvec(&m).unwrap()[0] as usize, server_index(&m));
+        assert_eq!(
+            postcard::to_stdvec(&m).unwrap()[0] as usize,
+            server_index(&m)
+        );
     }
     for i in intent_samples() {
-        assert_eq!(postcard::to_stdvec(&i).unwrap()[0] as usize, intent_index(&i));
+        assert_eq!(
+            postcard::to_stdvec(&i).unwrap()[0] as usize,
+            intent_index(&i)
+        );
     }
     for e in event_samples() {
-        assert_eq!(postcard::to_stdvec(&e).unwrap()[0] as usize, event_index(&e));
+        assert_eq!(
+            postcard::to_stdvec(&e).unwrap()[0] as usize,
+            event_index(&e)
+        );
     }
 }
 

@@ -59,8 +59,10 @@ impl DiceSpec {
         };
         let sides: u32 = number(notation, sides, "sides")?;
         if !(1..=max_dice).contains(&count) {
-            return Err(invalid(notation, &format!("dice count must be 1..={max_dice}"))
-                .with("max_dice", u32::from(max_dice)));
+            return Err(
+                invalid(notation, &format!("dice count must be 1..={max_dice}"))
+                    .with("max_dice", u32::from(max_dice)),
+            );
         }
         if !(2..=max_sides).contains(&sides) {
             return Err(invalid(notation, &format!("sides must be 2..={max_sides}"))
@@ -155,8 +157,21 @@ mod tests {
     #[test]
     fn rejects_bad_notation_with_invalid_argument() {
         for bad in [
-            "", "d", "2d", "2x6", "0d6", "101d6", "2d1", "2d1001", "2d6+", "2d6+x", "-2d6",
-            "2d6+1+1", "99999999999d6", "2d6+2000000", "2 d6",
+            "",
+            "d",
+            "2d",
+            "2x6",
+            "0d6",
+            "101d6",
+            "2d1",
+            "2d1001",
+            "2d6+",
+            "2d6+x",
+            "-2d6",
+            "2d6+1+1",
+            "99999999999d6",
+            "2d6+2000000",
+            "2 d6",
         ] {
             let err = parse(bad).expect_err(bad);
             assert_eq!(err.code, ErrorCode::InvalidArgument, "{bad}");
@@ -205,7 +220,10 @@ mod tests {
                 .sum();
             // Degrees of freedom k = sides - 1; chi2 stays within mean + 5·sd.
             let k = f64::from(sides - 1);
-            assert!(chi2 < k + 5.0 * (2.0 * k).sqrt(), "sides {sides}: chi2 {chi2}");
+            assert!(
+                chi2 < k + 5.0 * (2.0 * k).sqrt(),
+                "sides {sides}: chi2 {chi2}"
+            );
         }
     }
 

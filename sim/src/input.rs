@@ -50,7 +50,9 @@ pub enum AdminAction {
 pub enum Outcome {
     Applied,
     /// A join that got a seat.
-    Joined { member: MemberId },
+    Joined {
+        member: MemberId,
+    },
     /// A repeat of an idempotent request (same formation key): acknowledged,
     /// nothing changed.
     Duplicate,

@@ -15,6 +15,7 @@ mod pipeline;
 mod resources;
 mod room;
 
+pub mod scenario;
 mod snapshot;
 mod systems;
 

@@ -27,7 +27,15 @@ pub(crate) struct Board<'w, 's> {
     pub meta: ResMut<'w, RoomMeta>,
     pub roster: ResMut<'w, Roster>,
     pub index: Res<'w, PieceIndex>,
-    pub pieces: Query<'w, 's, (&'static Piece, &'static mut Position, &'static mut PieceLock)>,
+    pub pieces: Query<
+        'w,
+        's,
+        (
+            &'static Piece,
+            &'static mut Position,
+            &'static mut PieceLock,
+        ),
+    >,
     pub expiries: ResMut<'w, LockExpiries>,
     pub formations: ResMut<'w, Formations>,
     pub chat: ResMut<'w, ChatLog>,
@@ -54,8 +62,11 @@ impl Board<'_, '_> {
                 lock: lock.0,
             })
             .ok_or_else(|| {
-                ErrorBody::new(ErrorCode::PieceNotFound, format!("no piece {id} in this room"))
-                    .with("piece", id.0)
+                ErrorBody::new(
+                    ErrorCode::PieceNotFound,
+                    format!("no piece {id} in this room"),
+                )
+                .with("piece", id.0)
             })
     }
 
@@ -72,9 +83,7 @@ impl Board<'_, '_> {
         let expires_at = self.meta.tick + u64::from(self.meta.config.lock_ttl_ticks);
         let serial = self.expiries.next_serial;
         self.expiries.next_serial += 1;
-        self.expiries
-            .queue
-            .push(Reverse((expires_at, id, serial)));
+        self.expiries.queue.push(Reverse((expires_at, id, serial)));
         if let Some(e) = self.index.get(id)
             && let Ok((_, _, mut lock)) = self.pieces.get_mut(e)
         {
@@ -198,11 +207,10 @@ impl Actor {
     pub fn mover(self) -> Result<Who, ErrorBody> {
         let who = self.seat()?;
         if who.role == Role::Spectator {
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                "spectators cannot change the board",
-            )
-            .with("role", "spectator"));
+            return Err(
+                ErrorBody::new(ErrorCode::Forbidden, "spectators cannot change the board")
+                    .with("role", "spectator"),
+            );
         }
         Ok(who)
     }
@@ -252,7 +260,11 @@ pub(crate) fn may_touch(who: Who, id: PieceId, team: Option<TeamId>) -> Result<(
 }
 
 /// LOCK_HELD when someone other than `who` holds the lock.
-pub(crate) fn lock_held_by_other(who: MemberId, id: PieceId, lock: Option<LockState>) -> Result<(), ErrorBody> {
+pub(crate) fn lock_held_by_other(
+    who: MemberId,
+    id: PieceId,
+    lock: Option<LockState>,
+) -> Result<(), ErrorBody> {
     match lock {
         Some(l) if l.holder != who => Err(ErrorBody::new(
             ErrorCode::LockHeld,
@@ -322,9 +334,7 @@ fn resolve_actor(b: &Board, input: &Input) -> Result<Actor, ErrorBody> {
         InputKind::Reconnect | InputKind::GraceExpired | InputKind::Leave
     );
     if m.presence == Presence::InGrace && !grace_ok {
-        return Err(
-            not_in_room("the member is disconnected; reconnect first").with("member", id.0)
-        );
+        return Err(not_in_room("the member is disconnected; reconnect first").with("member", id.0));
     }
     Ok(Actor::Member(Who {
         id,
@@ -392,9 +402,7 @@ pub(crate) fn process(b: &mut Board, input: &Input) -> Outcome {
             Intent::SaveFormation { name, key } => {
                 run(b, &formation::Save { name, key }, actor, origin)
             }
-            Intent::ApplyFormation { name } => {
-                run(b, &formation::Apply { name }, actor, origin)
-            }
+            Intent::ApplyFormation { name } => run(b, &formation::Apply { name }, actor, origin),
             Intent::RollDice { notation } => run(b, &dice::Roll { notation }, actor, origin),
             Intent::Chat { text } => run(b, &chat::Post { text }, actor, origin),
             Intent::StartMatch {} => run(b, &match_control::Start, actor, origin),

@@ -172,10 +172,11 @@ pub struct Outbox {
 impl Outbox {
     /// Stamps the staged events with their origin and the room version.
     pub fn emit_staged(&mut self, origin: Origin, version: u64) {
-        self.events.extend(self.staged.drain(..).map(|event| EventRecord {
-            origin,
-            version,
-            event,
-        }));
+        self.events
+            .extend(self.staged.drain(..).map(|event| EventRecord {
+                origin,
+                version,
+                event,
+            }));
     }
 }

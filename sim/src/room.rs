@@ -48,7 +48,10 @@ impl Room {
     /// A new room in `setup` at tick 0; its generator is seeded with `seed`.
     pub fn new(id: RoomId, config: RoomConfig, seed: u64) -> Result<Room, ErrorBody> {
         config.validate()?;
-        Ok(Room::from_state(CanonicalState::initial(id, config, seed), 0))
+        Ok(Room::from_state(
+            CanonicalState::initial(id, config, seed),
+            0,
+        ))
     }
 
     /// Rebuilds a room from [`Room::snapshot`] bytes, epoch included.
@@ -170,7 +173,10 @@ impl Room {
 
     /// The seat of a user, for resuming sessions.
     pub fn member_by_user(&self, user: &str) -> Option<MemberView> {
-        self.world.resource::<Roster>().by_user(user).map(|m| m.view())
+        self.world
+            .resource::<Roster>()
+            .by_user(user)
+            .map(|m| m.view())
     }
 
     pub fn member_count(&self) -> usize {

@@ -81,11 +81,13 @@ pub(crate) struct CanonicalState {
 /// Initial piece places: team pieces first (team 0's, team 1's, …), then the
 /// neutral ones, spread over a grid that covers the board.
 fn initial_pieces(config: &RoomConfig) -> Vec<PieceRecord> {
-    let teams = (0..config.teams).flat_map(|t| {
-        std::iter::repeat_n(Some(TeamId(t)), usize::from(config.pieces_per_team))
-    });
+    let teams = (0..config.teams)
+        .flat_map(|t| std::iter::repeat_n(Some(TeamId(t)), usize::from(config.pieces_per_team)));
     let owners: Vec<Option<TeamId>> = teams
-        .chain(std::iter::repeat_n(None, usize::from(config.neutral_pieces)))
+        .chain(std::iter::repeat_n(
+            None,
+            usize::from(config.neutral_pieces),
+        ))
         .collect();
     let n = owners.len().max(1) as u64;
     let cols = (1..=n).find(|c| c * c >= n).unwrap_or(n);
@@ -279,11 +281,7 @@ impl CanonicalState {
                     }
                 });
                 world
-                    .spawn((
-                        Piece { team: p.team },
-                        Position(p.pos),
-                        PieceLock(lock),
-                    ))
+                    .spawn((Piece { team: p.team }, Position(p.pos), PieceLock(lock)))
                     .id()
             })
             .collect();
@@ -337,10 +335,9 @@ impl PieceRecord {
             id,
             team: self.team,
             pos: self.pos,
-            lock: self.lock.map(|(holder, expires_at)| tickroom_protocol::LockView {
-                holder,
-                expires_at,
-            }),
+            lock: self
+                .lock
+                .map(|(holder, expires_at)| tickroom_protocol::LockView { holder, expires_at }),
         }
     }
 }

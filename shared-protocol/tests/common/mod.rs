@@ -15,8 +15,26 @@ use tickroom_protocol::*;
 /// multi-byte UTF-8, brackets (which the JSON depth check must skip inside
 /// strings).
 const TRICKY: &[char] = &[
-    '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{7f}', '{', '[', '}', ']', 'é', '€',
-    '😀', '\u{fffd}', '\u{10ffff}', 'a', ' ',
+    '"',
+    '\\',
+    '/',
+    '\n',
+    '\r',
+    '\t',
+    '\u{0}',
+    '\u{1f}',
+    '\u{7f}',
+    '{',
+    '[',
+    '}',
+    ']',
+    'é',
+    '€',
+    '😀',
+    '\u{fffd}',
+    '\u{10ffff}',
+    'a',
+    ' ',
 ];
 
 /// Arbitrary unicode, at most 64 chars (≤ 256 bytes).

@@ -3,7 +3,9 @@
 
 use super::check_name;
 use crate::input::Outcome;
-use crate::pipeline::{Actor, Board, Effect, Handler, lock_held_by_other, may_touch, require_phase};
+use crate::pipeline::{
+    Actor, Board, Effect, Handler, lock_held_by_other, may_touch, require_phase,
+};
 use crate::resources::Formation;
 use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Phase, PieceId, Placement};
 

@@ -27,7 +27,10 @@ fn require_holder(b: &Board, who: Who, piece: PieceId) -> Result<Effect, ErrorBo
         other => {
             let err = ErrorBody::new(
                 ErrorCode::NotLockOwner,
-                format!("member {} does not hold the lock of piece {piece}", who.id.0),
+                format!(
+                    "member {} does not hold the lock of piece {piece}",
+                    who.id.0
+                ),
             )
             .with("piece", piece.0);
             Err(match other {

@@ -6,8 +6,8 @@ use crate::input::Outcome;
 use crate::pipeline::{Actor, Board, Effect, Handler, require_phase};
 use crate::resources::Member;
 use tickroom_protocol::{
-    DomainEvent, ErrorBody, ErrorCode, LeaveReason, MemberId, Phase, Presence, ReleaseReason,
-    Role, TeamId,
+    DomainEvent, ErrorBody, ErrorCode, LeaveReason, MemberId, Phase, Presence, ReleaseReason, Role,
+    TeamId,
 };
 
 /// Longest accepted user id (from a join token or session), in bytes.
@@ -18,7 +18,10 @@ fn check_team(b: &Board, team: TeamId) -> Result<(), ErrorBody> {
     if team.0 >= teams {
         return Err(ErrorBody::new(
             ErrorCode::InvalidArgument,
-            format!("team {} does not exist; this room has {teams} teams", team.0),
+            format!(
+                "team {} does not exist; this room has {teams} teams",
+                team.0
+            ),
         )
         .with("team", u32::from(team.0))
         .with("teams", u32::from(teams)));
@@ -74,10 +77,11 @@ impl Handler for Join<'_> {
         }
         let max = b.meta.config.max_players;
         if b.roster.members.len() >= usize::from(max) {
-            return Err(
-                ErrorBody::new(ErrorCode::RoomFull, format!("the room seats {max} members"))
-                    .with("max_players", u32::from(max)),
-            );
+            return Err(ErrorBody::new(
+                ErrorCode::RoomFull,
+                format!("the room seats {max} members"),
+            )
+            .with("max_players", u32::from(max)));
         }
         Ok(())
     }

@@ -1,0 +1,655 @@
+//! Parsing scenario files.
+
+use super::expr::{Vars, eval, substitute};
+use std::collections::BTreeMap;
+use std::fmt;
+use tickroom_protocol::{
+    ErrorCode, Intent, Phase, PieceId, Pos, Presence, ReleaseReason, Role, RoomConfig, StateHash,
+    TeamId,
+};
+
+/// A parsed scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub seed: u64,
+    pub config: RoomConfig,
+    pub(crate) ticks: BTreeMap<u64, TickScript>,
+    /// The recorded final state hash.
+    pub hash: Option<StateHash>,
+}
+
+impl Scenario {
+    pub fn last_tick(&self) -> u64 {
+        self.ticks.keys().next_back().copied().unwrap_or(0)
+    }
+    pub fn input_count(&self) -> usize {
+        self.ticks.values().map(|t| t.actions.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TickScript {
+    pub actions: Vec<Action>,
+    pub expects: Vec<Expect>,
+    /// Snapshot and restore the room after this tick.
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Action {
+    pub line: usize,
+    pub client: String,
+    pub op: Op,
+    pub expected: Expected,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Join {
+        team: Option<TeamId>,
+        role: Option<Role>,
+        name: Option<String>,
+    },
+    Leave,
+    Disconnect,
+    Reconnect,
+    GraceExpire,
+    Team(TeamId),
+    Intent(Intent),
+    AdminArchive,
+    AdminKick(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    Applied,
+    Rejected(ErrorCode),
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    pub line: usize,
+    pub check: Check,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Check {
+    PieceAt(PieceId, Pos),
+    Lock(PieceId, Option<String>),
+    Phase(Phase),
+    Host(Option<String>),
+    MemberTeam(String, Option<TeamId>),
+    MemberRole(String, Role),
+    MemberPresence(String, Presence),
+    MemberAbsent(String),
+    Members(usize),
+    Version(u64),
+    RollWithin(String, i64, i64),
+    RollDice(String, usize),
+    Released(PieceId, ReleaseReason),
+    NoDelta,
+    Events(usize),
+    Chat(usize),
+    Formations(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Returns `text` with its `hash` line set to `hash` (appended if missing);
+/// nothing else in the file changes.
+pub fn with_hash(text: &str, hash: StateHash) -> String {
+    let line = format!("hash {hash}");
+    let mut replaced = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !replaced && l.trim_start().split_whitespace().next() == Some("hash") {
+                replaced = true;
+                let indent = &l[..l.len() - l.trim_start().len()];
+                format!("{indent}{line}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !replaced {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
+enum Stmt {
+    Line(usize, String),
+    For {
+        line: usize,
+        var: String,
+        range: String,
+        body: Vec<Stmt>,
+    },
+}
+
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()) {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+fn block(
+    lines: &mut std::iter::Peekable<impl Iterator<Item = (usize, String)>>,
+    opened: Option<usize>,
+) -> Result<Vec<Stmt>, ParseError> {
+    let mut out = Vec::new();
+    while let Some((n, text)) = lines.next() {
+        let mut words = text.split_whitespace();
+        match words.next() {
+            Some("end") => {
+                return match opened {
+                    Some(_) => Ok(out),
+                    None => Err(ParseError {
+                        line: n,
+                        message: "`end` without `for`".into(),
+                    }),
+                };
+            }
+            Some("for") => {
+                let var = words.next().unwrap_or_default().to_owned();
+                let in_kw = words.next();
+                let range: String = words.collect::<Vec<_>>().join(" ");
+                if var.is_empty() || in_kw != Some("in") || range.is_empty() {
+                    return Err(ParseError {
+                        line: n,
+                        message: "expected `for VAR in A..B` or `for VAR in A..=B`".into(),
+                    });
+                }
+                let body = block(lines, Some(n))?;
+                out.push(Stmt::For {
+                    line: n,
+                    var,
+                    range,
+                    body,
+                });
+            }
+            _ => out.push(Stmt::Line(n, text)),
+        }
+    }
+    match opened {
+        Some(line) => Err(ParseError {
+            line,
+            message: "`for` without `end`".into(),
+        }),
+        None => Ok(out),
+    }
+}
+
+/// Parses a scenario file.
+pub fn parse(text: &str) -> Result<Scenario, ParseError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, strip_comment(l).trim().to_owned()))
+        .filter(|(_, l)| !l.is_empty())
+        .peekable();
+    let stmts = block(&mut lines, None)?;
+    let mut b = Builder {
+        name: None,
+        seed: None,
+        config: serde_json::Map::new(),
+        ticks: BTreeMap::new(),
+        tick: None,
+        hash: None,
+    };
+    b.run(&stmts, &mut Vars::new(), 0)?;
+    let config: RoomConfig =
+        serde_json::from_value(serde_json::Value::Object(b.config)).map_err(|e| ParseError {
+            line: 0,
+            message: format!("room config: {e}"),
+        })?;
+    config.validate().map_err(|e| ParseError {
+        line: 0,
+        message: e.message,
+    })?;
+    Ok(Scenario {
+        name: b.name.ok_or(ParseError {
+            line: 0,
+            message: "missing `scenario NAME` line".into(),
+        })?,
+        seed: b.seed.ok_or(ParseError {
+            line: 0,
+            message: "missing `seed N` line".into(),
+        })?,
+        config,
+        ticks: b.ticks,
+        hash: b.hash,
+    })
+}
+
+struct Builder {
+    name: Option<String>,
+    seed: Option<u64>,
+    config: serde_json::Map<String, serde_json::Value>,
+    ticks: BTreeMap<u64, TickScript>,
+    tick: Option<u64>,
+    hash: Option<StateHash>,
+}
+
+/// Loops may not expand into more than this many lines in all.
+const MAX_EXPANDED: usize = 2_000_000;
+
+impl Builder {
+    fn run(&mut self, stmts: &[Stmt], vars: &mut Vars, depth: usize) -> Result<(), ParseError> {
+        for stmt in stmts {
+            match stmt {
+                Stmt::Line(n, text) => {
+                    let text = substitute(text, vars).map_err(|m| err(*n, m))?;
+                    self.line(*n, &text, depth)?;
+                }
+                Stmt::For {
+                    line,
+                    var,
+                    range,
+                    body,
+                } => {
+                    let range = substitute(range, vars).map_err(|m| err(*line, m))?;
+                    let (a, b, inclusive) = match range.split_once("..=") {
+                        Some((a, b)) => (a, b, true),
+                        None => {
+                            let (a, b) = range
+                                .split_once("..")
+                                .ok_or_else(|| err(*line, "expected a range A..B"))?;
+                            (a, b, false)
+                        }
+                    };
+                    let a = eval(a, vars).map_err(|m| err(*line, m))?;
+                    let b = eval(b, vars).map_err(|m| err(*line, m))?;
+                    let end = if inclusive { b.saturating_add(1) } else { b };
+                    let count = usize::try_from(end.saturating_sub(a)).unwrap_or(0);
+                    if count.saturating_mul(body.len().max(1)) > MAX_EXPANDED {
+                        return Err(err(*line, "loop expands to too many lines"));
+                    }
+                    let saved = vars.get(var).copied();
+                    for v in a..end {
+                        vars.insert(var.clone(), v);
+                        self.run(body, vars, depth + 1)?;
+                    }
+                    match saved {
+                        Some(s) => vars.insert(var.clone(), s),
+                        None => vars.remove(var),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn current(&mut self, n: usize) -> Result<&mut TickScript, ParseError> {
+        let tick = self
+            .tick
+            .ok_or_else(|| err(n, "actions and expectations need a `tick N` line first"))?;
+        Ok(self.ticks.entry(tick).or_default())
+    }
+
+    fn line(&mut self, n: usize, text: &str, depth: usize) -> Result<(), ParseError> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let rest_after = |k: usize| -> String { words[k..].join(" ") };
+        let top_level = |what: &str| {
+            if depth > 0 {
+                Err(err(n, format!("`{what}` cannot be inside a loop")))
+            } else {
+                Ok(())
+            }
+        };
+        match words[0] {
+            "scenario" => {
+                top_level("scenario")?;
+                self.name = Some(rest_after(1));
+            }
+            "seed" => {
+                top_level("seed")?;
+                self.seed = Some(num(n, words.get(1).copied())?);
+            }
+            "room" => {
+                top_level("room")?;
+                let defaults = serde_json::to_value(RoomConfig::default()).unwrap_or_default();
+                for kv in &words[1..] {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| err(n, format!("expected key=value, got `{kv}`")))?;
+                    if defaults.get(k).is_none() {
+                        return Err(err(n, format!("unknown room config key `{k}`")));
+                    }
+                    let value = match v.parse::<i64>() {
+                        Ok(i) => serde_json::Value::from(i),
+                        Err(_) => serde_json::Value::from(v),
+                    };
+                    self.config.insert(k.to_owned(), value);
+                }
+            }
+            "hash" => {
+                top_level("hash")?;
+                let h = words
+                    .get(1)
+                    .and_then(|h| h.parse().ok())
+                    .ok_or_else(|| err(n, "expected `hash` and 16 hex digits"))?;
+                self.hash = Some(h);
+            }
+            "tick" => {
+                let t: u64 = num(n, words.get(1).copied())?;
+                if t == 0 {
+                    return Err(err(n, "ticks start at 1"));
+                }
+                if let Some(prev) = self.tick
+                    && t < prev
+                {
+                    return Err(err(n, format!("tick {t} comes after tick {prev}")));
+                }
+                self.tick = Some(t);
+            }
+            "restore" => self.current(n)?.restore = true,
+            "expect" => {
+                let check = parse_check(n, &words[1..])?;
+                self.current(n)?.expects.push(Expect { line: n, check });
+            }
+            _ => {
+                let action = parse_action(n, &words)?;
+                self.current(n)?.actions.push(action);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}
+
+fn num<T: std::str::FromStr>(n: usize, w: Option<&str>) -> Result<T, ParseError> {
+    let w = w.ok_or_else(|| err(n, "expected a number"))?;
+    w.parse()
+        .map_err(|_| err(n, format!("`{w}` is not a valid number here")))
+}
+
+fn piece(n: usize, w: Option<&str>) -> Result<PieceId, ParseError> {
+    num(n, w).map(PieceId)
+}
+
+fn phase(n: usize, w: Option<&str>) -> Result<Phase, ParseError> {
+    match w {
+        Some("setup") => Ok(Phase::Setup),
+        Some("live") => Ok(Phase::Live),
+        Some("expired") => Ok(Phase::Expired),
+        Some("archived") => Ok(Phase::Archived),
+        _ => Err(err(n, "expected setup, live, expired or archived")),
+    }
+}
+
+fn role(n: usize, w: &str) -> Result<Role, ParseError> {
+    match w {
+        "host" => Ok(Role::Host),
+        "player" => Ok(Role::Player),
+        "spectator" => Ok(Role::Spectator),
+        _ => Err(err(n, format!("unknown role `{w}`"))),
+    }
+}
+
+fn reason(n: usize, w: Option<&str>) -> Result<ReleaseReason, ParseError> {
+    match w {
+        Some("released") => Ok(ReleaseReason::Released),
+        Some("expired") => Ok(ReleaseReason::Expired),
+        Some("holder-left") => Ok(ReleaseReason::HolderLeft),
+        Some("holder-disconnected") => Ok(ReleaseReason::HolderDisconnected),
+        Some("phase-ended") => Ok(ReleaseReason::PhaseEnded),
+        _ => Err(err(
+            n,
+            "expected released, expired, holder-left, holder-disconnected or phase-ended",
+        )),
+    }
+}
+
+fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
+    let (words, expected) = match words.last() {
+        Some(w) if w.starts_with('!') => {
+            let code = &w[1..];
+            let expected = if code == "DUPLICATE" {
+                Expected::Duplicate
+            } else {
+                ErrorCode::ALL
+                    .iter()
+                    .find(|c| c.as_str() == code)
+                    .map(|c| Expected::Rejected(*c))
+                    .ok_or_else(|| err(n, format!("unknown error code `{code}`")))?
+            };
+            (&words[..words.len() - 1], expected)
+        }
+        _ => (words, Expected::Applied),
+    };
+    let client = words[0].to_owned();
+    let verb = words.get(1).copied().unwrap_or_default();
+    let arg = |k: usize| words.get(k).copied();
+    let need = |count: usize| {
+        if words.len() != count + 2 {
+            Err(err(n, format!("`{verb}` takes {count} argument(s)")))
+        } else {
+            Ok(())
+        }
+    };
+    let op = match (client.as_str(), verb) {
+        ("admin", "archive") => Op::AdminArchive,
+        ("admin", "kick") => {
+            need(1)?;
+            Op::AdminKick(arg(2).unwrap_or_default().to_owned())
+        }
+        (_, "join") => {
+            let (mut team, mut r, mut name) = (None, None, None);
+            for kv in &words[2..] {
+                match kv.split_once('=') {
+                    Some(("team", v)) => team = Some(TeamId(num(n, Some(v))?)),
+                    Some(("role", v)) => r = Some(role(n, v)?),
+                    Some(("name", v)) => name = Some(v.replace('_', " ")),
+                    _ => {
+                        return Err(err(
+                            n,
+                            format!("join takes team=, role=, name=; got `{kv}`"),
+                        ));
+                    }
+                }
+            }
+            Op::Join {
+                team,
+                role: r,
+                name,
+            }
+        }
+        (_, "leave") => Op::Leave,
+        (_, "disconnect") => Op::Disconnect,
+        (_, "reconnect") => Op::Reconnect,
+        (_, "grace-expire") => Op::GraceExpire,
+        (_, "team") => {
+            need(1)?;
+            Op::Team(TeamId(num(n, arg(2))?))
+        }
+        (_, "move") => {
+            need(3)?;
+            Op::Intent(Intent::MovePiece {
+                piece: piece(n, arg(2))?,
+                to: Pos::new(num(n, arg(3))?, num(n, arg(4))?),
+            })
+        }
+        (_, "lock") => {
+            need(1)?;
+            Op::Intent(Intent::TakeLock {
+                piece: piece(n, arg(2))?,
+            })
+        }
+        (_, "renew") => {
+            need(1)?;
+            Op::Intent(Intent::RenewLock {
+                piece: piece(n, arg(2))?,
+            })
+        }
+        (_, "release") => {
+            need(1)?;
+            Op::Intent(Intent::ReleaseLock {
+                piece: piece(n, arg(2))?,
+            })
+        }
+        (_, "save") => {
+            need(2)?;
+            Op::Intent(Intent::SaveFormation {
+                name: arg(2).unwrap_or_default().to_owned(),
+                key: arg(3).unwrap_or_default().to_owned(),
+            })
+        }
+        (_, "apply") => {
+            need(1)?;
+            Op::Intent(Intent::ApplyFormation {
+                name: arg(2).unwrap_or_default().to_owned(),
+            })
+        }
+        (_, "roll") => {
+            need(1)?;
+            Op::Intent(Intent::RollDice {
+                notation: arg(2).unwrap_or_default().to_owned(),
+            })
+        }
+        (_, "chat") => Op::Intent(Intent::Chat {
+            text: words[2..].join(" "),
+        }),
+        (_, "start") => Op::Intent(Intent::StartMatch {}),
+        (_, "archive") => Op::Intent(Intent::ArchiveRoom {}),
+        _ => return Err(err(n, format!("unknown action `{}`", words.join(" ")))),
+    };
+    Ok(Action {
+        line: n,
+        client,
+        op,
+        expected,
+    })
+}
+
+fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
+    let arg = |k: usize| w.get(k).copied();
+    let name = |k: usize| {
+        arg(k)
+            .map(str::to_owned)
+            .ok_or_else(|| err(n, "expected a client name"))
+    };
+    Ok(match (arg(0), arg(2)) {
+        (Some("piece"), Some("at")) => Check::PieceAt(
+            piece(n, arg(1))?,
+            Pos::new(num(n, arg(3))?, num(n, arg(4))?),
+        ),
+        (Some("lock"), Some("free")) => Check::Lock(piece(n, arg(1))?, None),
+        (Some("lock"), Some(_)) => Check::Lock(piece(n, arg(1))?, Some(name(2)?)),
+        (Some("phase"), _) => Check::Phase(phase(n, arg(1))?),
+        (Some("host"), _) => match arg(1) {
+            Some("none") => Check::Host(None),
+            _ => Check::Host(Some(name(1)?)),
+        },
+        (Some("member"), Some("team")) => Check::MemberTeam(
+            name(1)?,
+            match arg(3) {
+                Some("none") => None,
+                t => Some(TeamId(num(n, t)?)),
+            },
+        ),
+        (Some("member"), Some("role")) => {
+            Check::MemberRole(name(1)?, role(n, arg(3).unwrap_or_default())?)
+        }
+        (Some("member"), Some("absent")) => Check::MemberAbsent(name(1)?),
+        (Some("member"), Some("grace")) => Check::MemberPresence(name(1)?, Presence::InGrace),
+        (Some("member"), Some("connected")) => Check::MemberPresence(name(1)?, Presence::Connected),
+        (Some("members"), _) => Check::Members(num(n, arg(1))?),
+        (Some("version"), _) => Check::Version(num(n, arg(1))?),
+        (Some("roll"), Some("within")) => {
+            Check::RollWithin(name(1)?, num(n, arg(3))?, num(n, arg(4))?)
+        }
+        (Some("roll"), Some("dice")) => Check::RollDice(name(1)?, num(n, arg(3))?),
+        (Some("released"), _) => Check::Released(piece(n, arg(1))?, reason(n, arg(2))?),
+        (Some("no-delta"), _) => Check::NoDelta,
+        (Some("events"), _) => Check::Events(num(n, arg(1))?),
+        (Some("chat"), _) => Check::Chat(num(n, arg(1))?),
+        (Some("formations"), _) => Check::Formations(num(n, arg(1))?),
+        _ => return Err(err(n, format!("unknown expectation `{}`", w.join(" ")))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = "scenario t\nseed 1\nroom teams=3\ntick 1\n  a join team=1\n  b lock 0 !NOT_IN_ROOM\n  expect members 1\nhash 00000000000000ff\n";
+
+    #[test]
+    fn parses_header_actions_expectations_and_hash() {
+        let s = parse(SMALL).unwrap();
+        assert_eq!(s.name, "t");
+        assert_eq!(s.seed, 1);
+        assert_eq!(s.config.teams, 3);
+        assert_eq!(s.ticks[&1].actions.len(), 2);
+        assert_eq!(
+            s.ticks[&1].actions[1].expected,
+            Expected::Rejected(ErrorCode::NotInRoom)
+        );
+        assert_eq!(s.hash, Some(StateHash(0xff)));
+    }
+
+    #[test]
+    fn loops_expand_with_substitution() {
+        let text = "scenario l\nseed 1\nfor t in 1..=3\n tick {t}\n for i in 0..2\n  p{i} move {i} {t*10} 0\n end\nend\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.last_tick(), 3);
+        assert_eq!(s.input_count(), 6);
+        match &s.ticks[&3].actions[1].op {
+            Op::Intent(Intent::MovePiece { piece, to }) => {
+                assert_eq!((*piece, *to), (PieceId(1), Pos::new(30, 0)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        for (text, line) in [
+            ("scenario x\nseed 1\ntick 1\n a fly\n", 4),
+            ("scenario x\nseed 1\nroom nope=1\n", 3),
+            ("scenario x\nseed 1\ntick 2\ntick 1\n", 4),
+            ("scenario x\nseed 1\nfor i in 0..2\n", 3),
+            ("scenario x\nseed 1\ntick 1\n a lock 0 !NOT_A_CODE\n", 4),
+            ("scenario x\nseed 1\na join\n", 3),
+        ] {
+            assert_eq!(parse(text).unwrap_err().line, line, "{text}");
+        }
+    }
+
+    #[test]
+    fn with_hash_rewrites_only_the_hash_line() {
+        let out = with_hash(SMALL, StateHash(0xabc));
+        assert_eq!(
+            out.replace("hash 0000000000000abc", "hash 00000000000000ff"),
+            SMALL
+        );
+        let appended = with_hash("scenario x\nseed 1\n", StateHash(1));
+        assert!(appended.ends_with("hash 0000000000000001\n"));
+    }
+}

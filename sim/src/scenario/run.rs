@@ -1,0 +1,417 @@
+//! Running scenarios.
+
+use super::parse::{Action, Check, Expected, Op, Scenario};
+use crate::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
+use std::collections::BTreeMap;
+use tickroom_protocol::{Delta, DomainEvent, MemberId, Presence, RoomId, RoomState, StateHash};
+use xxhash_rust::xxh3::Xxh3;
+
+/// The result of running one scenario.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub name: String,
+    pub ticks: u64,
+    pub inputs: usize,
+    /// The final state hash of the run.
+    pub hash: StateHash,
+    /// The hash recorded in the file.
+    pub recorded: Option<StateHash>,
+    /// Failed outcomes and expectations, determinism and restore checks.
+    pub failures: Vec<String>,
+}
+
+impl RunReport {
+    /// Every check passed and the final hash matches the recorded one.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.recorded == Some(self.hash)
+    }
+
+    /// Every problem, the hash mismatch included, one line each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut all = self.failures.clone();
+        match self.recorded {
+            None => all.push(format!(
+                "no recorded `hash` line (this run ended with {}; record it with --update-hashes)",
+                self.hash
+            )),
+            Some(h) if h != self.hash => all.push(format!(
+                "final state hash {} differs from the recorded {h}",
+                self.hash
+            )),
+            Some(_) => {}
+        }
+        all
+    }
+}
+
+/// Reports stop collecting after this many failures.
+const MAX_FAILURES: usize = 20;
+
+struct Execution {
+    hash: StateHash,
+    /// Digest of every tick's delta and outcomes, to compare whole runs.
+    trace: u64,
+    failures: Vec<String>,
+}
+
+/// Runs `s` and checks it: every outcome and expectation, the recorded hash,
+/// that a second run is identical (determinism), and that a run without its
+/// `restore` points is identical too (snapshot/restore keeps the future).
+pub fn run(s: &Scenario) -> RunReport {
+    let first = execute(s, true);
+    let mut failures = first.failures;
+    let again = execute(s, true);
+    if (again.hash, again.trace) != (first.hash, first.trace) {
+        failures.push(format!(
+            "not deterministic: a second run ended with hash {} (first {})",
+            again.hash, first.hash
+        ));
+    }
+    if s.ticks.values().any(|t| t.restore) {
+        let plain = execute(s, false);
+        if (plain.hash, plain.trace) != (first.hash, first.trace) {
+            failures.push(format!(
+                "snapshot/restore changed the outcome: without restores the run ends with hash {}, with them {}",
+                plain.hash, first.hash
+            ));
+        }
+    }
+    failures.truncate(MAX_FAILURES);
+    RunReport {
+        name: s.name.clone(),
+        ticks: s.last_tick(),
+        inputs: s.input_count(),
+        hash: first.hash,
+        recorded: s.hash,
+        failures,
+    }
+}
+
+struct Clients {
+    members: BTreeMap<String, MemberId>,
+    seqs: BTreeMap<String, u64>,
+}
+
+impl Clients {
+    fn member(&self, client: &str) -> Option<MemberId> {
+        self.members.get(client).copied()
+    }
+
+    fn input(&mut self, a: &Action) -> Input {
+        let seq = self.seqs.entry(a.client.clone()).or_default();
+        *seq += 1;
+        let seq = Some(*seq);
+        let member = self.member(&a.client);
+        let kind = match &a.op {
+            Op::Join { team, role, name } => {
+                return Input {
+                    member: None,
+                    seq,
+                    kind: InputKind::Join {
+                        user: a.client.clone(),
+                        name: name.clone().unwrap_or_else(|| a.client.clone()),
+                        role: *role,
+                        team: *team,
+                    },
+                };
+            }
+            Op::AdminArchive => {
+                return Input {
+                    member: None,
+                    seq: None,
+                    kind: InputKind::Admin(AdminAction::Archive { by: "admin".into() }),
+                };
+            }
+            Op::AdminKick(target) => {
+                return Input {
+                    member: None,
+                    seq: None,
+                    kind: InputKind::Admin(AdminAction::Kick {
+                        // A client that never joined names nobody.
+                        member: self.member(target).unwrap_or(MemberId(u32::MAX)),
+                        by: "admin".into(),
+                    }),
+                };
+            }
+            Op::Leave => InputKind::Leave,
+            Op::Disconnect => InputKind::Disconnect,
+            Op::Reconnect => InputKind::Reconnect,
+            Op::GraceExpire => InputKind::GraceExpired,
+            Op::Team(team) => InputKind::ChangeTeam { team: *team },
+            Op::Intent(i) => InputKind::Intent(i.clone()),
+        };
+        Input { member, seq, kind }
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Applied => "applied".into(),
+        Outcome::Joined { member } => format!("joined as member {}", member.0),
+        Outcome::Duplicate => "a duplicate".into(),
+        Outcome::Rejected(e) => format!("rejected {} ({})", e.code, e.message),
+    }
+}
+
+fn outcome_matches(expected: Expected, o: &Outcome) -> bool {
+    match (expected, o) {
+        (Expected::Applied, Outcome::Applied | Outcome::Joined { .. }) => true,
+        (Expected::Duplicate, Outcome::Duplicate) => true,
+        (Expected::Rejected(code), Outcome::Rejected(e)) => e.code == code,
+        _ => false,
+    }
+}
+
+fn fold_trace(trace: &mut Xxh3, out: &TickOutput) {
+    let bytes = postcard::to_stdvec(&(&out.delta, &out.outcomes)).unwrap_or_default();
+    trace.update(&out.tick.to_le_bytes());
+    trace.update(&bytes);
+}
+
+fn execute(s: &Scenario, with_restores: bool) -> Execution {
+    let mut failures = Vec::new();
+    let mut room = match Room::new(RoomId::from("scenario"), s.config.clone(), s.seed) {
+        Ok(r) => r,
+        Err(e) => {
+            return Execution {
+                hash: StateHash::default(),
+                trace: 0,
+                failures: vec![format!("room config: {e}")],
+            };
+        }
+    };
+    let mut clients = Clients {
+        members: BTreeMap::new(),
+        seqs: BTreeMap::new(),
+    };
+    let mut trace = Xxh3::new();
+    for tick in 1..=s.last_tick() {
+        let script = s.ticks.get(&tick);
+        let actions = script.map_or(&[][..], |t| &t.actions[..]);
+        let inputs = actions.iter().map(|a| clients.input(a)).collect();
+        let out = room.step(inputs);
+        fold_trace(&mut trace, &out);
+        for (a, o) in actions.iter().zip(&out.outcomes) {
+            if let Outcome::Joined { member } = o {
+                clients.members.insert(a.client.clone(), *member);
+            }
+            if !outcome_matches(a.expected, o) {
+                let want = match a.expected {
+                    Expected::Applied => "applied".to_owned(),
+                    Expected::Duplicate => "a duplicate".to_owned(),
+                    Expected::Rejected(c) => format!("rejected {c}"),
+                };
+                failures.push(format!(
+                    "line {} (tick {tick}): expected {} to be {want}, it was {}",
+                    a.line,
+                    a.client,
+                    describe(o)
+                ));
+            }
+        }
+        let Some(script) = script else { continue };
+        if !script.expects.is_empty() {
+            let state = room.state();
+            for e in &script.expects {
+                if let Err(m) = check(&e.check, &state, out.delta.as_ref(), &clients) {
+                    failures.push(format!("line {} (tick {tick}): {m}", e.line));
+                }
+            }
+        }
+        if script.restore && with_restores {
+            let before = room.state_hash();
+            match Room::restore(&room.snapshot()) {
+                Ok(restored) => {
+                    if restored.state_hash() != before {
+                        failures.push(format!("tick {tick}: restored room hashes differently"));
+                    }
+                    room = restored;
+                }
+                Err(e) => failures.push(format!("tick {tick}: restore failed: {e}")),
+            }
+        }
+    }
+    Execution {
+        hash: room.state_hash(),
+        trace: trace.digest(),
+        failures,
+    }
+}
+
+fn check(
+    c: &Check,
+    state: &RoomState,
+    delta: Option<&Delta>,
+    clients: &Clients,
+) -> Result<(), String> {
+    let who = |name: &str| -> Result<MemberId, String> {
+        clients
+            .member(name)
+            .ok_or_else(|| format!("{name} never joined"))
+    };
+    let name_of = |id: MemberId| -> String {
+        clients
+            .members
+            .iter()
+            .find(|(_, m)| **m == id)
+            .map_or_else(|| format!("member {}", id.0), |(n, _)| n.clone())
+    };
+    let member = |name: &str| {
+        let id = who(name)?;
+        state
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| format!("{name} has no seat"))
+    };
+    let events = || delta.map_or(&[][..], |d| &d.events[..]);
+    let last_roll = |name: &str| -> Result<(usize, i64), String> {
+        let id = who(name)?;
+        events()
+            .iter()
+            .rev()
+            .find_map(|e| match &e.event {
+                DomainEvent::DiceRolled {
+                    member,
+                    rolls,
+                    total,
+                    ..
+                } if *member == id => Some((rolls.len(), *total)),
+                _ => None,
+            })
+            .ok_or_else(|| format!("{name} rolled no dice this tick"))
+    };
+    let expect = |ok: bool, want: String, got: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected {want}, got {got}"))
+        }
+    };
+    match c {
+        Check::PieceAt(p, pos) => {
+            let piece = state
+                .pieces
+                .get(p.0 as usize)
+                .ok_or_else(|| format!("no piece {}", p.0))?;
+            expect(
+                piece.pos == *pos,
+                format!("piece {} at {} {}", p.0, pos.x, pos.y),
+                format!("{} {}", piece.pos.x, piece.pos.y),
+            )
+        }
+        Check::Lock(p, holder) => {
+            let piece = state
+                .pieces
+                .get(p.0 as usize)
+                .ok_or_else(|| format!("no piece {}", p.0))?;
+            let want = holder.as_deref().map(who).transpose()?;
+            let got = piece.lock.map(|l| l.holder);
+            expect(
+                got == want,
+                format!("lock {} {}", p.0, holder.as_deref().unwrap_or("free")),
+                got.map_or("free".into(), name_of),
+            )
+        }
+        Check::Phase(p) => expect(
+            state.phase == *p,
+            format!("phase {}", p.as_str()),
+            state.phase.as_str().into(),
+        ),
+        Check::Host(h) => {
+            let want = h.as_deref().map(who).transpose()?;
+            expect(
+                state.host == want,
+                format!("host {}", h.as_deref().unwrap_or("none")),
+                state.host.map_or("none".into(), name_of),
+            )
+        }
+        Check::MemberTeam(n, t) => {
+            let m = member(n)?;
+            expect(
+                m.team == *t,
+                format!("{n} on team {t:?}"),
+                format!("{:?}", m.team),
+            )
+        }
+        Check::MemberRole(n, r) => {
+            let m = member(n)?;
+            expect(
+                m.role == *r,
+                format!("{n} as {r:?}"),
+                format!("{:?}", m.role),
+            )
+        }
+        Check::MemberPresence(n, p) => {
+            let m = member(n)?;
+            expect(
+                m.presence == *p,
+                format!(
+                    "{n} {}",
+                    if *p == Presence::InGrace {
+                        "in grace"
+                    } else {
+                        "connected"
+                    }
+                ),
+                format!("{:?}", m.presence),
+            )
+        }
+        Check::MemberAbsent(n) => match member(n) {
+            Ok(_) => Err(format!("expected {n} to have no seat, but it has one")),
+            Err(_) => Ok(()),
+        },
+        Check::Members(count) => expect(
+            state.members.len() == *count,
+            format!("{count} members"),
+            state.members.len().to_string(),
+        ),
+        Check::Version(v) => expect(
+            state.version == *v,
+            format!("version {v}"),
+            state.version.to_string(),
+        ),
+        Check::RollWithin(n, lo, hi) => {
+            let (_, total) = last_roll(n)?;
+            expect(
+                (*lo..=*hi).contains(&total),
+                format!("{n}'s roll within {lo}..={hi}"),
+                total.to_string(),
+            )
+        }
+        Check::RollDice(n, count) => {
+            let (dice, _) = last_roll(n)?;
+            expect(*count == dice, format!("{count} dice"), dice.to_string())
+        }
+        Check::Released(p, reason) => {
+            let found = events().iter().any(|e| {
+                matches!(&e.event, DomainEvent::LockReleased { piece, reason: r, .. } if piece == p && r == reason)
+            });
+            expect(
+                found,
+                format!("lock {} released ({reason:?}) this tick", p.0),
+                "no such event".into(),
+            )
+        }
+        Check::NoDelta => expect(
+            delta.is_none(),
+            "no delta".into(),
+            format!("{} events", events().len()),
+        ),
+        Check::Events(n) => expect(
+            events().len() == *n,
+            format!("{n} events"),
+            events().len().to_string(),
+        ),
+        Check::Chat(n) => expect(
+            state.chat.len() == *n,
+            format!("{n} chat lines"),
+            state.chat.len().to_string(),
+        ),
+        Check::Formations(n) => expect(
+            state.formations.len() == *n,
+            format!("{n} formations"),
+            state.formations.len().to_string(),
+        ),
+    }
+}
