@@ -9,6 +9,7 @@
 
 mod components;
 pub mod dice;
+pub mod fixtures;
 mod input;
 mod intents;
 mod pipeline;

@@ -117,7 +117,7 @@ pub fn with_hash(text: &str, hash: StateHash) -> String {
     let mut out: Vec<String> = text
         .lines()
         .map(|l| {
-            if !replaced && l.trim_start().split_whitespace().next() == Some("hash") {
+            if !replaced && l.split_whitespace().next() == Some("hash") {
                 replaced = true;
                 let indent = &l[..l.len() - l.trim_start().len()];
                 format!("{indent}{line}")

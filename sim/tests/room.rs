@@ -1,0 +1,327 @@
+//! Room behaviour that scenarios cannot express: the shape of tick outputs,
+//! the delta's version chain and origins, hash publication, determinism,
+//! snapshots, and a randomized check that restore keeps the future.
+
+use proptest::prelude::*;
+use tickroom_protocol::{
+    DomainEvent, Intent, MemberId, Origin, PieceId, Pos, RoomConfig, RoomId, StateHash,
+};
+use tickroom_sim::fixtures::{busy_room, move_inputs};
+use tickroom_sim::{Input, InputKind, Outcome, Room, SnapshotError, TickOutput};
+
+#[test]
+fn outcomes_line_up_with_inputs_and_inputs_come_back_for_the_log() {
+    let (mut room, members) = busy_room(3, 1);
+    let inputs = vec![
+        Input::intent(
+            members[0],
+            10,
+            Intent::MovePiece {
+                piece: PieceId(0),
+                to: Pos::new(1, 1),
+            },
+        ),
+        Input::intent(
+            members[1],
+            11,
+            Intent::MovePiece {
+                piece: PieceId(0),
+                to: Pos::new(2, 2),
+            },
+        ),
+        Input::intent(members[2], 12, Intent::Chat { text: "hi".into() }),
+    ];
+    let out = room.step(inputs.clone());
+    assert_eq!(out.inputs, inputs);
+    assert_eq!(out.outcomes.len(), 3);
+    assert_eq!(out.outcomes[0], Outcome::Applied);
+    assert_eq!(
+        out.outcomes[1].rejection().map(|e| e.code),
+        Some(tickroom_protocol::ErrorCode::LockHeld)
+    );
+    assert_eq!(out.outcomes[2], Outcome::Applied);
+}
+
+#[test]
+fn deltas_chain_versions_and_carry_origins() {
+    let (mut room, members) = busy_room(5, 2);
+    let mut last_to = room.version();
+    for round in 0..50 {
+        let out = room.step(move_inputs(&members, round));
+        let delta = out.delta.expect("moves make a delta");
+        assert_eq!(delta.tick, out.tick);
+        assert_eq!(delta.from_version, last_to, "gap at tick {}", out.tick);
+        assert_eq!(delta.to_version, delta.from_version + 5);
+        for (i, e) in delta.events.iter().enumerate() {
+            assert_eq!(e.version, delta.from_version + 1 + i as u64);
+            assert_eq!(
+                e.origin,
+                Origin {
+                    member: Some(members[i]),
+                    seq: Some(round + 2)
+                }
+            );
+            assert!(
+                matches!(e.event, DomainEvent::PieceMoved { piece, .. } if piece == PieceId(i as u32))
+            );
+        }
+        last_to = delta.to_version;
+    }
+}
+
+#[test]
+fn quiet_ticks_send_nothing_and_rejections_alone_send_no_delta() {
+    let (mut room, members) = busy_room(2, 3);
+    let out = room.step(Vec::new());
+    assert_eq!((out.delta, out.outcomes.len()), (None, 0));
+    let out = room.step(vec![Input::intent(
+        members[0],
+        1,
+        Intent::MovePiece {
+            piece: PieceId(1),
+            to: Pos::new(0, 0),
+        },
+    )]);
+    assert!(out.delta.is_none());
+    assert_eq!(out.outcomes.len(), 1);
+}
+
+#[test]
+fn the_state_hash_is_published_every_hash_every_ticks() {
+    let (mut room, members) = busy_room(2, 4);
+    let every = room.config().hash_every_ticks as u64;
+    let mut hashed = Vec::new();
+    for round in 0..(3 * every) {
+        let out = room.step(move_inputs(&members, round));
+        if let Some(h) = out.delta.and_then(|d| d.state_hash) {
+            assert_eq!(
+                h,
+                room.state_hash(),
+                "published hash is the state after the tick"
+            );
+            hashed.push(out.tick);
+        }
+    }
+    assert_eq!(hashed.len(), 3, "{hashed:?}");
+    assert!(
+        hashed.windows(2).all(|w| w[1] - w[0] == every),
+        "{hashed:?}"
+    );
+}
+
+fn dice_trace(seed: u64) -> (StateHash, Vec<u32>) {
+    let (mut room, members) = busy_room(2, seed);
+    let mut rolls = Vec::new();
+    for seq in 0..20 {
+        let out = room.step(vec![Input::intent(
+            members[seq as usize % 2],
+            seq,
+            Intent::RollDice {
+                notation: "3d20".into(),
+            },
+        )]);
+        for e in out.delta.unwrap().events {
+            if let DomainEvent::DiceRolled { rolls: r, .. } = e.event {
+                rolls.extend(r);
+            }
+        }
+    }
+    (room.state_hash(), rolls)
+}
+
+#[test]
+fn same_seed_same_rolls_and_hash_other_seed_differs() {
+    let a = dice_trace(7);
+    assert_eq!(a, dice_trace(7));
+    let b = dice_trace(8);
+    assert_ne!(a.1, b.1);
+    assert_ne!(a.0, b.0);
+    assert_eq!(a.1.len(), 60);
+    assert!(a.1.iter().all(|r| (1..=20).contains(r)));
+}
+
+#[test]
+fn snapshot_restores_hash_epoch_and_future() {
+    let (mut room, members) = busy_room(10, 5);
+    for round in 0..7 {
+        room.step(move_inputs(&members, round));
+    }
+    room.bump_epoch();
+    let hash = room.state_hash();
+    let mut restored = Room::restore(&room.snapshot()).unwrap();
+    assert_eq!(restored.state_hash(), hash);
+    assert_eq!(restored.epoch(), 1);
+    assert_eq!(
+        (restored.tick(), restored.version()),
+        (room.tick(), room.version())
+    );
+    restored.bump_epoch();
+    assert_eq!(restored.state_hash(), hash, "the epoch is outside the hash");
+    for round in 7..150 {
+        let a = room.step(move_inputs(&members, round));
+        let b = restored.step(move_inputs(&members, round));
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn bad_snapshots_are_refused_with_a_reason() {
+    let (room, _) = busy_room(3, 6);
+    let good = room.snapshot();
+    assert_eq!(Room::restore(b"nope").unwrap_err(), SnapshotError::BadMagic);
+    let mut newer = good.clone();
+    newer[4] = 99;
+    assert!(matches!(
+        Room::restore(&newer).unwrap_err(),
+        SnapshotError::UnsupportedVersion { found: 99, .. }
+    ));
+    assert!(matches!(
+        Room::restore(&good[..good.len() - 1]),
+        Err(SnapshotError::Corrupt(_))
+    ));
+    let mut longer = good.clone();
+    longer.push(0);
+    assert!(matches!(
+        Room::restore(&longer),
+        Err(SnapshotError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn new_rooms_refuse_an_invalid_config() {
+    let config = RoomConfig {
+        tick_rate_hz: 0,
+        ..RoomConfig::default()
+    };
+    let err = Room::new(RoomId::from("r"), config, 1).unwrap_err();
+    assert_eq!(err.code, tickroom_protocol::ErrorCode::InvalidConfig);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Damaged snapshot bytes give an error or a room, never a panic.
+    #[test]
+    fn damaged_snapshots_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+        let (room, _) = busy_room(4, 9);
+        let mut bytes = room.snapshot();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let _ = Room::restore(&bytes).map(|mut r| r.step(Vec::new()));
+    }
+}
+
+/// A random input for a small room of 4 seats, 2 teams and 6 pieces.
+fn any_input() -> impl Strategy<Value = Input> {
+    let member = (0u32..6).prop_map(MemberId);
+    let piece = (0u32..7).prop_map(PieceId);
+    let pos = (-2i32..52, -2i32..52).prop_map(|(x, y)| Pos::new(x, y));
+    let intent = prop_oneof![
+        4 => (piece.clone(), pos).prop_map(|(piece, to)| Intent::MovePiece { piece, to }),
+        3 => piece.clone().prop_map(|piece| Intent::TakeLock { piece }),
+        1 => piece.clone().prop_map(|piece| Intent::RenewLock { piece }),
+        1 => piece.prop_map(|piece| Intent::ReleaseLock { piece }),
+        1 => (0u8..3, 0u8..4).prop_map(|(n, k)| Intent::SaveFormation { name: format!("f{n}"), key: format!("k{k}") }),
+        1 => (0u8..3).prop_map(|n| Intent::ApplyFormation { name: format!("f{n}") }),
+        1 => prop_oneof![Just("2d6+1"), Just("d20"), Just("0d6")].prop_map(|n| Intent::RollDice { notation: n.into() }),
+        1 => Just(Intent::Chat { text: "hi".into() }),
+        1 => Just(Intent::StartMatch {}),
+        1 => Just(Intent::ArchiveRoom {}),
+    ];
+    prop_oneof![
+        6 => (member.clone(), intent).prop_map(|(m, i)| Input::intent(m, 1, i)),
+        1 => (0u8..6, 0u8..3).prop_map(|(u, t)| Input::join(&format!("u{u}"), "N", None, Some(tickroom_protocol::TeamId(t % 2)))),
+        1 => member.clone().prop_map(|m| Input::about(m, InputKind::Leave)),
+        1 => member.clone().prop_map(|m| Input::about(m, InputKind::Disconnect)),
+        1 => member.clone().prop_map(|m| Input::about(m, InputKind::Reconnect)),
+        1 => member.clone().prop_map(|m| Input::about(m, InputKind::GraceExpired)),
+        1 => (member, 0u8..2).prop_map(|(m, t)| Input::about(m, InputKind::ChangeTeam { team: tickroom_protocol::TeamId(t) })),
+    ]
+}
+
+fn small_room() -> Room {
+    let config = RoomConfig {
+        max_players: 4,
+        teams: 2,
+        pieces_per_team: 2,
+        neutral_pieces: 2,
+        board_width: 50,
+        board_height: 50,
+        match_ticks: 30,
+        lock_ttl_ticks: 4,
+        auto_archive_ticks: 10,
+        hash_every_ticks: 3,
+        max_formations: 2,
+        ..RoomConfig::default()
+    };
+    Room::new(RoomId::from("fuzz"), config, 1234).unwrap()
+}
+
+fn run_script(room: &mut Room, script: &[Vec<Input>]) -> Vec<TickOutput> {
+    script
+        .iter()
+        .map(|inputs| room.step(inputs.clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Random input streams: the same stream gives the same outputs; a room
+    /// restored from a snapshot at any tick continues exactly like the
+    /// original; versions chain without gaps; every rejection changes nothing
+    /// that the version would show.
+    #[test]
+    fn random_streams_are_deterministic_and_restore_keeps_the_future(
+        script in prop::collection::vec(prop::collection::vec(any_input(), 0..6), 1..60),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut a = small_room();
+        let mut b = small_room();
+        let outs_a = run_script(&mut a, &script);
+        prop_assert_eq!(&outs_a, &run_script(&mut b, &script));
+
+        let mut version = 0;
+        for out in &outs_a {
+            if let Some(d) = &out.delta {
+                prop_assert_eq!(d.from_version, version);
+                version = d.to_version;
+            }
+            let applied = out.outcomes.iter().filter(|o| matches!(o, Outcome::Applied | Outcome::Joined { .. })).count() as u64;
+            let delta_span = out.delta.as_ref().map_or(0, |d| d.to_version - d.from_version);
+            prop_assert!(delta_span >= applied, "every applied input bumps the version");
+        }
+
+        let cut = cut.index(script.len());
+        let mut c = small_room();
+        run_script(&mut c, &script[..cut]);
+        let mut restored = Room::restore(&c.snapshot()).unwrap();
+        prop_assert_eq!(run_script(&mut restored, &script[cut..]), outs_a[cut..].to_vec());
+        prop_assert_eq!(restored.state_hash(), a.state_hash());
+    }
+}
+
+#[test]
+fn inputs_and_outcomes_round_trip_through_postcard_for_the_log() {
+    let inputs = vec![
+        Input::join("u", "Name", Some(tickroom_protocol::Role::Spectator), None),
+        Input::intent(
+            MemberId(3),
+            9,
+            Intent::RollDice {
+                notation: "2d6".into(),
+            },
+        ),
+        Input::about(MemberId(3), InputKind::GraceExpired),
+    ];
+    let bytes = postcard::to_stdvec(&inputs).unwrap();
+    assert_eq!(postcard::from_bytes::<Vec<Input>>(&bytes).unwrap(), inputs);
+    let outcome = Outcome::Rejected(
+        tickroom_protocol::ErrorBody::new(tickroom_protocol::ErrorCode::LockHeld, "x")
+            .with("holder", 3u32),
+    );
+    let bytes = postcard::to_stdvec(&outcome).unwrap();
+    assert_eq!(postcard::from_bytes::<Outcome>(&bytes).unwrap(), outcome);
+}
