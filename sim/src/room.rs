@@ -1,5 +1,6 @@
 //! [`Room`]: the face of the simulation. Inputs in, one [`TickOutput`] out.
 
+use crate::components::{Piece, PieceLock, Position};
 use crate::input::{Input, Outcome};
 use crate::pipeline::apply_inputs;
 use crate::resources::{Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster};
@@ -8,8 +9,8 @@ use crate::systems::{expire_locks, publish_hash, run_phase_timers};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use tickroom_protocol::{
-    Delta, ErrorBody, MemberId, MemberView, Phase, PieceId, PieceView, RoomConfig, RoomId,
-    RoomState, StateHash,
+    Delta, ErrorBody, LockView, MemberId, MemberView, Phase, PieceId, PieceView, RoomConfig,
+    RoomId, RoomState, StateHash,
 };
 
 /// What one tick produced.
@@ -22,6 +23,32 @@ pub struct TickOutput {
     pub inputs: Vec<Input>,
     /// One outcome per input, in the same order: the acks and rejections.
     pub outcomes: Vec<Outcome>,
+}
+
+/// One input with its outcome, as the persistence layer logs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecord<'a> {
+    pub tick: u64,
+    /// Position in the tick's processing order.
+    pub index: u32,
+    pub input: &'a Input,
+    pub outcome: &'a Outcome,
+}
+
+impl TickOutput {
+    /// Every input of the tick with its outcome, applied or rejected, in order.
+    pub fn log(&self) -> impl Iterator<Item = LogRecord<'_>> {
+        self.inputs
+            .iter()
+            .zip(&self.outcomes)
+            .enumerate()
+            .map(|(i, (input, outcome))| LogRecord {
+                tick: self.tick,
+                index: i as u32,
+                input,
+                outcome,
+            })
+    }
 }
 
 /// One room: a bevy_ecs world and its single-threaded schedule.
@@ -184,11 +211,16 @@ impl Room {
     }
 
     pub fn piece(&self, id: PieceId) -> Option<PieceView> {
-        self.world.resource::<PieceIndex>().get(id)?;
-        CanonicalState::read(&self.world)
-            .pieces
-            .get(id.0 as usize)
-            .map(|p| p.view(id))
+        let e = self.world.resource::<PieceIndex>().get(id)?;
+        Some(PieceView {
+            id,
+            team: self.world.get::<Piece>(e)?.team,
+            pos: self.world.get::<Position>(e)?.0,
+            lock: self.world.get::<PieceLock>(e)?.0.map(|l| LockView {
+                holder: l.holder,
+                expires_at: l.expires_at,
+            }),
+        })
     }
 
     /// XXH3-64 of the canonical state encoding (epoch excluded).

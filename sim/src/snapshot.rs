@@ -28,6 +28,9 @@ const MAGIC: &[u8; 4] = b"TRSN";
 /// Bumped whenever [`CanonicalState`]'s encoding changes.
 pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
 const HEADER_LEN: usize = 4 + 2 + 4;
+/// Ticks, versions and timers in a snapshot stay below 2^53: exact in JSON
+/// doubles, and millions of years of ticks, so `+` on them cannot overflow.
+const MAX_TICK: u64 = 1 << 53;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -239,7 +242,8 @@ impl CanonicalState {
         Ok((state, epoch))
     }
 
-    /// Consistency a hand-edited or damaged snapshot could break.
+    /// Consistency a hand-edited or damaged snapshot could break; a state
+    /// that passes cannot make the room panic or grow without bound.
     fn check(&self) -> Result<(), SnapshotError> {
         let corrupt = |m: &str| Err(SnapshotError::Corrupt(m.to_owned()));
         if self.config.validate().is_err() {
@@ -248,11 +252,61 @@ impl CanonicalState {
         if self.pieces.len() != self.config.piece_count() as usize {
             return corrupt("piece count does not match the config");
         }
+        let times = [
+            Some(self.tick),
+            Some(self.version),
+            self.match_ends_at,
+            self.archive_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.pieces.iter().filter_map(|p| p.lock.map(|l| l.1)));
+        if times.clone().any(|t| t > MAX_TICK) {
+            return corrupt("tick, version or timer beyond 2^53");
+        }
+        if self.last_hash_tick > self.tick {
+            return corrupt("last hash tick after the current tick");
+        }
         if !self.members.windows(2).all(|w| w[0].id < w[1].id) {
             return corrupt("members not sorted by id");
         }
-        if self.members.iter().any(|m| m.id.0 >= self.next_member) {
-            return corrupt("member id beyond next_member");
+        if self.members.len() > usize::from(self.config.max_players) {
+            return corrupt("more members than max_players");
+        }
+        if self
+            .members
+            .iter()
+            .any(|m| m.id.0 >= self.next_member || m.seat >= self.next_seat)
+        {
+            return corrupt("member id or seat beyond its counter");
+        }
+        let seated = |id: MemberId| self.members.binary_search_by_key(&id, |m| m.id).is_ok();
+        if self
+            .pieces
+            .iter()
+            .any(|p| p.lock.is_some_and(|(h, _)| !seated(h)))
+        {
+            return corrupt("a lock is held by a member without a seat");
+        }
+        let team_ok = |t: Option<TeamId>| t.is_none_or(|t| t.0 < self.config.teams);
+        if !self.pieces.iter().all(|p| team_ok(p.team))
+            || !self.members.iter().all(|m| team_ok(m.team))
+        {
+            return corrupt("team beyond the config's teams");
+        }
+        if self.formations.len() > usize::from(self.config.max_formations)
+            || self.recent_keys.len() > crate::resources::REMEMBERED_KEYS
+            || self.chat.len() > usize::from(self.config.chat_history)
+        {
+            return corrupt("more formations, keys or chat lines than the room keeps");
+        }
+        let pieces = self.pieces.len() as u32;
+        if self
+            .formations
+            .iter()
+            .any(|f| f.placements.iter().any(|p| p.piece.0 >= pieces))
+        {
+            return corrupt("a formation names a piece the room does not have");
         }
         Ok(())
     }
@@ -345,5 +399,64 @@ impl PieceRecord {
 impl CanonicalState {
     pub fn formation_names(&self) -> Vec<String> {
         self.formations.iter().map(|f| f.name.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::busy_room;
+
+    fn busy_state() -> CanonicalState {
+        let (room, _) = busy_room(4, 1);
+        CanonicalState::decode(&room.snapshot()).unwrap().0
+    }
+
+    fn refused(damage: impl FnOnce(&mut CanonicalState)) -> SnapshotError {
+        let mut state = busy_state();
+        damage(&mut state);
+        CanonicalState::decode(&state.encode(0)).unwrap_err()
+    }
+
+    #[test]
+    fn a_sound_state_round_trips() {
+        let state = busy_state();
+        let (back, epoch) = CanonicalState::decode(&state.encode(7)).unwrap();
+        assert_eq!((back, epoch), (state, 7));
+    }
+
+    #[test]
+    fn inconsistent_states_are_refused() {
+        let cases: Vec<Box<dyn FnOnce(&mut CanonicalState)>> = vec![
+            Box::new(|s| s.tick = MAX_TICK + 1),
+            Box::new(|s| s.match_ends_at = Some(u64::MAX)),
+            Box::new(|s| s.pieces[0].lock = Some((MemberId(1), u64::MAX))),
+            Box::new(|s| s.last_hash_tick = s.tick + 1),
+            Box::new(|s| s.pieces.pop().map(drop).unwrap_or(())),
+            Box::new(|s| s.members.swap(0, 1)),
+            Box::new(|s| s.next_member = 1),
+            Box::new(|s| s.config.max_players = 2),
+            Box::new(|s| s.pieces[1].lock = Some((MemberId(99), 5))),
+            Box::new(|s| s.pieces[1].team = Some(TeamId(0))),
+            Box::new(|s| s.recent_keys = vec!["k".into(); 257]),
+            Box::new(|s| {
+                s.formations.push(FormationRecord {
+                    name: "f".into(),
+                    key: "k".into(),
+                    saved_by: MemberId(1),
+                    placements: vec![Placement {
+                        piece: PieceId(4),
+                        pos: Pos::new(0, 0),
+                    }],
+                })
+            }),
+            Box::new(|s| s.config.tick_rate_hz = 0),
+        ];
+        for (i, damage) in cases.into_iter().enumerate() {
+            assert!(
+                matches!(refused(damage), SnapshotError::Corrupt(_)),
+                "case {i} was accepted"
+            );
+        }
     }
 }

@@ -40,6 +40,19 @@ fn outcomes_line_up_with_inputs_and_inputs_come_back_for_the_log() {
         Some(tickroom_protocol::ErrorCode::LockHeld)
     );
     assert_eq!(out.outcomes[2], Outcome::Applied);
+    let log: Vec<_> = out.log().collect();
+    assert_eq!(log.len(), 3);
+    assert_eq!((log[1].tick, log[1].index), (out.tick, 1));
+    assert_eq!(
+        (log[1].input, log[1].outcome),
+        (&inputs[1], &out.outcomes[1])
+    );
+    let p0 = room.piece(PieceId(0)).unwrap();
+    assert_eq!(
+        (p0.pos, p0.lock.map(|l| l.holder)),
+        (Pos::new(1, 1), Some(members[0]))
+    );
+    assert_eq!(room.piece(PieceId(3)), None);
 }
 
 #[test]
