@@ -395,9 +395,13 @@ pub(crate) fn process(b: &mut Board, input: &Input) -> Outcome {
                 origin,
             ),
             Intent::TakeLock { piece } => run(b, &lock::Take { piece: *piece }, actor, origin),
-            Intent::RenewLock { piece } => run(b, &lock::Renew { piece: *piece }, actor, origin),
+            Intent::RenewLock { piece } => {
+                let op = lock::HeldLockOp::Renew;
+                run(b, &lock::Held { piece: *piece, op }, actor, origin)
+            }
             Intent::ReleaseLock { piece } => {
-                run(b, &lock::Release { piece: *piece }, actor, origin)
+                let op = lock::HeldLockOp::Release;
+                run(b, &lock::Held { piece: *piece, op }, actor, origin)
             }
             Intent::SaveFormation { name, key } => {
                 run(b, &formation::Save { name, key }, actor, origin)

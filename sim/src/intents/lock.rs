@@ -80,11 +80,20 @@ impl Handler for Take {
     }
 }
 
-pub(crate) struct Renew {
-    pub piece: PieceId,
+/// What a holder does with a lock it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeldLockOp {
+    Renew,
+    Release,
 }
 
-impl Handler for Renew {
+/// Renew or release: both need the member to hold the lock.
+pub(crate) struct Held {
+    pub piece: PieceId,
+    pub op: HeldLockOp,
+}
+
+impl Handler for Held {
     fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
         validate_piece(b, self.piece)
     }
@@ -95,34 +104,18 @@ impl Handler for Renew {
         require_holder(b, actor.mover()?, self.piece)
     }
     fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
-        if let Ok(who) = actor.mover() {
-            let expires_at = b.renew_lock(self.piece);
-            b.out.staged.push(DomainEvent::LockRenewed {
-                piece: self.piece,
-                holder: who.id,
-                expires_at,
-            });
+        match (self.op, actor.mover()) {
+            (HeldLockOp::Renew, Ok(who)) => {
+                let expires_at = b.renew_lock(self.piece);
+                b.out.staged.push(DomainEvent::LockRenewed {
+                    piece: self.piece,
+                    holder: who.id,
+                    expires_at,
+                });
+            }
+            (HeldLockOp::Release, _) => b.release_lock(self.piece, ReleaseReason::Released),
+            (HeldLockOp::Renew, Err(_)) => {}
         }
-        Outcome::Applied
-    }
-}
-
-pub(crate) struct Release {
-    pub piece: PieceId,
-}
-
-impl Handler for Release {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        validate_piece(b, self.piece)
-    }
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
-        authorize_piece(b, actor, self.piece).map(drop)
-    }
-    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
-        require_holder(b, actor.mover()?, self.piece)
-    }
-    fn apply(&self, b: &mut Board, _: Actor) -> Outcome {
-        b.release_lock(self.piece, ReleaseReason::Released);
         Outcome::Applied
     }
 }
