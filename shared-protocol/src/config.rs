@@ -39,7 +39,8 @@ pub struct RoomConfig {
     pub lock_ttl_ticks: u32,
     /// An expired room is archived this long after expiry.
     pub auto_archive_ticks: u32,
-    /// Deltas carry the state hash at least this often.
+    /// The state hash rides on the first delta at least this many ticks
+    /// after the last delta that carried it.
     pub hash_every_ticks: u32,
     pub max_formations: u16,
     /// Chat lines a joiner receives in its snapshot.

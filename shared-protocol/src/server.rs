@@ -152,6 +152,8 @@ pub enum ReleaseReason {
     HolderDisconnected,
     /// The match ended or the room was archived.
     PhaseEnded,
+    /// The holder changed team.
+    TeamChanged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -128,6 +128,7 @@ fn unit_enums_config_fields_and_transport_names_are_documented() {
                     ReleaseReason::HolderLeft,
                     ReleaseReason::HolderDisconnected,
                     ReleaseReason::PhaseEnded,
+                    ReleaseReason::TeamChanged,
                 ]
                 .iter()
                 .map(|v| serde_json::to_value(v).unwrap())

@@ -198,6 +198,15 @@ fn postcard_bytes_are_exactly_as_documented() {
     want.extend([6, b'h', b'o', b'l', b'd', b'e', b'r', 0x00, 0x04]);
     want.extend([2, b'o', b'k', 0x02, 0x01]);
     assert_eq!(Codec::Postcard.encode(&m).unwrap(), want);
+    // The delta shown in docs/protocol.md, byte for byte.
+    let delta = ServerMessage::Delta(common::sample_delta());
+    let documented = "03 09 74 61 63 74 69 63 73 2d 31 b1 09 39 3b 02 01 01 01 04 3a 06 03 f0 01 4f \
+                      01 02 01 09 3b 07 05 02 95 0a 01 a3 82 bc ef bc 15";
+    let bytes: Vec<u8> = documented
+        .split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
+    assert_eq!(Codec::Postcard.encode(&delta).unwrap(), bytes);
     // The state hash is a plain u64 varint in postcard.
     let bytes = Codec::Postcard.encode(&StateHash(300)).unwrap();
     assert_eq!(bytes, [0xac, 0x02]);
@@ -277,12 +286,12 @@ fn json_shape_of_delta() {
         "room": "tactics-1",
         "tick": 1201,
         "from_version": 57,
-        "to_version": 58,
+                "to_version": 59,
         "events": [
             {"origin": {"member": 1, "seq": 4}, "version": 58,
              "event": {"piece_moved": {"piece": 3, "to": {"x": 120, "y": -40}}}},
-            {"origin": {"member": 1, "seq": 4}, "version": 58,
-             "event": {"lock_renewed": {"piece": 3, "holder": 1, "expires_at": 1301}}},
+            {"origin": {"member": 2, "seq": 9}, "version": 59,
+             "event": {"lock_taken": {"piece": 5, "holder": 2, "expires_at": 1301}}},
         ],
         "state_hash": "000000abcdef0123",
     }});

@@ -11,7 +11,8 @@ use crate::components::{LockState, Piece, PieceLock, Position};
 use crate::input::{AdminAction, Input, InputKind, Outcome};
 use crate::intents::{chat, dice, formation, lock, match_control, membership, movement};
 use crate::resources::{
-    ChatLog, Formations, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, RoomRng, Roster,
+    ChatLog, Formations, HeldLocks, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, RoomRng,
+    Roster,
 };
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -37,6 +38,7 @@ pub(crate) struct Board<'w, 's> {
         ),
     >,
     pub expiries: ResMut<'w, LockExpiries>,
+    pub held: ResMut<'w, HeldLocks>,
     pub formations: ResMut<'w, Formations>,
     pub chat: ResMut<'w, ChatLog>,
     pub rng: ResMut<'w, RoomRng>,
@@ -93,6 +95,8 @@ impl Board<'_, '_> {
                 serial,
             });
         }
+        self.held.0.entry(holder).or_default().insert(id);
+        self.compact_expiries();
         expires_at
     }
 
@@ -115,6 +119,12 @@ impl Board<'_, '_> {
             return;
         };
         if let Some(state) = lock.0.take() {
+            if let Some(held) = self.held.0.get_mut(&state.holder) {
+                held.remove(&id);
+                if held.is_empty() {
+                    self.held.0.remove(&state.holder);
+                }
+            }
             self.out.staged.push(DomainEvent::LockReleased {
                 piece: id,
                 holder: state.holder,
@@ -125,17 +135,33 @@ impl Board<'_, '_> {
 
     /// Frees every lock `holder` holds (or every lock, for `None`), in piece order.
     pub fn release_locks_of(&mut self, holder: Option<MemberId>, reason: ReleaseReason) {
+        let pieces: Vec<PieceId> = match holder {
+            Some(h) => self.held.0.get(&h).into_iter().flatten().copied().collect(),
+            None => {
+                let mut all: Vec<PieceId> = self.held.0.values().flatten().copied().collect();
+                all.sort_unstable();
+                all
+            }
+        };
+        for id in pieces {
+            self.release_lock(id, reason);
+        }
+    }
+
+    /// Drops stale entries (of released or renewed locks) from the expiry
+    /// queue once they outnumber the pieces, so lock churn cannot grow it.
+    fn compact_expiries(&mut self) {
+        if self.expiries.queue.len() <= 2 * self.index.0.len() + 64 {
+            return;
+        }
+        let mut queue = std::collections::BinaryHeap::new();
         for i in 0..self.index.0.len() {
             let id = PieceId(i as u32);
-            let held = self
-                .piece(id)
-                .ok()
-                .and_then(|p| p.lock)
-                .is_some_and(|l| holder.is_none_or(|h| l.holder == h));
-            if held {
-                self.release_lock(id, reason);
+            if let Some(l) = self.piece(id).ok().and_then(|p| p.lock) {
+                queue.push(Reverse((l.expires_at, id, l.serial)));
             }
         }
+        self.expiries.queue = queue;
     }
 
     /// Removes a seat: its locks go, and a departed host is succeeded by the
@@ -149,12 +175,13 @@ impl Board<'_, '_> {
             .staged
             .push(DomainEvent::MemberLeft { member, reason });
         if gone.role == Role::Host {
+            // Connected players first: a host in its grace period could not act.
             let successor = self
                 .roster
                 .members
                 .values_mut()
                 .filter(|m| m.role == Role::Player)
-                .min_by_key(|m| m.seat);
+                .min_by_key(|m| (m.presence != Presence::Connected, m.seat));
             let host = successor.map(|m| {
                 m.role = Role::Host;
                 m.id
@@ -309,6 +336,14 @@ fn run<H: Handler>(b: &mut Board, h: &H, actor: Actor, origin: Origin) -> Outcom
         Ok(Effect::Noop) => Outcome::Duplicate,
         Ok(Effect::Apply) => {
             let outcome = h.apply(b, actor);
+            // A join's events belong to the seat it created.
+            let origin = match outcome {
+                Outcome::Joined { member } => Origin {
+                    member: Some(member),
+                    ..origin
+                },
+                _ => origin,
+            };
             b.commit(origin);
             outcome
         }
@@ -347,7 +382,10 @@ fn resolve_actor(b: &Board, input: &Input) -> Result<Actor, ErrorBody> {
 /// Runs one input through the pipeline.
 pub(crate) fn process(b: &mut Board, input: &Input) -> Outcome {
     let origin = Origin {
-        member: input.member,
+        // Admin actions come from no seat, whatever `member` they name.
+        member: input
+            .member
+            .filter(|_| !matches!(input.kind, InputKind::Admin(_))),
         seq: input.seq,
     };
     let actor = match resolve_actor(b, input) {

@@ -123,31 +123,63 @@ impl LockExpiries {
 pub struct Formation {
     pub key: String,
     pub saved_by: MemberId,
+    /// The saver's team; only that team may overwrite the formation.
+    pub team: Option<TeamId>,
     pub placements: Vec<Placement>,
 }
 
-/// How many idempotency keys a room remembers, beyond those of its formations.
+/// How many save keys a room remembers beyond those of its formations.
 pub const REMEMBERED_KEYS: usize = 256;
+
+/// One remembered save: who used which key for which formation name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyUse {
+    pub member: MemberId,
+    pub key: String,
+    pub name: String,
+}
 
 #[derive(Resource, Debug, Clone, Default)]
 pub struct Formations {
     pub by_name: BTreeMap<String, Formation>,
-    /// Recently used save keys, oldest first, bounded by [`REMEMBERED_KEYS`].
-    pub recent_keys: VecDeque<String>,
+    /// Recent saves, oldest first, bounded by [`REMEMBERED_KEYS`].
+    pub recent_keys: VecDeque<KeyUse>,
 }
 
 impl Formations {
-    pub fn key_seen(&self, key: &str) -> bool {
-        self.recent_keys.iter().any(|k| k == key)
+    /// The formation name `member` saved with `key`, if the room remembers it.
+    /// Keys are scoped to the member, so clients may number them freely.
+    pub fn key_use(&self, member: MemberId, key: &str) -> Option<&str> {
+        let live = self
+            .by_name
+            .iter()
+            .find(|(_, f)| f.saved_by == member && f.key == key)
+            .map(|(name, _)| name.as_str());
+        live.or_else(|| {
+            self.recent_keys
+                .iter()
+                .find(|k| k.member == member && k.key == key)
+                .map(|k| k.name.as_str())
+        })
     }
 
-    pub fn remember_key(&mut self, key: &str) {
+    pub fn remember_key(&mut self, member: MemberId, key: &str, name: &str) {
         if self.recent_keys.len() == REMEMBERED_KEYS {
             self.recent_keys.pop_front();
         }
-        self.recent_keys.push_back(key.to_owned());
+        self.recent_keys.push_back(KeyUse {
+            member,
+            key: key.to_owned(),
+            name: name.to_owned(),
+        });
     }
 }
+
+/// Which pieces each member holds the lock of. Derived from the pieces'
+/// locks, rebuilt on restore, not hashed: it lets a leaving member's locks be
+/// released without scanning every piece.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct HeldLocks(pub BTreeMap<MemberId, std::collections::BTreeSet<PieceId>>);
 
 /// The last `chat_history` chat lines, sent to joiners.
 #[derive(Resource, Debug, Clone, Default)]

@@ -84,7 +84,13 @@ impl Room {
     /// Rebuilds a room from [`Room::snapshot`] bytes, epoch included.
     pub fn restore(bytes: &[u8]) -> Result<Room, SnapshotError> {
         let (state, epoch) = CanonicalState::decode(bytes)?;
-        Ok(Room::from_state(state, epoch))
+        let room = Room::from_state(state, epoch);
+        if !CanonicalState::is_canonical_snapshot(&room.world, bytes) {
+            return Err(SnapshotError::Corrupt(
+                "not in canonical form (unsorted or repeated entries)".into(),
+            ));
+        }
+        Ok(room)
     }
 
     fn from_state(state: CanonicalState, epoch: u32) -> Room {

@@ -13,7 +13,8 @@
 
 use crate::components::{Piece, PieceLock, Position};
 use crate::resources::{
-    ChatLog, Formation, Formations, LockExpiries, Member, PieceIndex, RoomMeta, RoomRng, Roster,
+    ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, Member, PieceIndex, RoomMeta,
+    RoomRng, Roster,
 };
 use bevy_ecs::world::World;
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +22,8 @@ use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use tickroom_protocol::{
-    ChatLine, MemberId, Phase, PieceId, Placement, Pos, RoomConfig, RoomId, StateHash, TeamId,
+    ChatLine, MemberId, Phase, PieceId, Placement, Pos, Presence, Role, RoomConfig, RoomId,
+    StateHash, TeamId,
 };
 
 const MAGIC: &[u8; 4] = b"TRSN";
@@ -54,6 +56,7 @@ pub(crate) struct FormationRecord {
     name: String,
     key: String,
     saved_by: MemberId,
+    team: Option<TeamId>,
     placements: Vec<Placement>,
 }
 
@@ -77,7 +80,7 @@ pub(crate) struct CanonicalState {
     /// Indexed by piece id.
     pub pieces: Vec<PieceRecord>,
     formations: Vec<FormationRecord>,
-    recent_keys: Vec<String>,
+    recent_keys: Vec<KeyUse>,
     pub chat: Vec<ChatLine>,
 }
 
@@ -190,12 +193,21 @@ impl CanonicalState {
                     name: name.clone(),
                     key: f.key.clone(),
                     saved_by: f.saved_by,
+                    team: f.team,
                     placements: f.placements.clone(),
                 })
                 .collect(),
             recent_keys: formations.recent_keys.iter().cloned().collect(),
             chat: world.resource::<ChatLog>().lines.iter().cloned().collect(),
         }
+    }
+
+    /// True when `bytes` (a whole snapshot) is exactly the encoding of the
+    /// room in `world`: a snapshot that decodes but is not canonical
+    /// (unsorted or repeated entries that the world would collapse) would
+    /// restore into a room that hashes differently from what was stored.
+    pub fn is_canonical_snapshot(world: &World, bytes: &[u8]) -> bool {
+        bytes.get(HEADER_LEN..) == Some(&CanonicalState::read(world).body()[..])
     }
 
     fn body(&self) -> Vec<u8> {
@@ -277,16 +289,47 @@ impl CanonicalState {
             .members
             .iter()
             .any(|m| m.id.0 >= self.next_member || m.seat >= self.next_seat)
+            || self.next_seat > MAX_TICK
         {
             return corrupt("member id or seat beyond its counter");
         }
-        let seated = |id: MemberId| self.members.binary_search_by_key(&id, |m| m.id).is_ok();
+        let may_hold = |id: MemberId| {
+            self.members
+                .binary_search_by_key(&id, |m| m.id)
+                .is_ok_and(|i| {
+                    let m = &self.members[i];
+                    m.role != Role::Spectator && m.presence == Presence::Connected
+                })
+        };
         if self
             .pieces
             .iter()
-            .any(|p| p.lock.is_some_and(|(h, _)| !seated(h)))
+            .any(|p| p.lock.is_some_and(|(h, _)| !may_hold(h)))
         {
-            return corrupt("a lock is held by a member without a seat");
+            return corrupt("a lock is held by a member who cannot hold one");
+        }
+        let locked = self.pieces.iter().any(|p| p.lock.is_some());
+        let phase_ok = match self.phase {
+            Phase::Setup => self.match_ends_at.is_none(),
+            Phase::Live => self.match_ends_at.is_some(),
+            Phase::Expired => self.archive_at.is_some() && !locked,
+            Phase::Archived => self.archive_at.is_none() && !locked,
+        };
+        if !phase_ok {
+            return corrupt("phase, timers and locks disagree");
+        }
+        if self.members.iter().filter(|m| m.role == Role::Host).count() > 1
+            || self
+                .members
+                .iter()
+                .any(|m| m.role == Role::Spectator && m.team.is_some())
+        {
+            return corrupt("two hosts, or a spectator on a team");
+        }
+        let mut users: Vec<&str> = self.members.iter().map(|m| m.user.as_str()).collect();
+        users.sort_unstable();
+        if users.windows(2).any(|w| w[0] == w[1]) {
+            return corrupt("one user holds two seats");
         }
         let team_ok = |t: Option<TeamId>| t.is_none_or(|t| t.0 < self.config.teams);
         if !self.pieces.iter().all(|p| team_ok(p.team))
@@ -318,6 +361,7 @@ impl CanonicalState {
         rng.set_stream(self.rng_stream);
         rng.set_word_pos(self.rng_word_pos);
         let mut expiries = LockExpiries::default();
+        let mut held = HeldLocks::default();
         let index: Vec<_> = self
             .pieces
             .iter()
@@ -328,6 +372,7 @@ impl CanonicalState {
                     let serial = expiries.next_serial;
                     expiries.next_serial += 1;
                     expiries.queue.push(Reverse((expires_at, id, serial)));
+                    held.0.entry(holder).or_default().insert(id);
                     crate::components::LockState {
                         holder,
                         expires_at,
@@ -341,6 +386,7 @@ impl CanonicalState {
             .collect();
         world.insert_resource(PieceIndex(index));
         world.insert_resource(expiries);
+        world.insert_resource(held);
         world.insert_resource(RoomRng(rng));
         world.insert_resource(Roster {
             members: self.members.into_iter().map(|m| (m.id, m)).collect(),
@@ -355,6 +401,7 @@ impl CanonicalState {
                         Formation {
                             key: f.key,
                             saved_by: f.saved_by,
+                            team: f.team,
                             placements: f.placements,
                         },
                     )
@@ -438,12 +485,22 @@ mod tests {
             Box::new(|s| s.config.max_players = 2),
             Box::new(|s| s.pieces[1].lock = Some((MemberId(99), 5))),
             Box::new(|s| s.pieces[1].team = Some(TeamId(0))),
-            Box::new(|s| s.recent_keys = vec!["k".into(); 257]),
+            Box::new(|s| {
+                s.recent_keys = vec![
+                    KeyUse {
+                        member: MemberId(1),
+                        key: "k".into(),
+                        name: "f".into()
+                    };
+                    257
+                ]
+            }),
             Box::new(|s| {
                 s.formations.push(FormationRecord {
                     name: "f".into(),
                     key: "k".into(),
                     saved_by: MemberId(1),
+                    team: None,
                     placements: vec![Placement {
                         piece: PieceId(4),
                         pos: Pos::new(0, 0),
@@ -451,6 +508,16 @@ mod tests {
                 })
             }),
             Box::new(|s| s.config.tick_rate_hz = 0),
+            Box::new(|s| s.phase = Phase::Live),
+            Box::new(|s| {
+                s.phase = Phase::Expired;
+                s.archive_at = Some(5);
+            }),
+            Box::new(|s| s.members[1].role = Role::Host),
+            Box::new(|s| s.members[1].role = Role::Spectator),
+            Box::new(|s| s.members[1].presence = Presence::InGrace),
+            Box::new(|s| s.members[2].user = s.members[1].user.clone()),
+            Box::new(|s| s.next_seat = u64::MAX),
         ];
         for (i, damage) in cases.into_iter().enumerate() {
             assert!(
@@ -458,5 +525,27 @@ mod tests {
                 "case {i} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_snapshot_that_is_not_canonical_is_refused() {
+        let mut state = busy_state();
+        let formation = |name: &str| FormationRecord {
+            name: name.into(),
+            key: name.into(),
+            saved_by: MemberId(1),
+            team: None,
+            placements: Vec::new(),
+        };
+        // Formations out of name order would be re-sorted by the world.
+        state.formations = vec![formation("b"), formation("a")];
+        let bytes = state.encode(0);
+        assert!(CanonicalState::decode(&bytes).is_ok());
+        assert!(matches!(
+            crate::Room::restore(&bytes),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        state.formations.reverse();
+        assert!(crate::Room::restore(&state.encode(0)).is_ok());
     }
 }

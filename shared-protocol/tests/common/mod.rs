@@ -244,7 +244,22 @@ pub fn release_reason() -> impl Strategy<Value = ReleaseReason> {
         ReleaseReason::HolderLeft,
         ReleaseReason::HolderDisconnected,
         ReleaseReason::PhaseEnded,
+        ReleaseReason::TeamChanged,
     ])
+}
+
+/// Fails to compile when a `ReleaseReason` is added without being listed in
+/// [`release_reason`] above.
+#[allow(dead_code)]
+fn release_reason_is_exhaustive(r: ReleaseReason) {
+    match r {
+        ReleaseReason::Released
+        | ReleaseReason::Expired
+        | ReleaseReason::HolderLeft
+        | ReleaseReason::HolderDisconnected
+        | ReleaseReason::PhaseEnded
+        | ReleaseReason::TeamChanged => {}
+    }
 }
 
 pub fn member_view() -> impl Strategy<Value = MemberView> {
@@ -774,7 +789,7 @@ pub fn sample_delta() -> Delta {
         room: RoomId::from("tactics-1"),
         tick: 1_201,
         from_version: 57,
-        to_version: 58,
+        to_version: 59,
         events: vec![
             EventRecord {
                 origin: Origin {
@@ -789,13 +804,13 @@ pub fn sample_delta() -> Delta {
             },
             EventRecord {
                 origin: Origin {
-                    member: Some(MemberId(1)),
-                    seq: Some(4),
+                    member: Some(MemberId(2)),
+                    seq: Some(9),
                 },
-                version: 58,
-                event: DomainEvent::LockRenewed {
-                    piece: PieceId(3),
-                    holder: MemberId(1),
+                version: 59,
+                event: DomainEvent::LockTaken {
+                    piece: PieceId(5),
+                    holder: MemberId(2),
                     expires_at: 1_301,
                 },
             },

@@ -30,13 +30,39 @@ impl Handler for Save<'_> {
         check_name("key", self.key, MAX_KEY_CHARS)
     }
 
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
-        actor.mover().map(drop)
+    /// A formation belongs to the team that saved it: another team may not
+    /// overwrite it.
+    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+        let who = actor.mover()?;
+        match b.formations.by_name.get(self.name) {
+            Some(f) if f.team != who.team => Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!("formation {:?} belongs to another team", self.name),
+            )
+            .with("name", self.name)),
+            _ => Ok(()),
+        }
     }
 
-    fn lock(&self, b: &Board, _: Actor) -> Result<Effect, ErrorBody> {
-        if b.formations.key_seen(self.key) {
-            return Ok(Effect::Noop);
+    /// A key this member already used: a repeat of the same save is
+    /// acknowledged without saving again; the key with another name is an
+    /// error, not a silent no-op.
+    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+        let who = actor.mover()?;
+        match b.formations.key_use(who.id, self.key) {
+            Some(name) if name == self.name => return Ok(Effect::Noop),
+            Some(name) => {
+                return Err(ErrorBody::new(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "key {:?} was already used to save formation {name:?}",
+                        self.key
+                    ),
+                )
+                .with("key", self.key)
+                .with("formation", name));
+            }
+            None => {}
         }
         let max = usize::from(b.meta.config.max_formations);
         if !b.formations.by_name.contains_key(self.name) && b.formations.by_name.len() >= max {
@@ -65,10 +91,11 @@ impl Handler for Save<'_> {
             Formation {
                 key: self.key.to_owned(),
                 saved_by: who.id,
+                team: who.team,
                 placements,
             },
         );
-        b.formations.remember_key(self.key);
+        b.formations.remember_key(who.id, self.key, self.name);
         b.out.staged.push(DomainEvent::FormationSaved {
             name: self.name.to_owned(),
             by: who.id,

@@ -76,6 +76,12 @@ impl Handler for Join<'_> {
             ));
         }
         let max = b.meta.config.max_players;
+        if b.meta.next_member == u32::MAX {
+            return Err(ErrorBody::new(
+                ErrorCode::RoomFull,
+                "this room has handed out every member id",
+            ));
+        }
         if b.roster.members.len() >= usize::from(max) {
             return Err(ErrorBody::new(
                 ErrorCode::RoomFull,
@@ -239,7 +245,7 @@ impl Handler for ChangeTeam {
     fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
         if let Ok(who) = actor.mover() {
             // Locks on the old team's pieces would let the member keep moving them.
-            b.release_locks_of(Some(who.id), ReleaseReason::Released);
+            b.release_locks_of(Some(who.id), ReleaseReason::TeamChanged);
             if let Some(m) = b.roster.members.get_mut(&who.id) {
                 m.team = Some(self.team);
             }
