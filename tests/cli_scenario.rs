@@ -38,7 +38,16 @@ fn runs_the_scenario_directory_one_line_each_and_a_summary() {
     let out = tickroom(&["scenario", "run", dir.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}");
-    let count = std::fs::read_dir(&dir).unwrap().count();
+    let count = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "scenario")
+        })
+        .count();
     assert_eq!(
         text.lines().filter(|l| l.starts_with("PASS ")).count(),
         count,

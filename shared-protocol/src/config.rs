@@ -94,6 +94,9 @@ pub mod bounds {
     pub const MAX_NAME_CHARS: (u16, u16) = (1, 256);
     pub const MAX_DICE: (u16, u16) = (1, 1_000);
     pub const MAX_DICE_SIDES: (u32, u32) = (2, 1_000_000);
+    /// `max_formations × pieces`: the most piece places a room's formations
+    /// may hold, which bounds their memory and their share of a snapshot.
+    pub const FORMATION_PLACES: (u32, u32) = (0, 1_000_000);
 }
 
 fn check<T: PartialOrd + Copy + Into<i64>>(
@@ -149,6 +152,8 @@ impl RoomConfig {
         check("max_name_chars", self.max_name_chars, MAX_NAME_CHARS)?;
         check("max_dice", self.max_dice, MAX_DICE)?;
         check("max_dice_sides", self.max_dice_sides, MAX_DICE_SIDES)?;
+        let places = u32::from(self.max_formations).saturating_mul(self.piece_count());
+        check("max_formations × pieces", places, FORMATION_PLACES)?;
         Ok(())
     }
 }
@@ -173,6 +178,21 @@ mod tests {
         assert!(err.message.contains("tick_rate_hz"), "{}", err.message);
         assert_eq!(err.details["value"], crate::DetailValue::Int(0));
         assert_eq!(err.details["min"], crate::DetailValue::Int(1));
+    }
+
+    #[test]
+    fn formation_memory_is_bounded_by_formations_times_pieces() {
+        let cfg = RoomConfig {
+            max_formations: 1_024,
+            neutral_pieces: 10_000,
+            ..RoomConfig::default()
+        };
+        let err = cfg.validate().unwrap_err();
+        assert!(
+            err.message.contains("max_formations × pieces"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

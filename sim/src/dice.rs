@@ -227,6 +227,36 @@ mod tests {
         }
     }
 
+    /// Replays fixed raw outputs, to drive the reduction down exact paths.
+    struct Scripted(Vec<u32>);
+
+    impl rand_core::TryRng for Scripted {
+        type Error = std::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(self.0.remove(0))
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            unreachable!("dice use 32-bit outputs only")
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), Self::Error> {
+            unreachable!("dice use 32-bit outputs only")
+        }
+    }
+
+    /// For n = 6, 2^32 mod 6 = 4: the raw outputs whose product with 6 has a
+    /// low half below 4 (0 is one) fall in the over-represented zone and must
+    /// be drawn again; a plain multiply-shift or modulo would return 0.
+    #[test]
+    fn outputs_in_the_biased_zone_are_drawn_again() {
+        let mut rng = Scripted(vec![0, u32::MAX]);
+        assert_eq!(uniform_below(&mut rng, 6), 5);
+        assert!(rng.0.is_empty(), "both outputs were used");
+        // Just above the zone: accepted at once.
+        let mut rng = Scripted(vec![1, 7]);
+        assert_eq!(uniform_below(&mut rng, 6), 0);
+        assert_eq!(rng.0, vec![7]);
+    }
+
     /// With n = 2^31 + 1, almost half of all raw outputs must be rejected;
     /// the result must still be below n and roughly uniform between halves.
     #[test]

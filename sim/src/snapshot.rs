@@ -474,7 +474,8 @@ mod tests {
 
     #[test]
     fn inconsistent_states_are_refused() {
-        let cases: Vec<Box<dyn FnOnce(&mut CanonicalState)>> = vec![
+        type Damage = Box<dyn FnOnce(&mut CanonicalState)>;
+        let cases: Vec<Damage> = vec![
             Box::new(|s| s.tick = MAX_TICK + 1),
             Box::new(|s| s.match_ends_at = Some(u64::MAX)),
             Box::new(|s| s.pieces[0].lock = Some((MemberId(1), u64::MAX))),

@@ -46,7 +46,9 @@ impl Handler for Archive {
     }
 }
 
-/// Ends the room: every lock goes, nothing changes after this.
+/// Ends the room: every lock goes and the board is frozen. Seats may still
+/// change (members leave, disconnect, expire or are kicked), so that an
+/// archived room's roster stays true until it is unloaded.
 pub(crate) fn archive(b: &mut Board) {
     b.release_locks_of(None, ReleaseReason::PhaseEnded);
     b.meta.phase = Phase::Archived;

@@ -110,26 +110,35 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Returns `text` with its `hash` line set to `hash` (appended if missing);
-/// nothing else in the file changes.
+/// nothing else in the file changes, line endings and comments included.
 pub fn with_hash(text: &str, hash: StateHash) -> String {
-    let line = format!("hash {hash}");
+    let hex = hash.to_string();
+    let mut out = String::with_capacity(text.len() + 24);
     let mut replaced = false;
-    let mut out: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if !replaced && l.split_whitespace().next() == Some("hash") {
-                replaced = true;
-                let indent = &l[..l.len() - l.trim_start().len()];
-                format!("{indent}{line}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    if !replaced {
-        out.push(line);
+    for line in text.split_inclusive('\n') {
+        let mut words = line.split_whitespace();
+        if !replaced
+            && words.next() == Some("hash")
+            && let Some(old) = words.next()
+        {
+            // `old` is a slice of `line`: splice the new hex in its place.
+            let at = old.as_ptr() as usize - line.as_ptr() as usize;
+            out.push_str(&line[..at]);
+            out.push_str(&hex);
+            out.push_str(&line[at + old.len()..]);
+            replaced = true;
+            continue;
+        }
+        out.push_str(line);
     }
-    out.join("\n") + "\n"
+    if !replaced {
+        let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(eol);
+        }
+        out.push_str(&format!("hash {hex}{eol}"));
+    }
+    out
 }
 
 enum Stmt {
@@ -215,6 +224,7 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
         ticks: BTreeMap::new(),
         tick: None,
         hash: None,
+        expanded: 0,
     };
     b.run(&stmts, &mut Vars::new(), 0)?;
     let config: RoomConfig =
@@ -248,16 +258,27 @@ struct Builder {
     ticks: BTreeMap<u64, TickScript>,
     tick: Option<u64>,
     hash: Option<StateHash>,
+    /// Lines produced so far, loops expanded.
+    expanded: usize,
 }
 
 /// Loops may not expand into more than this many lines in all.
 const MAX_EXPANDED: usize = 2_000_000;
+/// The last tick a scenario may name.
+const MAX_TICK: u64 = 10_000_000;
 
 impl Builder {
     fn run(&mut self, stmts: &[Stmt], vars: &mut Vars, depth: usize) -> Result<(), ParseError> {
         for stmt in stmts {
             match stmt {
                 Stmt::Line(n, text) => {
+                    self.expanded += 1;
+                    if self.expanded > MAX_EXPANDED {
+                        return Err(err(
+                            *n,
+                            format!("the file expands to more than {MAX_EXPANDED} lines"),
+                        ));
+                    }
                     let text = substitute(text, vars).map_err(|m| err(*n, m))?;
                     self.line(*n, &text, depth)?;
                 }
@@ -317,6 +338,15 @@ impl Builder {
             }
         };
         match words[0] {
+            "scenario" | "seed" | "hash"
+                if match words[0] {
+                    "scenario" => self.name.is_some(),
+                    "seed" => self.seed.is_some(),
+                    _ => self.hash.is_some(),
+                } =>
+            {
+                return Err(err(n, format!("a second `{}` line", words[0])));
+            }
             "scenario" => {
                 top_level("scenario")?;
                 self.name = Some(rest_after(1));
@@ -352,8 +382,8 @@ impl Builder {
             }
             "tick" => {
                 let t: u64 = num(n, words.get(1).copied())?;
-                if t == 0 {
-                    return Err(err(n, "ticks start at 1"));
+                if t == 0 || t > MAX_TICK {
+                    return Err(err(n, format!("ticks run from 1 to {MAX_TICK}")));
                 }
                 if let Some(prev) = self.tick
                     && t < prev
@@ -362,7 +392,8 @@ impl Builder {
                 }
                 self.tick = Some(t);
             }
-            "restore" => self.current(n)?.restore = true,
+            "restore" if words.len() == 1 => self.current(n)?.restore = true,
+            "restore" => return Err(err(n, "`restore` takes no arguments")),
             "expect" => {
                 let check = parse_check(n, &words[1..])?;
                 self.current(n)?.expects.push(Expect { line: n, check });
@@ -443,7 +474,9 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
         }
         _ => (words, Expected::Applied),
     };
-    let client = words[0].to_owned();
+    let Some(client) = words.first().map(|w| (*w).to_owned()) else {
+        return Err(err(n, "an expected outcome needs an action before it"));
+    };
     let verb = words.get(1).copied().unwrap_or_default();
     let arg = |k: usize| words.get(k).copied();
     let need = |count: usize| {
@@ -454,7 +487,10 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
         }
     };
     let op = match (client.as_str(), verb) {
-        ("admin", "archive") => Op::AdminArchive,
+        ("admin", "archive") => {
+            need(0)?;
+            Op::AdminArchive
+        }
         ("admin", "kick") => {
             need(1)?;
             Op::AdminKick(arg(2).unwrap_or_default().to_owned())
@@ -480,10 +516,10 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
                 name,
             }
         }
-        (_, "leave") => Op::Leave,
-        (_, "disconnect") => Op::Disconnect,
-        (_, "reconnect") => Op::Reconnect,
-        (_, "grace-expire") => Op::GraceExpire,
+        (_, "leave") => need(0).map(|()| Op::Leave)?,
+        (_, "disconnect") => need(0).map(|()| Op::Disconnect)?,
+        (_, "reconnect") => need(0).map(|()| Op::Reconnect)?,
+        (_, "grace-expire") => need(0).map(|()| Op::GraceExpire)?,
         (_, "team") => {
             need(1)?;
             Op::Team(TeamId(num(n, arg(2))?))
@@ -535,8 +571,8 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
         (_, "chat") => Op::Intent(Intent::Chat {
             text: words[2..].join(" "),
         }),
-        (_, "start") => Op::Intent(Intent::StartMatch {}),
-        (_, "archive") => Op::Intent(Intent::ArchiveRoom {}),
+        (_, "start") => need(0).map(|()| Op::Intent(Intent::StartMatch {}))?,
+        (_, "archive") => need(0).map(|()| Op::Intent(Intent::ArchiveRoom {}))?,
         _ => return Err(err(n, format!("unknown action `{}`", words.join(" ")))),
     };
     Ok(Action {
@@ -554,7 +590,7 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
             .map(str::to_owned)
             .ok_or_else(|| err(n, "expected a client name"))
     };
-    Ok(match (arg(0), arg(2)) {
+    let check = match (arg(0), arg(2)) {
         (Some("piece"), Some("at")) => Check::PieceAt(
             piece(n, arg(1))?,
             Pos::new(num(n, arg(3))?, num(n, arg(4))?),
@@ -591,7 +627,30 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
         (Some("chat"), _) => Check::Chat(num(n, arg(1))?),
         (Some("formations"), _) => Check::Formations(num(n, arg(1))?),
         _ => return Err(err(n, format!("unknown expectation `{}`", w.join(" ")))),
-    })
+    };
+    let words = match &check {
+        Check::NoDelta => 1,
+        Check::Phase(_)
+        | Check::Host(_)
+        | Check::Members(_)
+        | Check::Version(_)
+        | Check::Events(_)
+        | Check::Chat(_)
+        | Check::Formations(_) => 2,
+        Check::Lock(..)
+        | Check::MemberPresence(..)
+        | Check::MemberAbsent(_)
+        | Check::Released(..) => 3,
+        Check::MemberTeam(..) | Check::MemberRole(..) | Check::RollDice(..) => 4,
+        Check::PieceAt(..) | Check::RollWithin(..) => 5,
+    };
+    if w.len() != words {
+        return Err(err(
+            n,
+            format!("`expect {}` takes {words} words, got {}", w[0], w.len()),
+        ));
+    }
+    Ok(check)
 }
 
 #[cfg(test)]
@@ -637,6 +696,21 @@ mod tests {
             ("scenario x\nseed 1\nfor i in 0..2\n", 3),
             ("scenario x\nseed 1\ntick 1\n a lock 0 !NOT_A_CODE\n", 4),
             ("scenario x\nseed 1\na join\n", 3),
+            ("scenario x\nseed 1\ntick 1\n  !LOCK_HELD\n", 4),
+            ("scenario x\nseed 1\nseed 2\n", 3),
+            ("scenario x\nseed 1\ntick 1\n expect version 5 6\n", 4),
+            ("scenario x\nseed 1\ntick 1\n expect lock 0 a b\n", 4),
+            ("scenario x\nseed 1\ntick 1\n a leave now\n", 4),
+            ("scenario x\nseed 1\ntick 1\n restore please\n", 4),
+            ("scenario x\nseed 1\ntick 10000001\n", 3),
+            (
+                "scenario x\nseed 1\nhash 0000000000000001\nhash 0000000000000002\n",
+                4,
+            ),
+            (
+                "scenario x\nseed 1\nfor i in 0..2000\nfor j in 0..2000\ntick 1\nend\nend\n",
+                5,
+            ),
         ] {
             assert_eq!(parse(text).unwrap_err().line, line, "{text}");
         }
@@ -651,5 +725,14 @@ mod tests {
         );
         let appended = with_hash("scenario x\nseed 1\n", StateHash(1));
         assert!(appended.ends_with("hash 0000000000000001\n"));
+        let crlf = "scenario x\r\nseed 1\r\nhash 0000000000000002   # kept\r\n";
+        assert_eq!(
+            with_hash(crlf, StateHash(3)),
+            "scenario x\r\nseed 1\r\nhash 0000000000000003   # kept\r\n"
+        );
+        assert_eq!(
+            with_hash("scenario x\r\nseed 1", StateHash(4)),
+            "scenario x\r\nseed 1\r\nhash 0000000000000004\r\n"
+        );
     }
 }
