@@ -1,3 +1,19 @@
-//! The network layer: WebSocket and QUIC listeners, sessions, rate limits,
-//! backpressure and fan-out. Filled by the "serve rooms" issue; it depends on
-//! the protocol crate only and never on `sim`.
+//! The network layer: connections, sessions, outbound queues and the
+//! WebSocket transport, plus a Rust client. It knows the wire protocol and
+//! nothing of rooms: it hands decoded messages to a [`Router`] (implemented by
+//! the binary, which owns the tick threads) and receives pre-encoded frames
+//! through each connection's bounded queue.
+
+pub mod client;
+mod config;
+mod conn;
+mod outbound;
+mod session;
+mod state;
+pub mod ws;
+
+pub use config::NetConfig;
+pub use conn::{ConnHandle, ConnId, Identity};
+pub use outbound::{OutFrame, Payload, PushOutcome};
+pub use session::Router;
+pub use state::ConnState;

@@ -77,6 +77,11 @@ impl Codec {
         matches!(self, Codec::Postcard)
     }
 
+    /// JSON as a `String`, for text frames: no UTF-8 check needed afterwards.
+    pub fn encode_json_string<T: Serialize>(msg: &T) -> Result<String, EncodeError> {
+        serde_json::to_string(msg).map_err(|e| EncodeError(e.to_string()))
+    }
+
     pub fn encode<T: Serialize>(self, msg: &T) -> Result<Vec<u8>, EncodeError> {
         match self {
             Codec::Postcard => postcard::to_stdvec(msg).map_err(|e| EncodeError(e.to_string())),

@@ -1,0 +1,360 @@
+//! A Rust client for Tickroom over WebSocket, with either codec.
+//!
+//! Requests carry sequence numbers and resolve exactly once, by `ack`,
+//! `reject`, `joined` or `room_created`; messages that arrive while waiting
+//! (deltas, other replies) are kept in order for [`Client::recv`].
+
+use futures_util::{SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tickroom_protocol::{
+    ClientMessage, Codec, DecodeError, ErrorBody, Intent, Limits, MemberId, PROTOCOL_VERSION,
+    RoomConfig, RoomId, RoomState, ServerMessage, TeamId,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("websocket: {0}")]
+    Ws(#[from] tungstenite::Error),
+    #[error("undecodable message from the server: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("the server refused: {0}")]
+    Refused(ErrorBody),
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error("the connection closed")]
+    Closed,
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+}
+
+/// What `welcome` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    pub session: String,
+    pub resume_token: String,
+    pub last_applied_seq: Option<u64>,
+}
+
+/// What `joined` said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub room: RoomId,
+    pub member: MemberId,
+    pub config: RoomConfig,
+    pub epoch: u32,
+    pub state: RoomState,
+}
+
+/// How long a request waits for its reply by default.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Client {
+    codec: Codec,
+    ws: WebSocketStream<TcpStream>,
+    next_seq: u64,
+    inbox: VecDeque<ServerMessage>,
+    limits: Limits,
+    pub welcome: Welcome,
+    pub reply_timeout: Duration,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("codec", &self.codec)
+            .field("session", &self.welcome.session)
+            .finish()
+    }
+}
+
+/// Opens a WebSocket to `url` (`ws://host:port/ws`) offering `protocols`.
+/// Returns the socket and the subprotocol the server picked.
+pub async fn open_websocket(
+    url: &str,
+    protocols: &[&str],
+) -> Result<(WebSocketStream<TcpStream>, Option<String>), ClientError> {
+    let mut request = url.into_client_request()?;
+    if !protocols.is_empty() {
+        let value = HeaderValue::from_str(&protocols.join(", "))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", value);
+    }
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| ClientError::Protocol(format!("no host in {url}")))?;
+    let tcp = TcpStream::connect(host).await?;
+    tcp.set_nodelay(true)?;
+    let (ws, response) = tokio_tungstenite::client_async(request, tcp).await?;
+    let picked = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((ws, picked))
+}
+
+impl Client {
+    /// Connects, negotiates `codec`, says hello and waits for `welcome`.
+    pub async fn connect(url: &str, codec: Codec) -> Result<Client, ClientError> {
+        let (ws, picked) = open_websocket(url, &[codec.subprotocol()]).await?;
+        if picked.as_deref() != Some(codec.subprotocol()) {
+            return Err(ClientError::Protocol(format!(
+                "the server picked subprotocol {picked:?}"
+            )));
+        }
+        let mut client = Client {
+            codec,
+            ws,
+            next_seq: 1,
+            inbox: VecDeque::new(),
+            limits: Limits::SERVER_FRAMES,
+            welcome: Welcome {
+                session: String::new(),
+                resume_token: String::new(),
+                last_applied_seq: None,
+            },
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+        };
+        client
+            .send(&ClientMessage::Hello {
+                version: PROTOCOL_VERSION,
+                token: None,
+                resume: None,
+            })
+            .await?;
+        loop {
+            match client.read().await? {
+                ServerMessage::Welcome {
+                    session,
+                    resume_token,
+                    last_applied_seq,
+                    ..
+                } => {
+                    client.welcome = Welcome {
+                        session,
+                        resume_token,
+                        last_applied_seq,
+                    };
+                    return Ok(client);
+                }
+                ServerMessage::Error {
+                    code,
+                    message,
+                    details,
+                } => {
+                    return Err(ClientError::Refused(ErrorBody {
+                        code,
+                        message,
+                        details,
+                    }));
+                }
+                other => client.inbox.push_back(other),
+            }
+        }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// The sequence number the next request will carry.
+    pub fn next_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    pub async fn send(&mut self, msg: &ClientMessage) -> Result<(), ClientError> {
+        let bytes = self
+            .codec
+            .encode(msg)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frame = match self.codec {
+            Codec::Postcard => Message::Binary(bytes.into()),
+            Codec::Json => Message::Text(
+                String::from_utf8(bytes)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?
+                    .into(),
+            ),
+        };
+        self.ws.send(frame).await?;
+        Ok(())
+    }
+
+    /// Sends a raw WebSocket message (for testing the server's defences).
+    pub async fn send_raw(&mut self, msg: Message) -> Result<(), ClientError> {
+        self.ws.send(msg).await?;
+        Ok(())
+    }
+
+    /// Reads the next server message off the socket (not the inbox).
+    async fn read(&mut self) -> Result<ServerMessage, ClientError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => return Ok(self.codec.decode(&b, &self.limits)?),
+                Some(Ok(Message::Text(t))) => {
+                    return Ok(self.codec.decode(t.as_bytes(), &self.limits)?);
+                }
+                Some(Ok(Message::Close(_))) | None => return Err(ClientError::Closed),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next message: buffered ones first, then the socket.
+    pub async fn recv(&mut self) -> Result<ServerMessage, ClientError> {
+        match self.inbox.pop_front() {
+            Some(m) => Ok(m),
+            None => self.read().await,
+        }
+    }
+
+    /// [`Client::recv`] with a time limit.
+    pub async fn recv_timeout(&mut self, limit: Duration) -> Result<ServerMessage, ClientError> {
+        tokio::time::timeout(limit, self.recv())
+            .await
+            .map_err(|_| ClientError::Timeout(limit))?
+    }
+
+    /// Sends `msg` (which must carry `seq`) and waits for the one reply with
+    /// that seq; everything else that arrives meanwhile stays queued.
+    pub async fn request(
+        &mut self,
+        seq: u64,
+        msg: &ClientMessage,
+    ) -> Result<ServerMessage, ClientError> {
+        self.send(msg).await?;
+        let limit = self.reply_timeout;
+        let wait = async {
+            let mut held = VecDeque::new();
+            let reply = loop {
+                let m = self.read().await?;
+                let matches = match &m {
+                    ServerMessage::Ack { seq: s }
+                    | ServerMessage::Reject { seq: s, .. }
+                    | ServerMessage::RoomCreated { seq: s, .. } => *s == seq,
+                    ServerMessage::Joined { seq: s, .. } => *s == Some(seq),
+                    _ => false,
+                };
+                if matches {
+                    break m;
+                }
+                held.push_back(m);
+            };
+            self.inbox.extend(held);
+            Ok(reply)
+        };
+        tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| ClientError::Timeout(limit))?
+    }
+
+    pub async fn create_room(
+        &mut self,
+        room: Option<RoomId>,
+        config: RoomConfig,
+        private: bool,
+    ) -> Result<RoomId, ClientError> {
+        let seq = self.next_seq();
+        let msg = ClientMessage::CreateRoom {
+            seq,
+            room,
+            config,
+            private,
+        };
+        match self.request(seq, &msg).await? {
+            ServerMessage::RoomCreated { room, .. } => Ok(room),
+            other => Err(refusal(other)),
+        }
+    }
+
+    pub async fn join(
+        &mut self,
+        room: &RoomId,
+        name: &str,
+        team: Option<TeamId>,
+    ) -> Result<Joined, ClientError> {
+        let seq = self.next_seq();
+        let msg = ClientMessage::JoinRoom {
+            seq,
+            room: room.clone(),
+            name: name.to_owned(),
+            team,
+        };
+        match self.request(seq, &msg).await? {
+            ServerMessage::Joined {
+                room,
+                member,
+                config,
+                epoch,
+                state,
+                ..
+            } => Ok(Joined {
+                room,
+                member,
+                config,
+                epoch,
+                state,
+            }),
+            other => Err(refusal(other)),
+        }
+    }
+
+    /// Sends an intent and waits for its ack (`Ok`) or reject (`Err` with
+    /// the coded error).
+    pub async fn intent(&mut self, intent: Intent) -> Result<Result<u64, ErrorBody>, ClientError> {
+        let seq = self.next_seq();
+        match self
+            .request(seq, &ClientMessage::Intent { seq, intent })
+            .await?
+        {
+            ServerMessage::Ack { seq } => Ok(Ok(seq)),
+            ServerMessage::Reject {
+                code,
+                message,
+                details,
+                ..
+            } => Ok(Err(ErrorBody {
+                code,
+                message,
+                details,
+            })),
+            other => Err(ClientError::Protocol(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.ws.close(None).await?;
+        Ok(())
+    }
+}
+
+fn refusal(msg: ServerMessage) -> ClientError {
+    match msg {
+        ServerMessage::Reject {
+            code,
+            message,
+            details,
+            ..
+        } => ClientError::Refused(ErrorBody {
+            code,
+            message,
+            details,
+        }),
+        other => ClientError::Protocol(format!("unexpected reply {other:?}")),
+    }
+}

@@ -1,0 +1,45 @@
+//! Limits and timings of connections, filled from the server config.
+
+use std::time::Duration;
+use tickroom_protocol::Limits;
+
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Decode limits for client frames (frame bytes, JSON depth, strings, lists).
+    pub limits: Limits,
+    /// tungstenite's read and write buffers per connection, in bytes.
+    pub ws_read_buffer: usize,
+    pub ws_write_buffer: usize,
+    /// Outbound queue bounds per connection.
+    pub outbound_frames: usize,
+    pub outbound_bytes: usize,
+    /// A connection must send a valid hello within this time.
+    pub handshake_timeout: Duration,
+    /// A connection from which nothing arrives for this long has dropped.
+    pub heartbeat_timeout: Duration,
+    /// Anonymous (token-less) play is allowed on this connection.
+    pub allow_anonymous: bool,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            limits: Limits::CLIENT_FRAMES,
+            ws_read_buffer: 4 * 1024,
+            ws_write_buffer: 4 * 1024,
+            outbound_frames: 256,
+            outbound_bytes: 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(15),
+            allow_anonymous: true,
+        }
+    }
+}
+
+impl NetConfig {
+    /// Server pings go out when the connection has been quiet this long, so a
+    /// live client always answers before the heartbeat timeout.
+    pub fn ping_interval(&self) -> Duration {
+        self.heartbeat_timeout / 3
+    }
+}

@@ -1,0 +1,192 @@
+//! A connection as the rest of the server sees it: an id, its codec, who it
+//! is, and a bounded outbound queue that any thread can push into without
+//! blocking.
+
+use crate::outbound::{OutFrame, PushOutcome};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tickroom_protocol::{Codec, ErrorCode, Role, RoomId};
+use tokio::sync::{Notify, mpsc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Who the client is, established by `hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Stable user id: from the join token, or the session id when anonymous.
+    pub user: String,
+    /// The role the token grants; `None` for anonymous play.
+    pub role: Option<Role>,
+    pub session: String,
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: ErrorCode,
+    pub reason: String,
+}
+
+pub struct ConnHandle {
+    pub id: ConnId,
+    pub codec: Codec,
+    pub peer: SocketAddr,
+    identity: Mutex<Option<Identity>>,
+    out: mpsc::Sender<OutFrame>,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    close: Mutex<Option<CloseReason>>,
+    close_notify: Notify,
+    /// The tick of the room the connection sits in, for pongs.
+    room_clock: Mutex<Option<Arc<AtomicU64>>>,
+    /// The room this connection's room requests go to (its last join).
+    room: Mutex<Option<RoomId>>,
+}
+
+impl fmt::Debug for ConnHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnHandle")
+            .field("id", &self.id)
+            .field("codec", &self.codec)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// The receiving end of a connection's queue, owned by its writer task.
+pub(crate) struct OutQueue {
+    pub rx: mpsc::Receiver<OutFrame>,
+}
+
+impl ConnHandle {
+    pub(crate) fn new(
+        id: ConnId,
+        codec: Codec,
+        peer: SocketAddr,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> (Arc<ConnHandle>, OutQueue) {
+        let (out, rx) = mpsc::channel(max_frames.max(1));
+        let handle = Arc::new(ConnHandle {
+            id,
+            codec,
+            peer,
+            identity: Mutex::new(None),
+            out,
+            queued_bytes: AtomicUsize::new(0),
+            max_bytes,
+            close: Mutex::new(None),
+            close_notify: Notify::new(),
+            room_clock: Mutex::new(None),
+            room: Mutex::new(None),
+        });
+        (handle, OutQueue { rx })
+    }
+
+    /// Queues a frame without blocking; safe from any thread. A critical
+    /// frame that does not fit (frames or bytes) closes the connection with
+    /// SLOW_CONSUMER instead of being dropped.
+    pub fn push(&self, frame: OutFrame) -> PushOutcome {
+        if self.closing().is_some() {
+            return PushOutcome::Gone;
+        }
+        let len = frame.payload.len();
+        let critical = frame.critical;
+        let over_bytes = self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes;
+        let refused = if over_bytes {
+            true
+        } else {
+            match self.out.try_send(frame) {
+                Ok(()) => {
+                    self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+                    return PushOutcome::Queued;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return PushOutcome::Gone,
+            }
+        };
+        debug_assert!(refused);
+        if critical {
+            self.close_with(
+                ErrorCode::SlowConsumer,
+                "the connection did not keep up with its room; resume for a fresh snapshot",
+            );
+            PushOutcome::SlowConsumer
+        } else {
+            PushOutcome::Dropped
+        }
+    }
+
+    /// Called by the writer after a frame left the queue.
+    pub(crate) fn sent(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection's task to close with `code`; the first reason wins.
+    pub fn close_with(&self, code: ErrorCode, reason: &str) {
+        let mut close = self.close.lock().unwrap_or_else(|p| p.into_inner());
+        if close.is_none() {
+            *close = Some(CloseReason {
+                code,
+                reason: reason.to_owned(),
+            });
+            self.close_notify.notify_one();
+        }
+    }
+
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.close.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) async fn close_requested(&self) {
+        if self.closing().is_none() {
+            self.close_notify.notified().await;
+        }
+    }
+
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
+    }
+
+    /// Shares the room's tick with the connection, for pongs.
+    pub fn set_room_clock(&self, clock: Option<Arc<AtomicU64>>) {
+        *self.room_clock.lock().unwrap_or_else(|p| p.into_inner()) = clock;
+    }
+
+    pub fn room_tick(&self) -> u64 {
+        self.room_clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The room this connection's requests are routed to.
+    pub fn room(&self) -> Option<RoomId> {
+        self.room.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_room(&self, room: Option<RoomId>) {
+        *self.room.lock().unwrap_or_else(|p| p.into_inner()) = room;
+    }
+}

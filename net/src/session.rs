@@ -1,0 +1,225 @@
+//! What a connection does with each decoded frame, whatever the transport:
+//! the hello handshake, pings, and routing everything else to the rooms.
+
+use crate::config::NetConfig;
+use crate::conn::{CloseReason, ConnHandle, Identity};
+use crate::state::ConnState;
+use std::sync::Arc;
+use tickroom_protocol::{
+    ClientMessage, DecodeError, ErrorBody, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+    supported_versions,
+};
+
+/// Where a session sends what it cannot answer itself. Implemented by the
+/// binary, which routes to the tick thread owning the room; must not block.
+pub trait Router: Send + Sync + 'static {
+    /// A room request from a welcomed connection. An `Err` is sent back to
+    /// the client (as a reject when the message has a seq) and nothing is applied.
+    fn submit(&self, conn: &Arc<ConnHandle>, msg: ClientMessage) -> Result<(), ErrorBody>;
+    /// The connection is gone (its seat, if any, enters its grace period).
+    fn closed(&self, conn: &Arc<ConnHandle>);
+}
+
+/// The reply to a frame: messages to send now, and whether to close after.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    pub messages: Vec<ServerMessage>,
+    pub close: Option<CloseReason>,
+}
+
+impl Reply {
+    fn send(msg: ServerMessage) -> Reply {
+        Reply {
+            messages: vec![msg],
+            close: None,
+        }
+    }
+
+    fn error(body: ErrorBody) -> Reply {
+        Reply::send(error_message(body))
+    }
+
+    fn fatal(body: ErrorBody) -> Reply {
+        let close = CloseReason {
+            code: body.code,
+            reason: body.message.clone(),
+        };
+        Reply {
+            messages: vec![error_message(body)],
+            close: Some(close),
+        }
+    }
+}
+
+fn error_message(body: ErrorBody) -> ServerMessage {
+    ServerMessage::Error {
+        code: body.code,
+        message: body.message,
+        details: body.details,
+    }
+}
+
+pub(crate) struct Session {
+    pub conn: Arc<ConnHandle>,
+    pub state: ConnState,
+    router: Arc<dyn Router>,
+    config: Arc<NetConfig>,
+}
+
+impl Session {
+    pub fn new(conn: Arc<ConnHandle>, router: Arc<dyn Router>, config: Arc<NetConfig>) -> Session {
+        tracing::debug!(state = %ConnState::Handshaking, "connection opened");
+        Session {
+            conn,
+            state: ConnState::Handshaking,
+            router,
+            config,
+        }
+    }
+
+    pub fn transition(&mut self, next: ConnState) {
+        if self.state == next {
+            return;
+        }
+        if !self.state.may_become(next) {
+            tracing::warn!(from = %self.state, to = %next, "unexpected connection state transition");
+        }
+        tracing::debug!(from = %self.state, to = %next, "connection state");
+        self.state = next;
+    }
+
+    /// Handles one inbound frame.
+    pub fn on_frame(&mut self, frame: &[u8]) -> Reply {
+        match self
+            .conn
+            .codec
+            .decode::<ClientMessage>(frame, &self.config.limits)
+        {
+            Ok(msg) => self.on_message(msg),
+            Err(e) => self.on_decode_error(&e),
+        }
+    }
+
+    pub fn on_decode_error(&mut self, e: &DecodeError) -> Reply {
+        tracing::debug!(error = %e, "undecodable frame");
+        if self.state == ConnState::Handshaking {
+            Reply::fatal(e.to_error_body())
+        } else {
+            Reply::error(e.to_error_body())
+        }
+    }
+
+    fn on_message(&mut self, msg: ClientMessage) -> Reply {
+        match (self.state, msg) {
+            (
+                ConnState::Handshaking,
+                ClientMessage::Hello {
+                    version,
+                    token,
+                    resume,
+                },
+            ) => self.hello(version, token, resume),
+            (ConnState::Handshaking, _) => Reply::fatal(ErrorBody::new(
+                ErrorCode::Unauthorized,
+                "the first message must be hello",
+            )),
+            (_, ClientMessage::Hello { .. }) => Reply::error(ErrorBody::new(
+                ErrorCode::InvalidArgument,
+                "hello was already received on this connection",
+            )),
+            (_, ClientMessage::Ping { client_time }) => Reply::send(ServerMessage::Pong {
+                client_time,
+                server_tick: self.conn.room_tick(),
+            }),
+            (_, msg) => self.route(msg),
+        }
+    }
+
+    fn hello(&mut self, version: u16, token: Option<String>, resume: Option<String>) -> Reply {
+        let versions = supported_versions();
+        if !(versions.min..=versions.max).contains(&version) {
+            return Reply::fatal(
+                ErrorBody::new(
+                    ErrorCode::VersionMismatch,
+                    format!(
+                        "protocol version {version} is not supported; this server speaks {}..={}",
+                        versions.min, versions.max
+                    ),
+                )
+                .with("min", u32::from(versions.min))
+                .with("max", u32::from(versions.max))
+                .with("version", u32::from(version)),
+            );
+        }
+        if token.is_some() {
+            return Reply::fatal(ErrorBody::new(
+                ErrorCode::Unauthorized,
+                "this server is not configured to accept join tokens",
+            ));
+        }
+        if !self.config.allow_anonymous {
+            return Reply::fatal(ErrorBody::new(
+                ErrorCode::Unauthorized,
+                "this server requires a join token",
+            ));
+        }
+        let session = format!("s{}", self.conn.id.0);
+        self.conn.set_identity(Identity {
+            user: session.clone(),
+            role: None,
+            session: session.clone(),
+        });
+        self.transition(ConnState::Connected);
+        let mut reply = Reply::default();
+        if resume.is_some() {
+            reply.messages.push(error_message(ErrorBody::new(
+                ErrorCode::ResumeFailed,
+                "this server does not resume sessions yet; starting a new session",
+            )));
+        }
+        reply.messages.push(ServerMessage::Welcome {
+            session,
+            resume_token: String::new(),
+            versions,
+            last_applied_seq: None,
+        });
+        tracing::info!(protocol = PROTOCOL_VERSION, "session started");
+        reply
+    }
+
+    fn route(&mut self, msg: ClientMessage) -> Reply {
+        let seq = msg.seq();
+        let next = match &msg {
+            ClientMessage::JoinRoom { .. } => Some(ConnState::InRoom),
+            ClientMessage::Leave { .. } => Some(ConnState::Connected),
+            _ => None,
+        };
+        match self.router.submit(&self.conn, msg) {
+            Ok(()) => {
+                if let Some(next) = next {
+                    self.transition(next);
+                }
+                Reply::default()
+            }
+            Err(body) => match seq {
+                Some(seq) => Reply::send(ServerMessage::Reject {
+                    seq,
+                    code: body.code,
+                    message: body.message,
+                    details: body.details,
+                }),
+                None => Reply::error(body),
+            },
+        }
+    }
+
+    pub fn closed(&mut self) {
+        if matches!(
+            self.state,
+            ConnState::Connected | ConnState::InRoom | ConnState::Draining
+        ) {
+            self.router.closed(&self.conn);
+        }
+        self.transition(ConnState::Closed);
+    }
+}

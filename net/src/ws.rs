@@ -1,0 +1,241 @@
+//! The WebSocket transport. The HTTP server owns the listener and completes
+//! the upgrade; it hands the upgraded connection here as plain async IO.
+
+use crate::config::NetConfig;
+use crate::conn::{ConnHandle, ConnId};
+use crate::outbound::{OutFrame, Payload};
+use crate::session::{Reply, Router, Session};
+use crate::state::ConnState;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tickroom_protocol::{Codec, DecodeError, ErrorCode, ServerMessage};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::Instrument;
+
+/// The `Sec-WebSocket-Accept` value for a client's key, for the HTTP side
+/// that completes the upgrade.
+pub use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+/// How long a closing connection may take to drain its queue.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Frames written per flush, so one busy connection cannot hog its task.
+const MAX_BATCH: usize = 64;
+
+/// The subprotocol to answer for the offered ones, or `None`.
+pub fn negotiate(offered: &str) -> Option<Codec> {
+    offered
+        .split(',')
+        .map(str::trim)
+        .find_map(Codec::from_subprotocol)
+}
+
+pub fn ws_config(config: &NetConfig) -> WebSocketConfig {
+    // tungstenite refuses frames past its own limit without a coded error, so
+    // it gets headroom: frames between our limit and its limit are read and
+    // answered with MESSAGE_TOO_LARGE; beyond it the connection just closes.
+    let hard_limit = config
+        .limits
+        .max_frame_bytes
+        .saturating_mul(4)
+        .max(64 * 1024);
+    WebSocketConfig::default()
+        .read_buffer_size(config.ws_read_buffer)
+        .write_buffer_size(config.ws_write_buffer)
+        .max_write_buffer_size(
+            config
+                .outbound_bytes
+                .saturating_mul(2)
+                .max(config.ws_write_buffer + 1),
+        )
+        .max_message_size(Some(hard_limit))
+        .max_frame_size(Some(hard_limit))
+}
+
+fn to_message(payload: Payload) -> Message {
+    match payload {
+        Payload::Binary(b) => Message::Binary(b),
+        Payload::Text(t) => Message::Text(t),
+    }
+}
+
+/// Serves one upgraded WebSocket connection until it closes.
+pub async fn serve<S>(
+    io: S,
+    id: ConnId,
+    codec: Codec,
+    peer: SocketAddr,
+    config: Arc<NetConfig>,
+    router: Arc<dyn Router>,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let span = tracing::info_span!("conn", connection_id = id.0, transport = "ws", codec = codec.subprotocol(), %peer);
+    run(io, id, codec, peer, config, router, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn run<S>(
+    io: S,
+    id: ConnId,
+    codec: Codec,
+    peer: SocketAddr,
+    config: Arc<NetConfig>,
+    router: Arc<dyn Router>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&config))).await;
+    let (mut sink, mut stream) = ws.split();
+    let (conn, mut queue) = ConnHandle::new(
+        id,
+        codec,
+        peer,
+        config.outbound_frames,
+        config.outbound_bytes,
+    );
+    let mut session = Session::new(conn.clone(), router, config.clone());
+    let handshake_deadline = Instant::now() + config.handshake_timeout;
+    let mut last_heard = Instant::now();
+    let mut last_ping = Instant::now();
+    let ping_interval = config.ping_interval();
+
+    loop {
+        let deadline = if session.state == ConnState::Handshaking {
+            handshake_deadline
+        } else {
+            last_heard + config.heartbeat_timeout
+        };
+        let next_ping = last_heard.max(last_ping) + ping_interval;
+        tokio::select! {
+            inbound = stream.next() => {
+                last_heard = Instant::now();
+                let reply = match inbound {
+                    Some(Ok(Message::Binary(b))) if codec.is_binary() => session.on_frame(&b),
+                    Some(Ok(Message::Text(t))) if !codec.is_binary() => session.on_frame(t.as_bytes()),
+                    Some(Ok(Message::Binary(_) | Message::Text(_))) => Reply {
+                        messages: vec![ServerMessage::Error {
+                            code: ErrorCode::UnsupportedCodec,
+                            message: format!(
+                                "this connection speaks {}: send {} frames",
+                                codec.subprotocol(),
+                                if codec.is_binary() { "binary" } else { "text" }
+                            ),
+                            details: Default::default(),
+                        }],
+                        close: None,
+                    },
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Reply::default(),
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(WsError::Capacity(e))) => {
+                        let err = DecodeError::TooLarge { len: 0, max: config.limits.max_frame_bytes };
+                        tracing::debug!(error = %e, "frame beyond the hard limit");
+                        let mut reply = session.on_decode_error(&err);
+                        reply.close.get_or_insert(crate::conn::CloseReason {
+                            code: ErrorCode::MessageTooLarge,
+                            reason: "frame far beyond the size limit".into(),
+                        });
+                        reply
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "websocket error");
+                        break;
+                    }
+                };
+                let mut failed = false;
+                for msg in &reply.messages {
+                    match OutFrame::encode(codec, msg, true) {
+                        Ok(frame) => failed |= sink.feed(to_message(frame.payload)).await.is_err(),
+                        Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+                    }
+                }
+                if failed || sink.flush().await.is_err() {
+                    break;
+                }
+                if let Some(close) = reply.close {
+                    conn.close_with(close.code, &close.reason);
+                }
+            }
+            Some(frame) = queue.rx.recv() => {
+                let mut ok = write_frame(&mut sink, &conn, frame).await;
+                for _ in 1..MAX_BATCH {
+                    match queue.rx.try_recv() {
+                        Ok(frame) if ok => ok = write_frame(&mut sink, &conn, frame).await,
+                        _ => break,
+                    }
+                }
+                if !ok || sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            () = conn.close_requested() => break,
+            () = sleep_until(deadline) => {
+                let (code, why) = if session.state == ConnState::Handshaking {
+                    (ErrorCode::HandshakeTimeout, "no hello in time")
+                } else {
+                    (ErrorCode::HeartbeatTimeout, "nothing heard from the client in time")
+                };
+                conn.close_with(code, why);
+            }
+            () = sleep_until(next_ping) => {
+                last_ping = Instant::now();
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    conn.close_with(ErrorCode::ShuttingDown, "the server is shutting down");
+                }
+            }
+        }
+    }
+
+    if let Some(close) = conn.closing() {
+        session.transition(ConnState::Draining);
+        tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
+        // What was queued before the close still goes out, within a bound.
+        let drain = async {
+            queue.rx.close();
+            while let Some(frame) = queue.rx.recv().await {
+                if !write_frame(&mut sink, &conn, frame).await {
+                    return;
+                }
+            }
+            let closing = ServerMessage::Closing {
+                code: close.code,
+                reason: close.reason.clone(),
+            };
+            if let Ok(frame) = OutFrame::encode(codec, &closing, true) {
+                let _ = sink.feed(to_message(frame.payload)).await;
+            }
+            let _ = sink.send(Message::Close(None)).await;
+        };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+    }
+    session.closed();
+    tracing::debug!("connection closed");
+}
+
+async fn write_frame<S>(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    conn: &ConnHandle,
+    frame: OutFrame,
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let len = frame.payload.len();
+    let ok = sink.feed(to_message(frame.payload)).await.is_ok();
+    conn.sent(len);
+    ok
+}

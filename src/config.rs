@@ -1,0 +1,395 @@
+//! The server's configuration: embedded defaults, an optional TOML file,
+//! then `TICKROOM_<SECTION>_<KEY>` environment overrides, validated at
+//! start-up. A bad value stops the start with the key, the value and what is
+//! allowed.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tickroom_protocol::RoomConfig;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub net: NetSection,
+    pub rooms: RoomsSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// HTTP and WebSocket (`/ws`) listen address; port 0 picks a free port.
+    pub http: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Tick threads; rooms are sharded over them by room id.
+    pub tick_threads: usize,
+    /// Tokio worker threads for connections.
+    pub io_threads: usize,
+    /// Net → tick queue capacity per tick thread; when full, SERVER_BUSY.
+    pub inbound_queue: usize,
+    /// Serve on a non-loopback address without authentication.
+    pub allow_public_without_auth: bool,
+    /// How long a shutdown may take before connections are dropped.
+    pub shutdown_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetSection {
+    pub max_frame_bytes: usize,
+    pub max_json_depth: usize,
+    pub max_string_bytes: usize,
+    pub ws_read_buffer: usize,
+    pub ws_write_buffer: usize,
+    pub outbound_frames: usize,
+    pub outbound_bytes: usize,
+    pub handshake_timeout_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    /// Token-less play: `loopback` (default), `always` or `never`.
+    pub anonymous: Anonymous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anonymous {
+    Loopback,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsSection {
+    pub max_rooms: usize,
+    /// A disconnected member keeps its seat this long.
+    pub grace_ms: u64,
+    /// The config of rooms created by their first join.
+    pub default: RoomConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A tracing filter, e.g. `info` or `tickroom=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            http: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            data_dir: PathBuf::from("./data"),
+            tick_threads: 1,
+            io_threads: 1,
+            inbound_queue: 65_536,
+            allow_public_without_auth: false,
+            shutdown_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for NetSection {
+    fn default() -> Self {
+        let net = tickroom_net::NetConfig::default();
+        NetSection {
+            max_frame_bytes: net.limits.max_frame_bytes,
+            max_json_depth: net.limits.max_json_depth,
+            max_string_bytes: net.limits.max_string_bytes,
+            ws_read_buffer: net.ws_read_buffer,
+            ws_write_buffer: net.ws_write_buffer,
+            outbound_frames: net.outbound_frames,
+            outbound_bytes: net.outbound_bytes,
+            handshake_timeout_ms: net.handshake_timeout.as_millis() as u64,
+            heartbeat_timeout_ms: net.heartbeat_timeout.as_millis() as u64,
+            anonymous: Anonymous::Loopback,
+        }
+    }
+}
+
+impl Default for RoomsSection {
+    fn default() -> Self {
+        RoomsSection {
+            max_rooms: 10_000,
+            grace_ms: 120_000,
+            default: RoomConfig::default(),
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+        }
+    }
+}
+
+/// `(key, value, min, max)` for one numeric check.
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<()> {
+    if !(min..=max).contains(&value) {
+        bail!("config `{key}` = {value} is outside the allowed range {min}..={max}");
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut table: toml::Table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, env)?;
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("config: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.server;
+        range("server.tick_threads", s.tick_threads as u64, 1, 64)?;
+        range("server.io_threads", s.io_threads as u64, 1, 64)?;
+        range(
+            "server.inbound_queue",
+            s.inbound_queue as u64,
+            16,
+            10_000_000,
+        )?;
+        range(
+            "server.shutdown_timeout_ms",
+            s.shutdown_timeout_ms,
+            100,
+            600_000,
+        )?;
+        let n = &self.net;
+        range(
+            "net.max_frame_bytes",
+            n.max_frame_bytes as u64,
+            256,
+            16 * 1024 * 1024,
+        )?;
+        range("net.max_json_depth", n.max_json_depth as u64, 4, 128)?;
+        range(
+            "net.max_string_bytes",
+            n.max_string_bytes as u64,
+            64,
+            1024 * 1024,
+        )?;
+        range(
+            "net.ws_read_buffer",
+            n.ws_read_buffer as u64,
+            512,
+            1024 * 1024,
+        )?;
+        range(
+            "net.ws_write_buffer",
+            n.ws_write_buffer as u64,
+            512,
+            1024 * 1024,
+        )?;
+        range(
+            "net.outbound_frames",
+            n.outbound_frames as u64,
+            4,
+            1_000_000,
+        )?;
+        range("net.outbound_bytes", n.outbound_bytes as u64, 4096, 1 << 30)?;
+        range(
+            "net.handshake_timeout_ms",
+            n.handshake_timeout_ms,
+            100,
+            600_000,
+        )?;
+        range(
+            "net.heartbeat_timeout_ms",
+            n.heartbeat_timeout_ms,
+            300,
+            3_600_000,
+        )?;
+        range(
+            "rooms.max_rooms",
+            self.rooms.max_rooms as u64,
+            1,
+            10_000_000,
+        )?;
+        range("rooms.grace_ms", self.rooms.grace_ms, 0, 86_400_000)?;
+        if let Err(e) = self.rooms.default.validate() {
+            bail!("config `rooms.default`: {}", e.message);
+        }
+        if !s.http.ip().is_loopback() && !s.allow_public_without_auth {
+            bail!(
+                "config `server.http` = {} is not a loopback address and no authentication is configured; \
+                 set `server.allow_public_without_auth = true` to serve it anyway",
+                s.http
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether token-less play is allowed for a client on this server.
+    pub fn anonymous_allowed(&self) -> bool {
+        match self.net.anonymous {
+            Anonymous::Always => true,
+            Anonymous::Never => false,
+            Anonymous::Loopback => self.server.http.ip().is_loopback(),
+        }
+    }
+
+    pub fn net_config(&self) -> tickroom_net::NetConfig {
+        let n = &self.net;
+        tickroom_net::NetConfig {
+            limits: tickroom_protocol::Limits {
+                max_frame_bytes: n.max_frame_bytes,
+                max_json_depth: n.max_json_depth,
+                max_string_bytes: n.max_string_bytes,
+                max_list_len: tickroom_protocol::Limits::CLIENT_FRAMES.max_list_len,
+            },
+            ws_read_buffer: n.ws_read_buffer,
+            ws_write_buffer: n.ws_write_buffer,
+            outbound_frames: n.outbound_frames,
+            outbound_bytes: n.outbound_bytes,
+            handshake_timeout: std::time::Duration::from_millis(n.handshake_timeout_ms),
+            heartbeat_timeout: std::time::Duration::from_millis(n.heartbeat_timeout_ms),
+            allow_anonymous: self.anonymous_allowed(),
+        }
+    }
+}
+
+/// Applies `TICKROOM_<SECTION>_<KEY>=value` for every key the config has.
+fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<()> {
+    let defaults = toml::Table::try_from(Config::default()).context("serializing defaults")?;
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("TICKROOM_") else {
+            continue;
+        };
+        let mut found = false;
+        for (section, keys) in &defaults {
+            let Some(keys) = keys.as_table() else {
+                continue;
+            };
+            for (key, default) in keys {
+                if rest != format!("{section}_{key}").to_uppercase() || default.is_table() {
+                    continue;
+                }
+                let value = match default {
+                    toml::Value::Integer(_) => {
+                        toml::Value::Integer(raw.trim().parse().with_context(|| {
+                            format!("environment {name} = {raw:?}: expected an integer")
+                        })?)
+                    }
+                    toml::Value::Boolean(_) => {
+                        toml::Value::Boolean(raw.trim().parse().with_context(|| {
+                            format!("environment {name} = {raw:?}: expected true or false")
+                        })?)
+                    }
+                    _ => toml::Value::String(raw.clone()),
+                };
+                let section_table = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let Some(t) = section_table.as_table_mut() {
+                    t.insert(key.clone(), value);
+                }
+                found = true;
+            }
+        }
+        if !found {
+            bail!("environment {name} names no config key");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_serve_loopback() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.server.http.to_string(), "127.0.0.1:7700");
+        assert!(c.anonymous_allowed());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("tickroom-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[net]\nmax_frame_bytes = 1000\n[rooms.default]\nteams = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("TICKROOM_NET_MAX_FRAME_BYTES", "2000")]),
+        )
+        .unwrap();
+        assert_eq!(c.net.max_frame_bytes, 2000);
+        assert_eq!(c.rooms.default.teams, 3);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_the_value_and_the_range() {
+        let err = Config::load(None, env(&[("TICKROOM_NET_MAX_FRAME_BYTES", "10")])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("net.max_frame_bytes") && msg.contains("10") && msg.contains("256..="),
+            "{msg}"
+        );
+        let err = Config::load(None, env(&[("TICKROOM_NET_MAX_FRAME_BYTES", "lots")])).unwrap_err();
+        assert!(format!("{err:#}").contains("expected an integer"));
+        let err = Config::load(None, env(&[("TICKROOM_NOPE", "1")])).unwrap_err();
+        assert!(format!("{err:#}").contains("TICKROOM_NOPE names no config key"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tickroom-config-u-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[net]\nmax_frame_byte = 1000\n").unwrap();
+        let err = Config::load(Some(&file), env(&[])).unwrap_err();
+        assert!(format!("{err:#}").contains("max_frame_byte"), "{err:#}");
+    }
+
+    #[test]
+    fn public_addresses_need_auth_or_an_explicit_opt_in() {
+        let err = Config::load(None, env(&[("TICKROOM_SERVER_HTTP", "0.0.0.0:7700")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not a loopback address"),
+            "{err:#}"
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                ("TICKROOM_SERVER_HTTP", "0.0.0.0:7700"),
+                ("TICKROOM_SERVER_ALLOW_PUBLIC_WITHOUT_AUTH", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.anonymous_allowed(), "anonymous play stays loopback-only");
+    }
+}

@@ -1,0 +1,277 @@
+//! One tick thread: owns its rooms and ticks each at its own fixed rate,
+//! with drift compensation.
+
+use super::router::ShardQueues;
+use super::slot::RoomSlot;
+use crossbeam_channel::{Receiver, bounded, select, unbounded};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tickroom_net::ConnHandle;
+use tickroom_protocol::{ClientMessage, ErrorBody, ErrorCode, RoomConfig, RoomId, ServerMessage};
+
+pub enum ShardCommand {
+    Submit {
+        conn: Arc<ConnHandle>,
+        room: RoomId,
+        msg: ClientMessage,
+    },
+    Closed {
+        conn: Arc<ConnHandle>,
+        room: RoomId,
+    },
+    Shutdown,
+}
+
+/// What every shard needs to know; shared.
+pub struct ShardSettings {
+    pub grace: Duration,
+    pub max_rooms: usize,
+    pub default_room: RoomConfig,
+    /// Rooms on all shards together.
+    pub rooms: AtomicUsize,
+    /// Ticks that started more than a tick late.
+    pub overruns: AtomicU64,
+    /// Ephemeral frames dropped and slow consumers closed.
+    pub dropped_frames: AtomicU64,
+    pub slow_consumers: AtomicU64,
+}
+
+/// Inputs drained per wake-up before ticking again, so a flood cannot
+/// starve the ticks.
+const DRAIN_BATCH: usize = 8192;
+/// A room more than this many ticks behind skips ahead instead of bursting.
+const MAX_LAG_TICKS: u32 = 5;
+
+pub fn spawn_shards(
+    count: usize,
+    queue: usize,
+    settings: Arc<ShardSettings>,
+) -> std::io::Result<(Vec<ShardQueues>, Vec<JoinHandle<()>>)> {
+    let mut queues = Vec::new();
+    let mut threads = Vec::new();
+    for i in 0..count {
+        let (requests, requests_rx) = bounded(queue);
+        let (control, control_rx) = unbounded();
+        let settings = settings.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tick-{i}"))
+            .spawn(move || Shard::new(settings).run(requests_rx, control_rx))?;
+        queues.push(ShardQueues { requests, control });
+        threads.push(thread);
+    }
+    Ok((queues, threads))
+}
+
+struct Shard {
+    settings: Arc<ShardSettings>,
+    rooms: BTreeMap<RoomId, RoomSlot>,
+    /// When each room's next tick is due.
+    due: BinaryHeap<Reverse<(Instant, RoomId)>>,
+    seed_counter: u64,
+}
+
+impl Shard {
+    fn new(settings: Arc<ShardSettings>) -> Shard {
+        Shard {
+            settings,
+            rooms: BTreeMap::new(),
+            due: BinaryHeap::new(),
+            seed_counter: 0,
+        }
+    }
+
+    fn run(mut self, requests: Receiver<ShardCommand>, control: Receiver<ShardCommand>) {
+        let mut stopping = false;
+        while !stopping {
+            let wait = self
+                .due
+                .peek()
+                .map_or(Duration::from_secs(3600), |Reverse((t, _))| {
+                    t.saturating_duration_since(Instant::now())
+                });
+            select! {
+                recv(control) -> cmd => match cmd {
+                    Ok(cmd) => stopping |= self.handle(cmd),
+                    Err(_) => stopping = true,
+                },
+                recv(requests) -> cmd => match cmd {
+                    Ok(cmd) => stopping |= self.handle(cmd),
+                    Err(_) => stopping = true,
+                },
+                default(wait) => {}
+            }
+            while let Ok(cmd) = control.try_recv() {
+                stopping |= self.handle(cmd);
+            }
+            for _ in 0..DRAIN_BATCH {
+                match requests.try_recv() {
+                    Ok(cmd) => stopping |= self.handle(cmd),
+                    Err(_) => break,
+                }
+            }
+            if stopping {
+                // Finish the current tick: whatever was accepted is applied
+                // and answered before the connections are told to close.
+                while let Ok(cmd) = requests.try_recv() {
+                    self.handle(cmd);
+                }
+                for slot in self.rooms.values_mut() {
+                    if slot.has_pending() {
+                        slot.tick(&self.settings);
+                    }
+                }
+            } else {
+                self.run_due_ticks();
+            }
+        }
+        tracing::info!(rooms = self.rooms.len(), "tick thread stopped");
+    }
+
+    fn run_due_ticks(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((due, _))) = self.due.peek() {
+            if *due > now {
+                break;
+            }
+            let Some(Reverse((due, room))) = self.due.pop() else {
+                break;
+            };
+            let Some(slot) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            slot.tick(&self.settings);
+            let period = slot.period;
+            // Drift compensation: the next tick is due one period after this
+            // one was due, not after it ran; far behind, skip ahead.
+            let mut next = due + period;
+            if now.saturating_duration_since(next) > period * MAX_LAG_TICKS {
+                self.settings.overruns.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(room = %room, "room fell behind its tick rate; skipping ahead");
+                next = now + period;
+            }
+            self.due.push(Reverse((next, room)));
+        }
+    }
+
+    /// Handles one command; true when the shard should stop.
+    fn handle(&mut self, cmd: ShardCommand) -> bool {
+        match cmd {
+            ShardCommand::Shutdown => return true,
+            ShardCommand::Closed { conn, room } => {
+                if let Some(slot) = self.rooms.get_mut(&room) {
+                    slot.connection_closed(&conn, &self.settings);
+                }
+            }
+            ShardCommand::Submit { conn, room, msg } => match msg {
+                ClientMessage::CreateRoom {
+                    seq,
+                    config,
+                    private,
+                    ..
+                } => {
+                    let reply = match self.create_room(&room, config, private) {
+                        Ok(()) => ServerMessage::RoomCreated { seq, room },
+                        Err(e) => reject(seq, e),
+                    };
+                    RoomSlot::reply(&conn, &reply, &self.settings);
+                }
+                ClientMessage::JoinRoom { .. } if !self.rooms.contains_key(&room) => {
+                    // Rooms are also created by their first join.
+                    let config = self.settings.default_room.clone();
+                    match self.create_room(&room, config, false) {
+                        Ok(()) => self.submit(conn, room, msg),
+                        Err(e) => {
+                            conn.set_room(None);
+                            let seq = msg.seq().unwrap_or_default();
+                            RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
+                        }
+                    }
+                }
+                msg => self.submit(conn, room, msg),
+            },
+        }
+        false
+    }
+
+    fn submit(&mut self, conn: Arc<ConnHandle>, room: RoomId, msg: ClientMessage) {
+        match self.rooms.get_mut(&room) {
+            Some(slot) => slot.submit(conn, msg, &self.settings),
+            None => {
+                if matches!(msg, ClientMessage::JoinRoom { .. }) {
+                    conn.set_room(None);
+                }
+                if let Some(seq) = msg.seq() {
+                    let e = ErrorBody::new(ErrorCode::RoomNotFound, format!("no room {room}"))
+                        .with("room", room.0.as_str());
+                    RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
+                }
+            }
+        }
+    }
+
+    fn create_room(
+        &mut self,
+        room: &RoomId,
+        config: RoomConfig,
+        private: bool,
+    ) -> Result<(), ErrorBody> {
+        if self.rooms.contains_key(room) {
+            return Err(ErrorBody::new(
+                ErrorCode::RoomExists,
+                format!("room {room} already exists"),
+            )
+            .with("room", room.0.as_str()));
+        }
+        let max = self.settings.max_rooms;
+        let counted = self
+            .settings
+            .rooms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if counted.is_err() {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManyRooms,
+                format!("this server holds its maximum of {max} rooms"),
+            )
+            .with("max_rooms", max));
+        }
+        self.seed_counter += 1;
+        let seed = room_seed(room, self.seed_counter);
+        match RoomSlot::new(room.clone(), config, seed, private) {
+            Ok(slot) => {
+                self.due
+                    .push(Reverse((Instant::now() + slot.period, room.clone())));
+                self.rooms.insert(room.clone(), slot);
+                tracing::info!(room = %room, seed, private, "room created");
+                Ok(())
+            }
+            Err(e) => {
+                self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A room's seed: unpredictable to clients, recorded with the room (the
+/// persistence issue stores it) so the room can be replayed.
+fn room_seed(room: &RoomId, counter: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    xxhash_rust::xxh3::xxh3_64_with_seed(room.0.as_bytes(), now ^ counter.rotate_left(32))
+}
+
+pub(super) fn reject(seq: u64, e: ErrorBody) -> ServerMessage {
+    ServerMessage::Reject {
+        seq,
+        code: e.code,
+        message: e.message,
+        details: e.details,
+    }
+}

@@ -1,0 +1,266 @@
+//! One room on a tick thread: the sim `Room`, who is connected to it, and
+//! the inputs waiting for its next tick.
+
+use super::shard::{ShardSettings, reject};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tickroom_net::{ConnHandle, ConnId, OutFrame, PushOutcome};
+use tickroom_protocol::{
+    ClientMessage, Codec, CursorPos, ErrorBody, ErrorCode, MemberId, Pos, RoomConfig, RoomId,
+    ServerMessage,
+};
+use tickroom_sim::{Input, InputKind, Outcome, Room};
+
+pub struct RoomSlot {
+    room: Room,
+    pub period: Duration,
+    /// Unlisted; joined by id. Read by room listings (the ops API issue).
+    #[expect(dead_code, reason = "room listings arrive with the ops API")]
+    pub private: bool,
+    /// The room's tick, shared with member connections for pongs.
+    clock: Arc<AtomicU64>,
+    /// Inputs for the next tick, and who to answer for each.
+    pending: Vec<Input>,
+    reply_to: Vec<Option<Arc<ConnHandle>>>,
+    members: BTreeMap<MemberId, Arc<ConnHandle>>,
+    seats: BTreeMap<ConnId, MemberId>,
+    /// Latest cursor per member since the last tick (coalesced).
+    cursors: BTreeMap<MemberId, Pos>,
+    /// Disconnected members and the tick at which their seat goes.
+    grace: BTreeMap<MemberId, u64>,
+}
+
+impl RoomSlot {
+    pub fn new(
+        id: RoomId,
+        config: RoomConfig,
+        seed: u64,
+        private: bool,
+    ) -> Result<RoomSlot, ErrorBody> {
+        let period = Duration::from_secs(1) / u32::from(config.tick_rate_hz.max(1));
+        let room = Room::new(id, config, seed)?;
+        Ok(RoomSlot {
+            room,
+            period,
+            private,
+            clock: Arc::new(AtomicU64::new(0)),
+            pending: Vec::new(),
+            reply_to: Vec::new(),
+            members: BTreeMap::new(),
+            seats: BTreeMap::new(),
+            cursors: BTreeMap::new(),
+            grace: BTreeMap::new(),
+        })
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn queue(&mut self, input: Input, reply_to: Option<Arc<ConnHandle>>) {
+        self.pending.push(input);
+        self.reply_to.push(reply_to);
+    }
+
+    /// Encodes `msg` for one connection and queues it as critical.
+    pub fn reply(conn: &ConnHandle, msg: &ServerMessage, settings: &ShardSettings) {
+        match OutFrame::encode(conn.codec, msg, true) {
+            Ok(frame) => count(conn.push(frame), settings),
+            Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+        }
+    }
+
+    pub fn submit(&mut self, conn: Arc<ConnHandle>, msg: ClientMessage, settings: &ShardSettings) {
+        let member = self.seats.get(&conn.id).copied();
+        let input = |seq, kind| Input {
+            member,
+            seq: Some(seq),
+            kind,
+        };
+        match msg {
+            ClientMessage::JoinRoom {
+                seq, name, team, ..
+            } => {
+                if member.is_some() {
+                    let e = ErrorBody::new(
+                        ErrorCode::AlreadyInRoom,
+                        "this connection already has a seat here",
+                    );
+                    Self::reply(&conn, &reject(seq, e), settings);
+                    return;
+                }
+                let identity = conn.identity();
+                let kind = InputKind::Join {
+                    user: identity
+                        .as_ref()
+                        .map_or_else(|| conn.id.to_string(), |i| i.user.clone()),
+                    name,
+                    role: identity.and_then(|i| i.role),
+                    team,
+                };
+                self.queue(
+                    Input {
+                        member: None,
+                        seq: Some(seq),
+                        kind,
+                    },
+                    Some(conn),
+                );
+            }
+            ClientMessage::ChangeTeam { seq, team } => {
+                self.queue(input(seq, InputKind::ChangeTeam { team }), Some(conn))
+            }
+            ClientMessage::Leave { seq } => self.queue(input(seq, InputKind::Leave), Some(conn)),
+            ClientMessage::Intent { seq, intent } => {
+                self.queue(input(seq, InputKind::Intent(intent)), Some(conn))
+            }
+            ClientMessage::Cursor { pos } => {
+                let config = self.room.config();
+                let on_board = (0..config.board_width).contains(&pos.x)
+                    && (0..config.board_height).contains(&pos.y);
+                if let (Some(m), true) = (member, on_board) {
+                    self.cursors.insert(m, pos);
+                }
+            }
+            ClientMessage::Hello { .. }
+            | ClientMessage::Ping { .. }
+            | ClientMessage::CreateRoom { .. } => {}
+        }
+    }
+
+    /// The connection dropped: its seat enters the grace period.
+    pub fn connection_closed(&mut self, conn: &ConnHandle, settings: &ShardSettings) {
+        let Some(member) = self.seats.remove(&conn.id) else {
+            return;
+        };
+        self.members.remove(&member);
+        self.cursors.remove(&member);
+        self.queue(Input::about(member, InputKind::Disconnect), None);
+        let rate = u64::from(self.room.config().tick_rate_hz);
+        let grace_ticks = (settings.grace.as_millis() as u64 * rate).div_ceil(1000);
+        self.grace
+            .insert(member, self.room.tick() + 1 + grace_ticks);
+    }
+
+    pub fn tick(&mut self, settings: &ShardSettings) {
+        let next = self.room.tick() + 1;
+        let expired: Vec<MemberId> = self
+            .grace
+            .iter()
+            .filter(|(_, at)| **at <= next)
+            .map(|(m, _)| *m)
+            .collect();
+        for m in expired {
+            self.grace.remove(&m);
+            self.queue(Input::about(m, InputKind::GraceExpired), None);
+        }
+        let inputs = std::mem::take(&mut self.pending);
+        let reply_to = std::mem::take(&mut self.reply_to);
+        let out = self.room.step(inputs);
+        self.clock.store(out.tick, Ordering::Relaxed);
+
+        let mut joined_now = BTreeSet::new();
+        let mut state = None;
+        for ((input, outcome), to) in out.inputs.iter().zip(&out.outcomes).zip(reply_to) {
+            let Some(conn) = to else { continue };
+            let seq = input.seq.unwrap_or_default();
+            let reply = match outcome {
+                Outcome::Joined { member } => {
+                    self.members.insert(*member, conn.clone());
+                    self.seats.insert(conn.id, *member);
+                    conn.set_room_clock(Some(self.clock.clone()));
+                    joined_now.insert(conn.id);
+                    ServerMessage::Joined {
+                        seq: input.seq,
+                        room: self.room.id().clone(),
+                        member: *member,
+                        config: self.room.config().clone(),
+                        epoch: self.room.epoch(),
+                        state: state.get_or_insert_with(|| self.room.state()).clone(),
+                    }
+                }
+                Outcome::Applied | Outcome::Duplicate => {
+                    if matches!(input.kind, InputKind::Leave) {
+                        if let Some(m) = self.seats.remove(&conn.id) {
+                            self.members.remove(&m);
+                            self.cursors.remove(&m);
+                        }
+                        conn.set_room_clock(None);
+                        conn.set_room(None);
+                    }
+                    ServerMessage::Ack { seq }
+                }
+                Outcome::Rejected(e) => {
+                    if matches!(input.kind, InputKind::Join { .. }) {
+                        conn.set_room(None);
+                    }
+                    reject(seq, e.clone())
+                }
+            };
+            Self::reply(&conn, &reply, settings);
+        }
+
+        if let Some(delta) = out.delta {
+            let msg = ServerMessage::Delta(delta);
+            self.broadcast(&msg, true, &joined_now, settings);
+        }
+        if !self.cursors.is_empty() {
+            let cursors = std::mem::take(&mut self.cursors)
+                .into_iter()
+                .map(|(member, pos)| CursorPos { member, pos })
+                .collect();
+            let msg = ServerMessage::Cursors {
+                room: self.room.id().clone(),
+                cursors,
+            };
+            self.broadcast(&msg, false, &BTreeSet::new(), settings);
+        }
+    }
+
+    /// Encodes `msg` once per codec and queues the same bytes for every
+    /// member connection (except `skip`).
+    fn broadcast(
+        &self,
+        msg: &ServerMessage,
+        critical: bool,
+        skip: &BTreeSet<ConnId>,
+        settings: &ShardSettings,
+    ) {
+        let mut frames: [Option<OutFrame>; 2] = [None, None];
+        for conn in self.members.values() {
+            if skip.contains(&conn.id) {
+                continue;
+            }
+            let slot = match conn.codec {
+                Codec::Postcard => 0,
+                Codec::Json => 1,
+            };
+            if frames[slot].is_none() {
+                match OutFrame::encode(conn.codec, msg, critical) {
+                    Ok(f) => frames[slot] = Some(f),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not encode a broadcast");
+                        return;
+                    }
+                }
+            }
+            if let Some(frame) = &frames[slot] {
+                count(conn.push(frame.clone()), settings);
+            }
+        }
+    }
+}
+
+fn count(outcome: PushOutcome, settings: &ShardSettings) {
+    match outcome {
+        PushOutcome::Dropped => {
+            settings.dropped_frames.fetch_add(1, Ordering::Relaxed);
+        }
+        PushOutcome::SlowConsumer => {
+            settings.slow_consumers.fetch_add(1, Ordering::Relaxed);
+        }
+        PushOutcome::Queued | PushOutcome::Gone => {}
+    }
+}

@@ -1,0 +1,128 @@
+//! The HTTP server owns the port: it serves `/ws` upgrades (handing the
+//! upgraded connection to `net` as plain async IO) and, later, the ops API.
+
+use axum::Router as HttpRouter;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tickroom_net::ws::derive_accept_key;
+use tickroom_net::{ConnId, NetConfig, Router};
+use tickroom_protocol::{Codec, ErrorBody, ErrorCode};
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub net: Arc<NetConfig>,
+    pub router: Arc<dyn Router>,
+    pub next_conn: Arc<AtomicU64>,
+    /// Flips to true when connections must close.
+    pub shutdown: watch::Receiver<bool>,
+    pub connections: Arc<crate::serve::ConnTracker>,
+}
+
+pub fn routes(state: AppState) -> HttpRouter {
+    HttpRouter::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+fn refuse(status: StatusCode, body: ErrorBody) -> Response {
+    let json = serde_json::to_string(&body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+async fn ws_upgrade(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request<Body>,
+) -> Response {
+    let headers = req.headers();
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let upgrade = header_has(headers, header::CONNECTION, "upgrade")
+        && header_has(headers, header::UPGRADE, "websocket")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    let (Some(key), true) = (key, upgrade) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new(
+                ErrorCode::Malformed,
+                "expected a WebSocket upgrade (version 13)",
+            ),
+        );
+    };
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let Some(codec) = tickroom_net::ws::negotiate(&offered.join(",")) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new(
+                ErrorCode::UnsupportedCodec,
+                format!(
+                    "offer the WebSocket subprotocol {} or {}",
+                    Codec::Postcard.subprotocol(),
+                    Codec::Json.subprotocol()
+                ),
+            )
+            .with("offered", offered.join(",")),
+        );
+    };
+    if *app.shutdown.borrow() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"),
+        );
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let id = ConnId(app.next_conn.fetch_add(1, Ordering::Relaxed));
+    let guard = app.connections.enter();
+    tokio::spawn(async move {
+        let _guard = guard;
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                tickroom_net::ws::serve(
+                    TokioIo::new(upgraded),
+                    id,
+                    codec,
+                    peer,
+                    app.net.clone(),
+                    app.router.clone(),
+                    app.shutdown.clone(),
+                )
+                .await
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    h.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(codec.subprotocol()),
+    );
+    response
+}

@@ -1,0 +1,148 @@
+//! `tickroom serve`: wires the tick threads, the HTTP/WebSocket listener and
+//! shutdown together.
+
+use crate::config::Config;
+use crate::driver::{RoomRouter, ShardSettings, spawn_shards};
+use crate::http::{AppState, routes};
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Counts live connection tasks, so shutdown can wait for them to drain.
+#[derive(Default)]
+pub struct ConnTracker {
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+pub struct ConnGuard(Arc<ConnTracker>);
+
+impl ConnTracker {
+    pub fn enter(self: &Arc<Self>) -> ConnGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        ConnGuard(self.clone())
+    }
+
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.live() == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub fn run(config: Config) -> Result<()> {
+    std::fs::create_dir_all(&config.server.data_dir)
+        .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
+    let settings = Arc::new(ShardSettings {
+        grace: Duration::from_millis(config.rooms.grace_ms),
+        max_rooms: config.rooms.max_rooms,
+        default_room: config.rooms.default.clone(),
+        rooms: AtomicUsize::new(0),
+        overruns: AtomicU64::new(0),
+        dropped_frames: AtomicU64::new(0),
+        slow_consumers: AtomicU64::new(0),
+    });
+    let (queues, threads) = spawn_shards(
+        config.server.tick_threads,
+        config.server.inbound_queue,
+        settings,
+    )
+    .context("starting tick threads")?;
+    let router = Arc::new(RoomRouter::new(queues));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.io_threads)
+        .thread_name("io")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.server.http)
+            .await
+            .with_context(|| format!("binding {}", config.server.http))?;
+        let http = listener.local_addr()?;
+        println!("tickroom listening: http://{http}  websocket ws://{http}/ws");
+        println!(
+            "{}",
+            serde_json::json!({"listening": {"http": http.to_string(), "ws": format!("ws://{http}/ws")}})
+        );
+        tracing::info!(%http, "listening");
+
+        let (close_tx, close_rx) = watch::channel(false);
+        let connections = Arc::new(ConnTracker::default());
+        let state = AppState {
+            net: Arc::new(config.net_config()),
+            router: router.clone(),
+            next_conn: Arc::new(AtomicU64::new(1)),
+            shutdown: close_rx,
+            connections: connections.clone(),
+        };
+        let app = routes(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving HTTP")?;
+
+        // Stop accepting (done), finish the current tick, then tell clients.
+        tracing::info!(connections = connections.live(), "shutting down");
+        let budget = Duration::from_millis(config.server.shutdown_timeout_ms);
+        router.shutdown();
+        let joined = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+        if tokio::time::timeout(budget / 2, joined).await.is_err() {
+            tracing::warn!("tick threads did not stop in time");
+        }
+        let _ = close_tx.send(true);
+        if tokio::time::timeout(budget / 2, connections.wait_idle()).await.is_err() {
+            tracing::warn!(left = connections.live(), "connections did not drain in time");
+        }
+        tracing::info!("stopped");
+        Ok::<(), anyhow::Error>(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! End-to-end over WebSocket: the real server binary, real clients.
+
+mod support;
+
+use std::time::Duration;
+use support::Server;
+use tickroom_net::client::{Client, ClientError, open_websocket};
+use tickroom_protocol::{
+    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId,
+    ServerMessage, TeamId,
+};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn room_config() -> RoomConfig {
+    RoomConfig {
+        teams: 2,
+        pieces_per_team: 2,
+        neutral_pieces: 2,
+        ..RoomConfig::default()
+    }
+}
+
+/// Reads until a delta containing an event that matches `want` arrives.
+async fn delta_with(
+    c: &mut Client,
+    want: impl Fn(&DomainEvent) -> bool,
+) -> tickroom_protocol::Delta {
+    loop {
+        match c.recv_timeout(WAIT).await.expect("a delta in time") {
+            ServerMessage::Delta(d) if d.events.iter().any(|e| want(&e.event)) => return d,
+            _ => continue,
+        }
+    }
+}
+
+async fn join_move_and_contend(codec_a: Codec, codec_b: Codec) {
+    let server = Server::start(&[]);
+    let mut a = Client::connect(&server.ws, codec_a).await.unwrap();
+    let mut b = Client::connect(&server.ws, codec_b).await.unwrap();
+    let room = a.create_room(None, room_config(), false).await.unwrap();
+    let ja = a.join(&room, "alice", Some(TeamId(0))).await.unwrap();
+    let jb = b.join(&room, "bob", Some(TeamId(0))).await.unwrap();
+    assert_ne!(ja.member, jb.member);
+    assert_eq!(jb.state.members.len(), 2, "bob's snapshot has both seats");
+
+    // Both take piece 0 in the same tick: exactly one wins.
+    let seq_a = a.next_seq();
+    let seq_b = b.next_seq();
+    a.send(&ClientMessage::Intent {
+        seq: seq_a,
+        intent: Intent::TakeLock { piece: PieceId(0) },
+    })
+    .await
+    .unwrap();
+    b.send(&ClientMessage::Intent {
+        seq: seq_b,
+        intent: Intent::TakeLock { piece: PieceId(0) },
+    })
+    .await
+    .unwrap();
+    let reply_a = reply_for(&mut a, seq_a).await;
+    let reply_b = reply_for(&mut b, seq_b).await;
+    let (winner, loser, loser_reply) = match (&reply_a, &reply_b) {
+        (ServerMessage::Ack { .. }, r) => (&mut a, &mut b, r.clone()),
+        (r, ServerMessage::Ack { .. }) => (&mut b, &mut a, r.clone()),
+        other => panic!("no winner: {other:?}"),
+    };
+    match loser_reply {
+        ServerMessage::Reject { code, .. } => assert_eq!(code, ErrorCode::LockHeld),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        winner
+            .intent(Intent::MovePiece {
+                piece: PieceId(0),
+                to: Pos::new(40, 50)
+            })
+            .await
+            .unwrap(),
+        Ok(winner.next_seq() - 1)
+    );
+    let refused = loser
+        .intent(Intent::MovePiece {
+            piece: PieceId(0),
+            to: Pos::new(1, 1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().code, ErrorCode::LockHeld);
+    // The loser sees the winner's move land, with its origin.
+    let d = delta_with(
+        loser,
+        |e| matches!(e, DomainEvent::PieceMoved { to, .. } if *to == Pos::new(40, 50)),
+    )
+    .await;
+    let moved = d
+        .events
+        .iter()
+        .find(|e| matches!(e.event, DomainEvent::PieceMoved { .. }))
+        .unwrap();
+    assert!(moved.origin.member.is_some() && moved.origin.seq.is_some());
+}
+
+async fn reply_for(c: &mut Client, seq: u64) -> ServerMessage {
+    loop {
+        match c.recv_timeout(WAIT).await.unwrap() {
+            m @ (ServerMessage::Ack { seq: s } | ServerMessage::Reject { seq: s, .. })
+                if s == seq =>
+            {
+                return m;
+            }
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn join_move_and_contend_postcard() {
+    join_move_and_contend(Codec::Postcard, Codec::Postcard).await;
+}
+
+#[tokio::test]
+async fn join_move_and_contend_json() {
+    join_move_and_contend(Codec::Json, Codec::Json).await;
+}
+
+#[tokio::test]
+async fn mixed_codecs_share_a_room() {
+    join_move_and_contend(Codec::Json, Codec::Postcard).await;
+}
+
+#[tokio::test]
+async fn chat_dice_and_formations() {
+    let server = Server::start(&[]);
+    let mut a = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let mut b = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    let room = RoomId::from("table-1");
+    a.join(&room, "alice", Some(TeamId(0))).await.unwrap(); // created by its first join
+    b.join(&room, "bob", Some(TeamId(1))).await.unwrap();
+
+    assert!(
+        a.intent(Intent::Chat {
+            text: "hello bob".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    let d = delta_with(&mut b, |e| matches!(e, DomainEvent::ChatPosted { .. })).await;
+    assert!(
+        d.events.iter().any(
+            |e| matches!(&e.event, DomainEvent::ChatPosted { text, .. } if text == "hello bob")
+        )
+    );
+
+    assert!(
+        b.intent(Intent::RollDice {
+            notation: "3d6+2".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    let d = delta_with(&mut a, |e| matches!(e, DomainEvent::DiceRolled { .. })).await;
+    let total = d.events.iter().find_map(|e| match &e.event {
+        DomainEvent::DiceRolled { total, rolls, .. } => Some((*total, rolls.len())),
+        _ => None,
+    });
+    let (total, dice) = total.unwrap();
+    assert_eq!(dice, 3);
+    assert!((5..=20).contains(&total), "{total}");
+    let bad = b
+        .intent(Intent::RollDice {
+            notation: "0d6".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(bad.unwrap_err().code, ErrorCode::InvalidArgument);
+
+    let save = Intent::SaveFormation {
+        name: "wedge".into(),
+        key: "k1".into(),
+    };
+    assert!(a.intent(save.clone()).await.unwrap().is_ok());
+    assert!(
+        a.intent(save).await.unwrap().is_ok(),
+        "a repeated key is acknowledged"
+    );
+    assert!(
+        a.intent(Intent::ApplyFormation {
+            name: "wedge".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    let foreign = b
+        .intent(Intent::ApplyFormation {
+            name: "wedge".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(foreign.unwrap_err().code, ErrorCode::Forbidden);
+}
+
+#[tokio::test]
+async fn a_protocol_version_mismatch_is_refused_and_closed() {
+    let server = Server::start(&[]);
+    let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
+        .await
+        .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(Message::Text(
+        r#"{"hello":{"version":99,"token":null,"resume":null}}"#.into(),
+    ))
+    .await
+    .unwrap();
+    let mut texts = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        if let Message::Text(t) = m {
+            texts.push(t.to_string());
+        }
+    }
+    assert!(
+        texts[0].contains("VERSION_MISMATCH") && texts[0].contains("\"min\":1"),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t.contains("closing")), "{texts:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_subprotocol_is_refused_with_a_reason() {
+    let server = Server::start(&[]);
+    match open_websocket(&server.ws, &["chat.v2"]).await {
+        Err(ClientError::Ws(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+            assert_eq!(resp.status(), 400);
+            let body =
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).to_string();
+            assert!(
+                body.contains("UNSUPPORTED_CODEC") && body.contains("tickroom.v1.json"),
+                "{body}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Offering several, one known: picked.
+    let (_, picked) = open_websocket(&server.ws, &["chat.v2", "tickroom.v1.postcard"])
+        .await
+        .unwrap();
+    assert_eq!(picked.as_deref(), Some("tickroom.v1.postcard"));
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_frames_get_coded_errors_and_the_connection_lives() {
+    let server = Server::start(&[("TICKROOM_NET_MAX_FRAME_BYTES", "1024")]);
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let big = format!(
+        r#"{{"intent":{{"seq":1,"intent":{{"chat":{{"text":"{}"}}}}}}}}"#,
+        "x".repeat(2000)
+    );
+    c.send_raw(Message::Text(big.into())).await.unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, details, .. } => {
+            assert_eq!(code, ErrorCode::MessageTooLarge);
+            assert!(details.contains_key("max"));
+        }
+        other => panic!("{other:?}"),
+    }
+    c.send_raw(Message::Text("{not json".into())).await.unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::Malformed),
+        other => panic!("{other:?}"),
+    }
+    c.send_raw(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::UnsupportedCodec),
+        other => panic!("{other:?}"),
+    }
+    c.send(&ClientMessage::Ping { client_time: 77 })
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Pong { client_time, .. } => assert_eq!(client_time, 77),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_connection_without_hello_is_closed_after_the_handshake_timeout() {
+    let server = Server::start(&[("TICKROOM_NET_HANDSHAKE_TIMEOUT_MS", "300")]);
+    let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    let mut texts = Vec::new();
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                texts.push(t.to_string());
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("closed in time");
+    assert!(
+        texts.iter().any(|t| t.contains("HANDSHAKE_TIMEOUT")),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_tells_clients_and_exits_zero() {
+    let mut server = Server::start(&[]);
+    let mut c = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    c.join(&RoomId::from("bye"), "alice", None).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate(Duration::from_secs(10));
+        (status, server)
+    });
+    let mut closing = None;
+    while let Ok(m) = c.recv_timeout(WAIT).await {
+        if let ServerMessage::Closing { code, .. } = m {
+            closing = Some(code);
+        }
+    }
+    assert_eq!(closing, Some(ErrorCode::ShuttingDown));
+    let (status, _server) = status.await.unwrap();
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)), "exit 0 in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_clients_receive_every_delta_in_order() {
+    const CLIENTS: usize = 200;
+    const MOVES: u64 = 20;
+    let server = Server::start(&[]);
+    let room = RoomId::from("crowd");
+    let mut host = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    let config = RoomConfig {
+        max_players: 256,
+        teams: 0,
+        pieces_per_team: 0,
+        neutral_pieces: 4,
+        ..RoomConfig::default()
+    };
+    host.create_room(Some(room.clone()), config, false)
+        .await
+        .unwrap();
+    let joined = host.join(&room, "host", None).await.unwrap();
+    let mut watchers = Vec::new();
+    for i in 0..CLIENTS - 1 {
+        let codec = if i % 2 == 0 {
+            Codec::Postcard
+        } else {
+            Codec::Json
+        };
+        let mut c = Client::connect(&server.ws, codec).await.unwrap();
+        let j = c.join(&room, &format!("p{i}"), None).await.unwrap();
+        watchers.push((c, j.state.version));
+    }
+    assert!(
+        host.intent(Intent::TakeLock { piece: PieceId(0) })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    for m in 0..MOVES {
+        let r = host
+            .intent(Intent::MovePiece {
+                piece: PieceId(0),
+                to: Pos::new(m as i32, 1),
+            })
+            .await
+            .unwrap();
+        assert!(r.is_ok());
+    }
+    let _ = joined;
+    let last = Pos::new(MOVES as i32 - 1, 1);
+    let tasks: Vec<_> = watchers
+        .into_iter()
+        .map(|(mut c, mut version)| {
+            tokio::spawn(async move {
+                loop {
+                    match c.recv_timeout(Duration::from_secs(20)).await.expect("every delta arrives") {
+                        ServerMessage::Delta(d) => {
+                            assert_eq!(d.from_version, version, "a gap in room versions");
+                            version = d.to_version;
+                            if d.events.iter().any(|e| matches!(e.event, DomainEvent::PieceMoved { to, .. } if to == last)) {
+                                return version;
+                            }
+                        }
+                        _ => continue,
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("no watcher saw a gap");
+    }
+}

@@ -1,0 +1,94 @@
+//! Starts the real server binary on ephemeral ports for end-to-end tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Child,
+    pub http: String,
+    pub ws: String,
+    pub data_dir: std::path::PathBuf,
+    /// Everything the server printed on stdout after the address line.
+    stdout: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `tickroom serve` with `env` overrides (port 0 for every listener).
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        Self::start_with(env, |c| c)
+    }
+
+    pub fn start_with(env: &[(&str, &str)], wrap: impl FnOnce(Command) -> Command) -> Server {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let data_dir =
+            std::env::temp_dir().join(format!("tickroom-e2e-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickroom"));
+        cmd.arg("serve")
+            .env("TICKROOM_SERVER_HTTP", "127.0.0.1:0")
+            .env("TICKROOM_SERVER_DATA_DIR", &data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = wrap(cmd).spawn().expect("the server starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listening = loop {
+            assert!(Instant::now() < deadline, "no listening line in time");
+            let line = lines
+                .next()
+                .expect("the server printed its addresses before exiting")
+                .expect("stdout is readable");
+            if line.starts_with("{\"listening\"") {
+                break line;
+            }
+        };
+        let v: serde_json::Value = serde_json::from_str(&listening).expect("a JSON line");
+        let http = v["listening"]["http"].as_str().unwrap().to_owned();
+        let ws = v["listening"]["ws"].as_str().unwrap().to_owned();
+        let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        Server {
+            child,
+            http,
+            ws,
+            data_dir,
+            stdout: Some(stdout),
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status, within `limit`.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(t) = self.stdout.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
