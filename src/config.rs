@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tickroom_protocol::RoomConfig;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -50,6 +51,25 @@ pub struct NetSection {
     pub heartbeat_timeout_ms: u64,
     /// Token-less play: `loopback` (default), `always` or `never`.
     pub anonymous: Anonymous,
+    /// Per-connection rate limits (token buckets, bursts up to the count).
+    pub rate_moves_per_s: u32,
+    pub rate_actions_per_10s: u32,
+    pub rate_chat_per_10s: u32,
+    pub rate_cursors_per_s: u32,
+    /// Rate-limited requests in a row that close the connection.
+    pub abuse_limit: u32,
+    /// A connection whose outbound queue has not drained for this long is
+    /// closed with SLOW_CONSUMER.
+    pub stall_timeout_ms: u64,
+    /// Connections in all; 0 = as many as the open-file limit allows (minus
+    /// a reserve). Never more than that.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub new_connections_per_ip_per_s: u32,
+    /// `SO_SNDBUF`/`SO_RCVBUF` of accepted sockets; 0 keeps the system's
+    /// (which on Linux may grow to megabytes per connection).
+    pub socket_send_buffer: usize,
+    pub socket_recv_buffer: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +125,17 @@ impl Default for NetSection {
             handshake_timeout_ms: net.handshake_timeout.as_millis() as u64,
             heartbeat_timeout_ms: net.heartbeat_timeout.as_millis() as u64,
             anonymous: Anonymous::Loopback,
+            rate_moves_per_s: net.rates.moves.count,
+            rate_actions_per_10s: net.rates.actions.count,
+            rate_chat_per_10s: net.rates.chat.count,
+            rate_cursors_per_s: net.rates.cursors.count,
+            abuse_limit: net.abuse_limit,
+            stall_timeout_ms: net.stall_timeout.as_millis() as u64,
+            max_connections: 0,
+            max_connections_per_ip: 1024,
+            new_connections_per_ip_per_s: 256,
+            socket_send_buffer: 0,
+            socket_recv_buffer: 0,
         }
     }
 }
@@ -219,6 +250,58 @@ impl Config {
             3_600_000,
         )?;
         range(
+            "net.rate_moves_per_s",
+            n.rate_moves_per_s.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "net.rate_actions_per_10s",
+            n.rate_actions_per_10s.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "net.rate_chat_per_10s",
+            n.rate_chat_per_10s.into(),
+            1,
+            1_000_000,
+        )?;
+        range(
+            "net.rate_cursors_per_s",
+            n.rate_cursors_per_s.into(),
+            1,
+            1_000_000,
+        )?;
+        range("net.abuse_limit", n.abuse_limit.into(), 1, 1_000_000)?;
+        range("net.stall_timeout_ms", n.stall_timeout_ms, 100, 600_000)?;
+        range(
+            "net.max_connections",
+            n.max_connections as u64,
+            0,
+            10_000_000,
+        )?;
+        range(
+            "net.max_connections_per_ip",
+            n.max_connections_per_ip as u64,
+            1,
+            10_000_000,
+        )?;
+        range(
+            "net.new_connections_per_ip_per_s",
+            n.new_connections_per_ip_per_s.into(),
+            1,
+            1_000_000,
+        )?;
+        for (key, v) in [
+            ("net.socket_send_buffer", n.socket_send_buffer),
+            ("net.socket_recv_buffer", n.socket_recv_buffer),
+        ] {
+            if v != 0 {
+                range(key, v as u64, 1024, 64 * 1024 * 1024)?;
+            }
+        }
+        range(
             "rooms.max_rooms",
             self.rooms.max_rooms as u64,
             1,
@@ -247,6 +330,17 @@ impl Config {
         }
     }
 
+    pub fn listener_limits(&self) -> crate::listener::ListenerLimits {
+        let n = &self.net;
+        crate::listener::ListenerLimits {
+            max_connections: crate::listener::connection_cap(n.max_connections),
+            max_per_ip: n.max_connections_per_ip,
+            new_per_ip_per_s: n.new_connections_per_ip_per_s,
+            send_buffer: n.socket_send_buffer,
+            recv_buffer: n.socket_recv_buffer,
+        }
+    }
+
     pub fn net_config(&self) -> tickroom_net::NetConfig {
         let n = &self.net;
         tickroom_net::NetConfig {
@@ -260,9 +354,33 @@ impl Config {
             ws_write_buffer: n.ws_write_buffer,
             outbound_frames: n.outbound_frames,
             outbound_bytes: n.outbound_bytes,
-            handshake_timeout: std::time::Duration::from_millis(n.handshake_timeout_ms),
-            heartbeat_timeout: std::time::Duration::from_millis(n.heartbeat_timeout_ms),
+            handshake_timeout: Duration::from_millis(n.handshake_timeout_ms),
+            heartbeat_timeout: Duration::from_millis(n.heartbeat_timeout_ms),
             allow_anonymous: self.anonymous_allowed(),
+            rates: {
+                use tickroom_net::Rate;
+                let (s, ten) = (Duration::from_secs(1), Duration::from_secs(10));
+                tickroom_net::RateLimits {
+                    moves: Rate {
+                        count: n.rate_moves_per_s,
+                        per: s,
+                    },
+                    actions: Rate {
+                        count: n.rate_actions_per_10s,
+                        per: ten,
+                    },
+                    chat: Rate {
+                        count: n.rate_chat_per_10s,
+                        per: ten,
+                    },
+                    cursors: Rate {
+                        count: n.rate_cursors_per_s,
+                        per: s,
+                    },
+                }
+            },
+            abuse_limit: n.abuse_limit,
+            stall_timeout: Duration::from_millis(n.stall_timeout_ms),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod config;
 mod driver;
 mod http;
+mod listener;
 mod scenario_cmd;
 mod serve;
 

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::driver::{RoomRouter, ShardSettings, spawn_shards};
 use crate::http::{AppState, routes};
 use anyhow::{Context, Result};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -101,7 +100,10 @@ pub fn run(config: Config) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(config.server.http)
             .await
             .with_context(|| format!("binding {}", config.server.http))?;
-        let http = listener.local_addr()?;
+                let http = listener.local_addr()?;
+        let limits = config.listener_limits();
+        tracing::info!(max_connections = limits.max_connections, open_files = ?crate::listener::open_file_limit(), "connection cap");
+        let listener = crate::listener::GuardedListener::new(listener, limits);
         println!("tickroom listening: http://{http}  websocket ws://{http}/ws");
         println!(
             "{}",
@@ -118,7 +120,7 @@ pub fn run(config: Config) -> Result<()> {
             shutdown: close_rx,
             connections: connections.clone(),
         };
-        let app = routes(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = routes(state).into_make_service_with_connect_info::<crate::listener::PeerAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

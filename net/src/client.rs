@@ -75,11 +75,28 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Socket options for a connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectOptions {
+    /// The TCP receive buffer, in bytes (`SO_RCVBUF`); `None` keeps the
+    /// system's. A small one makes a client that stops reading stall fast.
+    pub recv_buffer: Option<u32>,
+}
+
 /// Opens a WebSocket to `url` (`ws://host:port/ws`) offering `protocols`.
 /// Returns the socket and the subprotocol the server picked.
 pub async fn open_websocket(
     url: &str,
     protocols: &[&str],
+) -> Result<(WebSocketStream<TcpStream>, Option<String>), ClientError> {
+    open_websocket_with(url, protocols, ConnectOptions::default()).await
+}
+
+/// [`open_websocket`] with socket options.
+pub async fn open_websocket_with(
+    url: &str,
+    protocols: &[&str],
+    options: ConnectOptions,
 ) -> Result<(WebSocketStream<TcpStream>, Option<String>), ClientError> {
     let mut request = url.into_client_request()?;
     if !protocols.is_empty() {
@@ -94,7 +111,19 @@ pub async fn open_websocket(
         .authority()
         .map(|a| a.as_str().to_owned())
         .ok_or_else(|| ClientError::Protocol(format!("no host in {url}")))?;
-    let tcp = TcpStream::connect(host).await?;
+    let addr = tokio::net::lookup_host(&host)
+        .await?
+        .next()
+        .ok_or_else(|| ClientError::Protocol(format!("{host} resolves to nothing")))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(size) = options.recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    let tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (ws, response) = tokio_tungstenite::client_async(request, tcp).await?;
     let picked = response
@@ -108,7 +137,16 @@ pub async fn open_websocket(
 impl Client {
     /// Connects, negotiates `codec`, says hello and waits for `welcome`.
     pub async fn connect(url: &str, codec: Codec) -> Result<Client, ClientError> {
-        let (ws, picked) = open_websocket(url, &[codec.subprotocol()]).await?;
+        Self::connect_with(url, codec, ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with socket options.
+    pub async fn connect_with(
+        url: &str,
+        codec: Codec,
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let (ws, picked) = open_websocket_with(url, &[codec.subprotocol()], options).await?;
         if picked.as_deref() != Some(codec.subprotocol()) {
             return Err(ClientError::Protocol(format!(
                 "the server picked subprotocol {picked:?}"

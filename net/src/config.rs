@@ -1,5 +1,6 @@
 //! Limits and timings of connections, filled from the server config.
 
+use crate::rate::RateLimits;
 use std::time::Duration;
 use tickroom_protocol::Limits;
 
@@ -19,6 +20,11 @@ pub struct NetConfig {
     pub heartbeat_timeout: Duration,
     /// Anonymous (token-less) play is allowed on this connection.
     pub allow_anonymous: bool,
+    pub rates: RateLimits,
+    /// Rate-limited requests in a row after which the connection is closed.
+    pub abuse_limit: u32,
+    /// A connection whose queue has not drained for this long is a slow consumer.
+    pub stall_timeout: Duration,
 }
 
 impl Default for NetConfig {
@@ -32,6 +38,9 @@ impl Default for NetConfig {
             handshake_timeout: Duration::from_secs(10),
             heartbeat_timeout: Duration::from_secs(15),
             allow_anonymous: true,
+            rates: RateLimits::default(),
+            abuse_limit: 100,
+            stall_timeout: Duration::from_secs(5),
         }
     }
 }

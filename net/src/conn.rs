@@ -7,8 +7,16 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tickroom_protocol::{Codec, ErrorCode, Role, RoomId};
 use tokio::sync::{Notify, mpsc};
+
+/// Milliseconds since the first call: a cheap monotonic clock that fits in
+/// an atomic.
+fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(pub u64);
@@ -44,6 +52,11 @@ pub struct ConnHandle {
     out: mpsc::Sender<OutFrame>,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
+    /// When the queue last drained (or last became non-empty), in ms since
+    /// the process started: a queue that has not drained for
+    /// `stall_timeout` belongs to a slow consumer.
+    last_drained_ms: AtomicU64,
+    stall_timeout: Duration,
     close: Mutex<Option<CloseReason>>,
     close_notify: Notify,
     /// The tick of the room the connection sits in, for pongs.
@@ -74,6 +87,7 @@ impl ConnHandle {
         peer: SocketAddr,
         max_frames: usize,
         max_bytes: usize,
+        stall_timeout: Duration,
     ) -> (Arc<ConnHandle>, OutQueue) {
         let (out, rx) = mpsc::channel(max_frames.max(1));
         let handle = Arc::new(ConnHandle {
@@ -84,6 +98,8 @@ impl ConnHandle {
             out,
             queued_bytes: AtomicUsize::new(0),
             max_bytes,
+            last_drained_ms: AtomicU64::new(now_ms()),
+            stall_timeout,
             close: Mutex::new(None),
             close_notify: Notify::new(),
             room_clock: Mutex::new(None),
@@ -101,7 +117,21 @@ impl ConnHandle {
         }
         let len = frame.payload.len();
         let critical = frame.critical;
-        let over_bytes = self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes;
+        let queued = self.queued_bytes.load(Ordering::Relaxed);
+        let now = now_ms();
+        if queued == 0 {
+            self.last_drained_ms.store(now, Ordering::Relaxed);
+        } else if critical
+            && now.saturating_sub(self.last_drained_ms.load(Ordering::Relaxed))
+                > self.stall_timeout.as_millis() as u64
+        {
+            self.close_with(
+                ErrorCode::SlowConsumer,
+                "the connection stopped reading; resume for a fresh snapshot",
+            );
+            return PushOutcome::SlowConsumer;
+        }
+        let over_bytes = queued + len > self.max_bytes;
         let refused = if over_bytes {
             true
         } else {
@@ -129,6 +159,7 @@ impl ConnHandle {
     /// Called by the writer after a frame left the queue.
     pub(crate) fn sent(&self, len: usize) {
         self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.last_drained_ms.store(now_ms(), Ordering::Relaxed);
     }
 
     pub fn queued_bytes(&self) -> usize {

@@ -3,6 +3,7 @@
 
 use crate::config::NetConfig;
 use crate::conn::{CloseReason, ConnHandle, Identity};
+use crate::rate::{RateClass, RateLimiter};
 use crate::state::ConnState;
 use std::sync::Arc;
 use tickroom_protocol::{
@@ -64,6 +65,9 @@ pub(crate) struct Session {
     pub state: ConnState,
     router: Arc<dyn Router>,
     config: Arc<NetConfig>,
+    limiter: RateLimiter,
+    /// Rate-limited requests since the last one that passed.
+    strikes: u32,
 }
 
 impl Session {
@@ -73,7 +77,9 @@ impl Session {
             conn,
             state: ConnState::Handshaking,
             router,
+            limiter: RateLimiter::new(&config.rates, std::time::Instant::now()),
             config,
+            strikes: 0,
         }
     }
 
@@ -189,6 +195,12 @@ impl Session {
 
     fn route(&mut self, msg: ClientMessage) -> Reply {
         let seq = msg.seq();
+        if let Some(class) = RateClass::of(&msg)
+            && let Err(wait) = self.limiter.take(class, std::time::Instant::now())
+        {
+            return self.rate_limited(class, seq, wait);
+        }
+        self.strikes = 0;
         let next = match &msg {
             ClientMessage::JoinRoom { .. } => Some(ConnState::InRoom),
             ClientMessage::Leave { .. } => Some(ConnState::Connected),
@@ -210,6 +222,38 @@ impl Session {
                 }),
                 None => Reply::error(body),
             },
+        }
+    }
+
+    /// Refuses a request over its rate; cursors are dropped quietly, being
+    /// ephemeral. Persistent abuse closes the connection.
+    fn rate_limited(
+        &mut self,
+        class: RateClass,
+        seq: Option<u64>,
+        wait: std::time::Duration,
+    ) -> Reply {
+        self.strikes += 1;
+        let retry_after_ms = wait.as_millis().max(1) as u64;
+        let body = ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!("too many {class:?} requests; retry in {retry_after_ms} ms"),
+        )
+        .with("retry_after_ms", retry_after_ms)
+        .with("class", format!("{class:?}").to_lowercase());
+        if self.strikes >= self.config.abuse_limit {
+            tracing::info!(strikes = self.strikes, "closing an abusive connection");
+            return Reply::fatal(body.with("disconnected", true));
+        }
+        match (class, seq) {
+            (RateClass::Cursors, _) => Reply::default(),
+            (_, Some(seq)) => Reply::send(ServerMessage::Reject {
+                seq,
+                code: body.code,
+                message: body.message,
+                details: body.details,
+            }),
+            (_, None) => Reply::error(body),
         }
     }
 

@@ -102,6 +102,7 @@ async fn run<S>(
         peer,
         config.outbound_frames,
         config.outbound_bytes,
+        config.stall_timeout,
     );
     let mut session = Session::new(conn.clone(), router, config.clone());
     let handshake_deadline = Instant::now() + config.handshake_timeout;
@@ -151,29 +152,40 @@ async fn run<S>(
                         break;
                     }
                 };
-                let mut failed = false;
-                for msg in &reply.messages {
-                    match OutFrame::encode(codec, msg, true) {
-                        Ok(frame) => failed |= sink.feed(to_message(frame.payload)).await.is_err(),
-                        Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+                                let send = async {
+                    for msg in &reply.messages {
+                        match OutFrame::encode(codec, msg, true) {
+                            Ok(frame) => {
+                                if sink.feed(to_message(frame.payload)).await.is_err() {
+                                    return false;
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+                        }
                     }
-                }
-                if failed || sink.flush().await.is_err() {
+                    sink.flush().await.is_ok()
+                };
+                if !unless_closed(&conn, send).await {
                     break;
                 }
                 if let Some(close) = reply.close {
                     conn.close_with(close.code, &close.reason);
                 }
             }
-            Some(frame) = queue.rx.recv() => {
-                let mut ok = write_frame(&mut sink, &conn, frame).await;
-                for _ in 1..MAX_BATCH {
-                    match queue.rx.try_recv() {
-                        Ok(frame) if ok => ok = write_frame(&mut sink, &conn, frame).await,
-                        _ => break,
+                        Some(frame) = queue.rx.recv() => {
+                // A client that stops reading blocks these writes; a close
+                // request (SLOW_CONSUMER) must still get through.
+                let write = async {
+                    let mut ok = write_frame(&mut sink, &conn, frame).await;
+                    for _ in 1..MAX_BATCH {
+                        match queue.rx.try_recv() {
+                            Ok(frame) if ok => ok = write_frame(&mut sink, &conn, frame).await,
+                            _ => break,
+                        }
                     }
-                }
-                if !ok || sink.flush().await.is_err() {
+                    ok && sink.flush().await.is_ok()
+                };
+                                if !unless_closed(&conn, write).await {
                     break;
                 }
             }
@@ -187,8 +199,9 @@ async fn run<S>(
                 conn.close_with(code, why);
             }
             () = sleep_until(next_ping) => {
-                last_ping = Instant::now();
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                                last_ping = Instant::now();
+                let ping = async { sink.send(Message::Ping(Default::default())).await.is_ok() };
+                if !unless_closed(&conn, ping).await {
                     break;
                 }
             }
@@ -203,11 +216,22 @@ async fn run<S>(
     if let Some(close) = conn.closing() {
         session.transition(ConnState::Draining);
         tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
-        // What was queued before the close still goes out, within a bound.
+        // What was queued before the close still goes out, within a bound;
+        // except for a slow consumer, which must resume from a fresh snapshot
+        // anyway: its backlog is dropped so that `closing` can reach it as
+        // soon as it reads again.
+        let slow = close.code == ErrorCode::SlowConsumer;
+        let linger = if slow {
+            config.heartbeat_timeout
+        } else {
+            DRAIN_TIMEOUT
+        };
         let drain = async {
             queue.rx.close();
             while let Some(frame) = queue.rx.recv().await {
-                if !write_frame(&mut sink, &conn, frame).await {
+                if slow {
+                    conn.sent(frame.payload.len());
+                } else if !write_frame(&mut sink, &conn, frame).await {
                     return;
                 }
             }
@@ -219,11 +243,28 @@ async fn run<S>(
                 let _ = sink.feed(to_message(frame.payload)).await;
             }
             let _ = sink.send(Message::Close(None)).await;
+            // Read until the client's close: closing a socket that still has
+            // unread input makes the kernel send a reset, which can destroy
+            // the `closing` frame before the client reads it.
+            while let Some(Ok(m)) = stream.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
         };
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+        let _ = tokio::time::timeout(linger, drain).await;
     }
     session.closed();
     tracing::debug!("connection closed");
+}
+
+/// Runs a write that a stalled client can block forever, giving up as soon
+/// as the connection is asked to close (e.g. as a slow consumer).
+async fn unless_closed(conn: &ConnHandle, write: impl std::future::Future<Output = bool>) -> bool {
+    tokio::select! {
+        ok = write => ok,
+        () = conn.close_requested() => false,
+    }
 }
 
 async fn write_frame<S>(

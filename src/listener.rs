@@ -1,0 +1,265 @@
+//! The TCP listener in front of the HTTP server: connection caps (total,
+//! per IP, new connections per IP per second), socket options, and an accept
+//! loop that backs off instead of spinning when file descriptors run out.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// File descriptors kept free for everything that is not a connection
+/// (the store, logs, the listener itself, certificates).
+pub const FD_RESERVE: u64 = 64;
+
+#[derive(Debug, Clone)]
+pub struct ListenerLimits {
+    pub max_connections: usize,
+    pub max_per_ip: usize,
+    /// New connections per IP per second (burst of the same size).
+    pub new_per_ip_per_s: u32,
+    /// `SO_SNDBUF` / `SO_RCVBUF` for accepted sockets; 0 keeps the system's.
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+}
+
+/// The soft open-file limit of this process.
+pub fn open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (rc == 0).then_some(limit.rlim_cur)
+}
+
+/// The connection cap: the configured one (0 = no own cap), never more than
+/// the open-file limit minus [`FD_RESERVE`].
+pub fn connection_cap(configured: usize) -> usize {
+    let by_files = open_file_limit()
+        .map_or(usize::MAX, |n| n.saturating_sub(FD_RESERVE) as usize)
+        .max(1);
+    match configured {
+        0 => by_files,
+        n => n.min(by_files),
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Token buckets for new connections: (tokens, last refill).
+    arrivals: HashMap<IpAddr, (f64, Instant)>,
+}
+
+pub struct GuardedListener {
+    inner: TcpListener,
+    limits: ListenerLimits,
+    counts: Arc<Mutex<Counts>>,
+    last_refusal_log: Option<Instant>,
+}
+
+/// Why a connection was turned away.
+enum Refusal {
+    Total(usize),
+    PerIp(usize),
+    Rate(u32),
+}
+
+impl GuardedListener {
+    pub fn new(inner: TcpListener, limits: ListenerLimits) -> GuardedListener {
+        GuardedListener {
+            inner,
+            limits,
+            counts: Arc::default(),
+            last_refusal_log: None,
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if c.total >= self.limits.max_connections {
+            return Err(Refusal::Total(self.limits.max_connections));
+        }
+        if c.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
+            return Err(Refusal::PerIp(self.limits.max_per_ip));
+        }
+        let rate = f64::from(self.limits.new_per_ip_per_s.max(1));
+        let now = Instant::now();
+        if c.arrivals.len() > 10_000 {
+            // Forget IPs whose bucket has refilled: they are as new.
+            c.arrivals
+                .retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(1));
+        }
+        let (tokens, last) = c.arrivals.entry(ip).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Refusal::Rate(self.limits.new_per_ip_per_s));
+        }
+        *tokens -= 1.0;
+        c.total += 1;
+        *c.per_ip.entry(ip).or_default() += 1;
+        Ok(())
+    }
+
+    fn configure(&self, stream: &TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let sock = socket2::SockRef::from(stream);
+        if self.limits.send_buffer > 0 {
+            let _ = sock.set_send_buffer_size(self.limits.send_buffer);
+        }
+        if self.limits.recv_buffer > 0 {
+            let _ = sock.set_recv_buffer_size(self.limits.recv_buffer);
+        }
+    }
+
+    fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) {
+        let message = match why {
+            Refusal::Total(n) => format!("the server holds its maximum of {n} connections"),
+            Refusal::PerIp(n) => format!("this address holds its maximum of {n} connections"),
+            Refusal::Rate(n) => format!("this address opens more than {n} connections per second"),
+        };
+        let body =
+            serde_json::json!({"code": "TOO_MANY_CONNECTIONS", "message": message, "details": {}})
+                .to_string();
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        // Best effort and never blocking: the socket is fresh, its buffer empty.
+        let _ = stream.try_write(response.as_bytes());
+        let now = Instant::now();
+        if self
+            .last_refusal_log
+            .is_none_or(|t| now.duration_since(t) > Duration::from_secs(1))
+        {
+            tracing::warn!(%peer, %message, "refusing connections");
+            self.last_refusal_log = Some(now);
+        }
+    }
+}
+
+impl axum::serve::Listener for GuardedListener {
+    type Io = TrackedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TrackedStream, SocketAddr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => match self.admit(peer.ip()) {
+                    Ok(()) => {
+                        self.configure(&stream);
+                        let slot = Slot {
+                            counts: self.counts.clone(),
+                            ip: peer.ip(),
+                        };
+                        return (
+                            TrackedStream {
+                                stream,
+                                _slot: slot,
+                            },
+                            peer,
+                        );
+                    }
+                    Err(why) => self.refuse(stream, peer, why),
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => {
+                    // EMFILE/ENFILE and the like: wait for descriptors to free
+                    // up rather than spin on a listener that stays readable.
+                    tracing::error!(error = %e, "accept failed; pausing accepts");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Holds a connection's place in the counts until the connection is gone
+/// (after an upgrade too: the upgraded IO owns this stream).
+struct Slot {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+pub struct TrackedStream {
+    stream: TcpStream,
+    _slot: Slot,
+}
+
+impl AsyncRead for TrackedStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TrackedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// The peer address of a connection accepted by [`GuardedListener`], for
+/// axum's `ConnectInfo`.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}

@@ -1,0 +1,357 @@
+//! End-to-end: rate limits, abuse, and backpressure (slow consumers).
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::Server;
+use tickroom_net::client::{Client, ConnectOptions};
+use tickroom_protocol::{
+    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId,
+    ServerMessage,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_with_a_retry_time() {
+    let server = Server::start(&[("TICKROOM_NET_RATE_MOVES_PER_S", "10")]);
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    c.join(&RoomId::from("flood"), "f", None).await.unwrap();
+    let first = c.next_seq();
+    for i in 0..30 {
+        let seq = first + i;
+        let intent = Intent::TakeLock { piece: PieceId(16) };
+        c.send(&ClientMessage::Intent { seq, intent })
+            .await
+            .unwrap();
+    }
+    let (mut limited, mut passed) = (0, 0);
+    while limited + passed < 30 {
+        match c.recv_timeout(WAIT).await.unwrap() {
+            ServerMessage::Reject {
+                code: ErrorCode::RateLimited,
+                details,
+                ..
+            } => {
+                limited += 1;
+                let retry = &details["retry_after_ms"];
+                assert!(
+                    matches!(retry, tickroom_protocol::DetailValue::Int(ms) if *ms > 0 && *ms <= 100),
+                    "{retry:?}"
+                );
+            }
+            ServerMessage::Ack { .. } | ServerMessage::Reject { .. } => passed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(passed, 10, "the burst is the per-second count");
+    assert_eq!(limited, 20);
+}
+
+#[tokio::test]
+async fn persistent_abuse_is_disconnected_with_the_reason() {
+    let server = Server::start(&[
+        ("TICKROOM_NET_RATE_CHAT_PER_10S", "5"),
+        ("TICKROOM_NET_ABUSE_LIMIT", "20"),
+    ]);
+    let mut c = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    c.join(&RoomId::from("abuse"), "a", None).await.unwrap();
+    for i in 0..40 {
+        let seq = c.next_seq();
+        let intent = Intent::Chat {
+            text: format!("spam {i}"),
+        };
+        if c.send(&ClientMessage::Intent { seq, intent })
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (mut fatal, mut closing) = (false, None);
+    while let Ok(m) = c.recv_timeout(WAIT).await {
+        match m {
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                details,
+                ..
+            } => {
+                fatal |= details.get("disconnected")
+                    == Some(&tickroom_protocol::DetailValue::Bool(true));
+            }
+            ServerMessage::Closing { code, .. } => closing = Some(code),
+            _ => {}
+        }
+    }
+    assert!(
+        fatal,
+        "the last refusal says the connection is being closed"
+    );
+    assert_eq!(closing, Some(ErrorCode::RateLimited));
+}
+
+/// A mover that keeps the room busy: `per_round` moves per round, waiting
+/// for all their replies before the next round.
+async fn busy_mover(url: &str, room: &RoomId, rounds: u32, per_round: u32) -> Client {
+    let mut m = Client::connect(url, Codec::Postcard).await.unwrap();
+    m.join(room, "mover", None).await.unwrap();
+    let locks = (0..per_round)
+        .map(|p| Intent::TakeLock { piece: PieceId(p) })
+        .collect();
+    pipelined(&mut m, locks).await;
+    for r in 0..rounds {
+        let moves = (0..per_round)
+            .map(|p| Intent::MovePiece {
+                piece: PieceId(p),
+                to: Pos::new((r * 7 + p) as i32 % 1000, p as i32),
+            })
+            .collect();
+        pipelined(&mut m, moves).await;
+    }
+    m
+}
+
+/// Sends every intent at once, then waits until each is acknowledged.
+async fn pipelined(c: &mut Client, intents: Vec<Intent>) {
+    let n = intents.len();
+    for intent in intents {
+        let seq = c.next_seq();
+        c.send(&ClientMessage::Intent { seq, intent })
+            .await
+            .unwrap();
+    }
+    let mut acked = 0;
+    while acked < n {
+        match c.recv_timeout(WAIT).await.unwrap() {
+            ServerMessage::Ack { .. } => acked += 1,
+            ServerMessage::Reject { code, message, .. } => panic!("{code}: {message}"),
+            _ => {}
+        }
+    }
+}
+
+fn busy_room() -> RoomConfig {
+    RoomConfig {
+        teams: 0,
+        pieces_per_team: 0,
+        neutral_pieces: 400,
+        max_players: 8,
+        ..RoomConfig::default()
+    }
+}
+
+/// Follows deltas until one moves piece 0 to `last`, checking for gaps.
+async fn follow(mut c: Client, mut version: u64, last: Pos) -> Client {
+    loop {
+        match c
+            .recv_timeout(Duration::from_secs(20))
+            .await
+            .expect("deltas keep coming")
+        {
+            ServerMessage::Delta(d) => {
+                assert_eq!(d.from_version, version, "a gap in room versions");
+                version = d.to_version;
+                if d.events.iter().any(|e| matches!(e.event, DomainEvent::PieceMoved { piece: PieceId(0), to } if to == last)) {
+                    return c;
+                }
+            }
+            ServerMessage::Closing { code, .. } => panic!("closed with {code}"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_a_slow_consumer_and_others_are_unaffected() {
+    let server = Server::start(&[
+        ("TICKROOM_NET_RATE_MOVES_PER_S", "1000000"),
+        ("TICKROOM_NET_OUTBOUND_BYTES", "524288"),
+        ("TICKROOM_NET_STALL_TIMEOUT_MS", "1000"),
+        // Small kernel buffers, so that a stalled reader shows up quickly.
+        ("TICKROOM_NET_SOCKET_SEND_BUFFER", "8192"),
+        ("TICKROOM_NET_OUTBOUND_FRAMES", "4096"),
+    ]);
+    let room = RoomId::from("busy");
+    let mut host = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    host.create_room(Some(room.clone()), busy_room(), false)
+        .await
+        .unwrap();
+    host.close().await.unwrap();
+    let mut healthy = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let healthy_version = healthy
+        .join(&room, "healthy", None)
+        .await
+        .unwrap()
+        .state
+        .version;
+    let small = ConnectOptions {
+        recv_buffer: Some(4096),
+    };
+    let mut stalled = Client::connect_with(&server.ws, Codec::Json, small)
+        .await
+        .unwrap();
+    stalled.join(&room, "stalled", None).await.unwrap();
+
+    let rounds = 60;
+    let per_round = 300;
+    let watcher = tokio::spawn(follow(
+        healthy,
+        healthy_version,
+        Pos::new(((rounds - 1) * 7) as i32 % 1000, 0),
+    ));
+    let started = Instant::now();
+    let _mover = busy_mover(&server.ws, &room, rounds, per_round).await;
+    watcher
+        .await
+        .expect("the healthy member got every delta in order");
+
+    // The stalled client now reads: after what was in flight, the server
+    // said it was closed as a slow consumer.
+    let mut closing = None;
+    while let Ok(m) = stalled.recv_timeout(Duration::from_secs(2)).await {
+        if let ServerMessage::Closing { code, .. } = m {
+            closing = Some(code);
+        }
+    }
+    assert_eq!(
+        closing,
+        Some(ErrorCode::SlowConsumer),
+        "after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_stall_is_tolerated() {
+    let server = Server::start(&[
+        ("TICKROOM_NET_RATE_MOVES_PER_S", "1000000"),
+        ("TICKROOM_NET_STALL_TIMEOUT_MS", "3000"),
+        ("TICKROOM_NET_OUTBOUND_FRAMES", "4096"),
+    ]);
+    let room = RoomId::from("pause");
+    let mut host = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    host.create_room(Some(room.clone()), busy_room(), false)
+        .await
+        .unwrap();
+    host.close().await.unwrap();
+    let small = ConnectOptions {
+        recv_buffer: Some(4096),
+    };
+    let mut pauser = Client::connect_with(&server.ws, Codec::Json, small)
+        .await
+        .unwrap();
+    let version = pauser
+        .join(&room, "pauser", None)
+        .await
+        .unwrap()
+        .state
+        .version;
+    let rounds = 20;
+    let mover = tokio::spawn({
+        let url = server.ws.clone();
+        let room = room.clone();
+        async move { busy_mover(&url, &room, rounds, 50).await }
+    });
+    // Not reading for a while, well under the stall timeout.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    follow(
+        pauser,
+        version,
+        Pos::new(((rounds - 1) * 7) as i32 % 1000, 0),
+    )
+    .await;
+    mover.await.unwrap();
+}
+
+async fn connect_status(url: &str) -> Result<Client, u16> {
+    match Client::connect(url, Codec::Postcard).await {
+        Ok(c) => Ok(c),
+        Err(tickroom_net::client::ClientError::Ws(
+            tokio_tungstenite::tungstenite::Error::Http(resp),
+        )) => {
+            let body =
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).to_string();
+            assert!(body.contains("TOO_MANY_CONNECTIONS"), "{body}");
+            Err(resp.status().as_u16())
+        }
+        Err(e) => panic!("unexpected failure: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused_with_a_reason() {
+    let server = Server::start(&[("TICKROOM_NET_MAX_CONNECTIONS", "3")]);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_status(&server.ws).await.expect("under the cap"));
+    }
+    assert_eq!(connect_status(&server.ws).await.unwrap_err(), 503);
+    // A closed connection frees its place.
+    held.pop().unwrap().close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held.push(connect_status(&server.ws).await.expect("a place was freed"));
+}
+
+#[tokio::test]
+async fn new_connections_per_ip_are_rate_limited() {
+    let server = Server::start(&[("TICKROOM_NET_NEW_CONNECTIONS_PER_IP_PER_S", "5")]);
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..8 {
+        match connect_status(&server.ws).await {
+            Ok(c) => held.push(c),
+            Err(status) => {
+                assert_eq!(status, 503);
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 2, "{refused} refused");
+}
+
+/// Under a real open-file limit of 256, the server caps connections below
+/// it, refuses the rest with a reason, and keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_file_limit_caps_connections_without_breaking_the_server() {
+    let server = Server::start_with(&[], |cmd| {
+        let mut wrapped = std::process::Command::new("prlimit");
+        wrapped
+            .arg("--nofile=256:256")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        wrapped.stdout(std::process::Stdio::piped());
+        wrapped
+    });
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..220 {
+        match connect_status(&server.ws).await {
+            Ok(c) => held.push(c),
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(
+        held.len(),
+        256 - 64,
+        "the cap is the limit minus the reserve"
+    );
+    assert_eq!(refused, 220 - held.len());
+    // Still serving: a held connection works, and a freed place is reusable.
+    let mut c = held.pop().unwrap();
+    c.send(&ClientMessage::Ping { client_time: 5 })
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.recv_timeout(WAIT).await.unwrap(),
+        ServerMessage::Pong { client_time: 5, .. }
+    ));
+    c.close().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    held.push(connect_status(&server.ws).await.expect("a place was freed"));
+}
