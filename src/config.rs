@@ -14,6 +14,7 @@ use tickroom_protocol::RoomConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
+    pub auth: AuthSection,
     pub net: NetSection,
     pub rooms: RoomsSection,
     pub log: LogSection,
@@ -35,6 +36,36 @@ pub struct ServerSection {
     pub allow_public_without_auth: bool,
     /// How long a shutdown may take before connections are dropped.
     pub shutdown_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// The HS256 secret join tokens are signed with; empty = no join tokens.
+    pub jwt_secret: String,
+    /// A file holding the secret instead (trailing white space ignored).
+    pub jwt_secret_file: String,
+    /// How long a resume token stays valid, in seconds (0 = one day).
+    pub resume_token_ttl_s: u64,
+    /// Accept join tokens over plain `ws://` on a non-loopback address.
+    pub allow_tokens_without_tls: bool,
+}
+
+impl AuthSection {
+    /// The join-token secret, from the config or its file.
+    pub fn jwt_secret(&self) -> Result<Option<Vec<u8>>> {
+        if !self.jwt_secret_file.is_empty() {
+            let s = std::fs::read_to_string(&self.jwt_secret_file).with_context(|| {
+                format!("reading auth.jwt_secret_file {}", self.jwt_secret_file)
+            })?;
+            return Ok(Some(s.trim_end().as_bytes().to_vec()));
+        }
+        Ok((!self.jwt_secret.is_empty()).then(|| self.jwt_secret.as_bytes().to_vec()))
+    }
+
+    fn configured(&self) -> bool {
+        !self.jwt_secret.is_empty() || !self.jwt_secret_file.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,13 +342,30 @@ impl Config {
         if let Err(e) = self.rooms.default.validate() {
             bail!("config `rooms.default`: {}", e.message);
         }
-        if !s.http.ip().is_loopback() && !s.allow_public_without_auth {
+        let public = !s.http.ip().is_loopback();
+        if public && !self.auth.configured() && !s.allow_public_without_auth {
             bail!(
                 "config `server.http` = {} is not a loopback address and no authentication is configured; \
-                 set `server.allow_public_without_auth = true` to serve it anyway",
+                 set `auth.jwt_secret` (or `server.allow_public_without_auth = true` to serve it anyway)",
                 s.http
             );
         }
+        if public && self.auth.configured() && !self.auth.allow_tokens_without_tls {
+            bail!(
+                "config `server.http` = {} would accept join tokens over plain ws:// off loopback; \
+                 put TLS in front or set `auth.allow_tokens_without_tls = true`",
+                s.http
+            );
+        }
+        if !self.auth.jwt_secret.is_empty() && !self.auth.jwt_secret_file.is_empty() {
+            bail!("config sets both `auth.jwt_secret` and `auth.jwt_secret_file`; pick one");
+        }
+        range(
+            "auth.resume_token_ttl_s",
+            self.auth.resume_token_ttl_s,
+            0,
+            30 * 86_400,
+        )?;
         Ok(())
     }
 
@@ -341,9 +389,20 @@ impl Config {
         }
     }
 
-    pub fn net_config(&self) -> tickroom_net::NetConfig {
+    pub fn resume_ttl(&self) -> Duration {
+        match self.auth.resume_token_ttl_s {
+            0 => Duration::from_secs(86_400),
+            s => Duration::from_secs(s),
+        }
+    }
+
+    pub fn net_config(
+        &self,
+        tokens: &std::sync::Arc<tickroom_net::tokens::Tokens>,
+    ) -> tickroom_net::NetConfig {
         let n = &self.net;
         tickroom_net::NetConfig {
+            tokens: tokens.clone(),
             limits: tickroom_protocol::Limits {
                 max_frame_bytes: n.max_frame_bytes,
                 max_json_depth: n.max_json_depth,

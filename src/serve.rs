@@ -70,10 +70,47 @@ async fn shutdown_signal() {
     }
 }
 
+/// This server's own secret (it signs resume tokens), created at first start
+/// and kept in the data dir so tokens stay valid across restarts.
+fn load_or_create_secret(path: &std::path::Path) -> Result<Vec<u8>> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let hex = text.trim();
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|b| u8::from_str_radix(b, 16).ok())
+            })
+            .collect();
+        return match bytes {
+            Some(b) if b.len() >= 32 => Ok(b),
+            _ => anyhow::bail!("{} is not a server secret (64+ hex digits)", path.display()),
+        };
+    }
+    let secret = tickroom_net::tokens::random_secret(32).context("generating the server secret")?;
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, hex + "\n").with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
+    Ok(secret)
+}
+
 pub fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
+    let server_secret = load_or_create_secret(&config.server.data_dir.join("server.secret"))?;
+    let tokens = Arc::new(tickroom_net::tokens::Tokens::new(
+        config.auth.jwt_secret()?.as_deref(),
+        &server_secret,
+        config.resume_ttl(),
+    ));
+    let net = Arc::new(config.net_config(&tokens));
     let settings = Arc::new(ShardSettings {
+        tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
@@ -88,7 +125,10 @@ pub fn run(config: Config) -> Result<()> {
         settings,
     )
     .context("starting tick threads")?;
-    let router = Arc::new(RoomRouter::new(queues));
+    let router = Arc::new(RoomRouter::new(
+        queues,
+        Duration::from_millis(config.rooms.grace_ms),
+    ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.io_threads)
@@ -114,7 +154,7 @@ pub fn run(config: Config) -> Result<()> {
         let (close_tx, close_rx) = watch::channel(false);
         let connections = Arc::new(ConnTracker::default());
         let state = AppState {
-            net: Arc::new(config.net_config()),
+                        net,
             router: router.clone(),
             next_conn: Arc::new(AtomicU64::new(1)),
             shutdown: close_rx,

@@ -186,6 +186,7 @@ async fn a_client_that_stops_reading_is_a_slow_consumer_and_others_are_unaffecte
         .version;
     let small = ConnectOptions {
         recv_buffer: Some(4096),
+        ..Default::default()
     };
     let mut stalled = Client::connect_with(&server.ws, Codec::Json, small)
         .await
@@ -236,6 +237,7 @@ async fn a_short_stall_is_tolerated() {
     host.close().await.unwrap();
     let small = ConnectOptions {
         recv_buffer: Some(4096),
+        ..Default::default()
     };
     let mut pauser = Client::connect_with(&server.ws, Codec::Json, small)
         .await

@@ -57,6 +57,10 @@ pub struct Joined {
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Client {
+    /// After a resume: the seat, as the room's `joined` gave it back.
+    pub resumed: Option<Joined>,
+    /// Why a requested resume failed (the session started afresh instead).
+    pub resume_error: Option<ErrorBody>,
     codec: Codec,
     ws: WebSocketStream<TcpStream>,
     next_seq: u64,
@@ -75,12 +79,16 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Socket options for a connection.
-#[derive(Debug, Clone, Copy, Default)]
+/// How to connect.
+#[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// The TCP receive buffer, in bytes (`SO_RCVBUF`); `None` keeps the
     /// system's. A small one makes a client that stops reading stall fast.
     pub recv_buffer: Option<u32>,
+    /// A join token from the game's backend.
+    pub token: Option<String>,
+    /// A resume token from an earlier `welcome`: get the seat back.
+    pub resume: Option<String>,
 }
 
 /// Opens a WebSocket to `url` (`ws://host:port/ws`) offering `protocols`.
@@ -146,13 +154,17 @@ impl Client {
         codec: Codec,
         options: ConnectOptions,
     ) -> Result<Client, ClientError> {
-        let (ws, picked) = open_websocket_with(url, &[codec.subprotocol()], options).await?;
+        let (ws, picked) =
+            open_websocket_with(url, &[codec.subprotocol()], options.clone()).await?;
         if picked.as_deref() != Some(codec.subprotocol()) {
             return Err(ClientError::Protocol(format!(
                 "the server picked subprotocol {picked:?}"
             )));
         }
+        let resuming = options.resume.is_some();
         let mut client = Client {
+            resumed: None,
+            resume_error: None,
             codec,
             ws,
             next_seq: 1,
@@ -168,8 +180,8 @@ impl Client {
         client
             .send(&ClientMessage::Hello {
                 version: PROTOCOL_VERSION,
-                token: None,
-                resume: None,
+                token: options.token,
+                resume: options.resume,
             })
             .await?;
         loop {
@@ -185,7 +197,22 @@ impl Client {
                         resume_token,
                         last_applied_seq,
                     };
+                    client.next_seq = last_applied_seq.map_or(1, |s| s + 1);
+                    if resuming && client.resume_error.is_none() {
+                        client.resumed = Some(client.await_resumed_seat().await?);
+                    }
                     return Ok(client);
+                }
+                ServerMessage::Error {
+                    code: code @ tickroom_protocol::ErrorCode::ResumeFailed,
+                    message,
+                    details,
+                } if resuming => {
+                    client.resume_error = Some(ErrorBody {
+                        code,
+                        message,
+                        details,
+                    });
                 }
                 ServerMessage::Error {
                     code,
@@ -201,6 +228,37 @@ impl Client {
                 other => client.inbox.push_back(other),
             }
         }
+    }
+
+    /// After a resumed `welcome`, the room's `joined` (with no seq).
+    async fn await_resumed_seat(&mut self) -> Result<Joined, ClientError> {
+        let limit = self.reply_timeout;
+        let wait = async {
+            loop {
+                match self.read().await? {
+                    ServerMessage::Joined {
+                        seq: None,
+                        room,
+                        member,
+                        config,
+                        epoch,
+                        state,
+                    } => {
+                        return Ok(Joined {
+                            room,
+                            member,
+                            config,
+                            epoch,
+                            state,
+                        });
+                    }
+                    other => self.inbox.push_back(other),
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait)
+            .await
+            .map_err(|_| ClientError::Timeout(limit))?
     }
 
     pub fn codec(&self) -> Codec {

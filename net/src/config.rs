@@ -6,6 +6,8 @@ use tickroom_protocol::Limits;
 
 #[derive(Debug, Clone)]
 pub struct NetConfig {
+    /// Join and resume tokens.
+    pub tokens: std::sync::Arc<crate::tokens::Tokens>,
     /// Decode limits for client frames (frame bytes, JSON depth, strings, lists).
     pub limits: Limits,
     /// tungstenite's read and write buffers per connection, in bytes.
@@ -30,6 +32,11 @@ pub struct NetConfig {
 impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
+            tokens: std::sync::Arc::new(crate::tokens::Tokens::new(
+                None,
+                &crate::tokens::random_secret(32).unwrap_or_else(|_| vec![7; 32]),
+                Duration::from_secs(86_400),
+            )),
             limits: Limits::CLIENT_FRAMES,
             ws_read_buffer: 4 * 1024,
             ws_write_buffer: 4 * 1024,

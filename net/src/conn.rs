@@ -32,6 +32,8 @@ impl fmt::Display for ConnId {
 pub struct Identity {
     /// Stable user id: from the join token, or the session id when anonymous.
     pub user: String,
+    /// The display name from the join token, which wins over `join_room`'s.
+    pub name: Option<String>,
     /// The role the token grants; `None` for anonymous play.
     pub role: Option<Role>,
     pub session: String,
@@ -219,5 +221,30 @@ impl ConnHandle {
 
     pub fn set_room(&self, room: Option<RoomId>) {
         *self.room.lock().unwrap_or_else(|p| p.into_inner()) = room;
+    }
+
+    /// Starts a new session for this connection's user (after a resume whose
+    /// seat is gone): a new session id and resume token, no room.
+    pub fn restart_session(
+        &self,
+        tokens: &crate::tokens::Tokens,
+    ) -> tickroom_protocol::ServerMessage {
+        let mut identity = self.identity().unwrap_or_else(|| Identity {
+            user: format!("c{}", self.id.0),
+            name: None,
+            role: None,
+            session: String::new(),
+        });
+        identity.session = crate::tokens::new_session_id();
+        let welcome = tickroom_protocol::ServerMessage::Welcome {
+            session: identity.session.clone(),
+            resume_token: tokens.issue_resume(&identity),
+            versions: tickroom_protocol::supported_versions(),
+            last_applied_seq: None,
+        };
+        self.set_identity(identity);
+        self.set_room(None);
+        self.set_room_clock(None);
+        welcome
     }
 }

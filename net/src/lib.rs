@@ -11,6 +11,7 @@ mod outbound;
 mod rate;
 mod session;
 mod state;
+pub mod tokens;
 pub mod ws;
 
 pub use config::NetConfig;

@@ -19,6 +19,10 @@ pub trait Router: Send + Sync + 'static {
     fn submit(&self, conn: &Arc<ConnHandle>, msg: ClientMessage) -> Result<(), ErrorBody>;
     /// The connection is gone (its seat, if any, enters its grace period).
     fn closed(&self, conn: &Arc<ConnHandle>);
+    /// A hello with a valid resume token: find the session's seat and give
+    /// it to this connection. On success the room sends `welcome` and
+    /// `joined`; an `Err` means the seat is gone (RESUME_FAILED).
+    fn resume(&self, conn: &Arc<ConnHandle>) -> Result<(), ErrorBody>;
 }
 
 /// The reply to a frame: messages to send now, and whether to close after.
@@ -157,35 +161,60 @@ impl Session {
                 .with("version", u32::from(version)),
             );
         }
-        if token.is_some() {
-            return Reply::fatal(ErrorBody::new(
-                ErrorCode::Unauthorized,
-                "this server is not configured to accept join tokens",
-            ));
-        }
-        if !self.config.allow_anonymous {
-            return Reply::fatal(ErrorBody::new(
-                ErrorCode::Unauthorized,
-                "this server requires a join token",
-            ));
-        }
-        let session = format!("s{}", self.conn.id.0);
-        self.conn.set_identity(Identity {
-            user: session.clone(),
-            role: None,
-            session: session.clone(),
-        });
-        self.transition(ConnState::Connected);
         let mut reply = Reply::default();
-        if resume.is_some() {
-            reply.messages.push(error_message(ErrorBody::new(
-                ErrorCode::ResumeFailed,
-                "this server does not resume sessions yet; starting a new session",
-            )));
+        if let Some(resume) = resume {
+            match self.config.tokens.verify_resume(&resume) {
+                Ok(identity) => {
+                    self.conn.set_identity(identity);
+                    self.transition(ConnState::Connected);
+                    match self.router.resume(&self.conn) {
+                        // The room answers with welcome and joined.
+                        Ok(()) => {
+                            self.transition(ConnState::InRoom);
+                            tracing::info!("session resuming");
+                            return reply;
+                        }
+                        Err(e) => reply.messages.push(error_message(e)),
+                    }
+                }
+                Err(e) if e.code == ErrorCode::ResumeFailed => {
+                    reply.messages.push(error_message(e))
+                }
+                Err(e) => return Reply::fatal(e),
+            }
         }
+        // A new session: from a join token, or anonymous where allowed.
+        let session = crate::tokens::new_session_id();
+        let identity = match token {
+            Some(token) => match self.config.tokens.verify_join(&token) {
+                Ok(claims) => Identity {
+                    user: claims.sub,
+                    name: claims.name,
+                    role: claims.role,
+                    session: session.clone(),
+                },
+                Err(e) => return Reply::fatal(e),
+            },
+            None if self.config.allow_anonymous => Identity {
+                user: format!("anon-{session}"),
+                name: None,
+                role: None,
+                session: session.clone(),
+            },
+            None => {
+                return Reply::fatal(ErrorBody::new(
+                    ErrorCode::Unauthorized,
+                    "this server requires a join token",
+                ));
+            }
+        };
+        let resume_token = self.config.tokens.issue_resume(&identity);
+        self.conn.set_identity(identity);
+        self.conn.set_room(None);
+        self.transition(ConnState::Connected);
         reply.messages.push(ServerMessage::Welcome {
             session,
-            resume_token: String::new(),
+            resume_token,
             versions,
             last_applied_seq: None,
         });

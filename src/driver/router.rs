@@ -4,8 +4,10 @@
 
 use super::shard::ShardCommand;
 use crossbeam_channel::{Sender, TrySendError};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tickroom_net::{ConnHandle, Router};
 use tickroom_protocol::{ClientMessage, ErrorBody, ErrorCode, RoomId};
 
@@ -18,8 +20,19 @@ pub struct ShardQueues {
     pub control: Sender<ShardCommand>,
 }
 
+/// Which room a session's seat is in, so a resume finds it. Only the async
+/// side touches this map; entries of sessions closed longer ago than the
+/// grace period are swept, as their seats are gone.
+#[derive(Default)]
+struct SessionRooms {
+    rooms: HashMap<String, (RoomId, Option<Instant>)>,
+    inserts: u64,
+}
+
 pub struct RoomRouter {
     shards: Vec<ShardQueues>,
+    sessions: Mutex<SessionRooms>,
+    grace: Duration,
     /// Makes generated room ids unique within this process; mixed with the
     /// start time so ids differ across restarts.
     next_room: AtomicU64,
@@ -27,12 +40,14 @@ pub struct RoomRouter {
 }
 
 impl RoomRouter {
-    pub fn new(shards: Vec<ShardQueues>) -> RoomRouter {
+    pub fn new(shards: Vec<ShardQueues>, grace: Duration) -> RoomRouter {
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         RoomRouter {
             shards,
+            sessions: Mutex::default(),
+            grace,
             next_room: AtomicU64::new(1),
             nonce,
         }
@@ -60,6 +75,25 @@ impl RoomRouter {
                 ErrorCode::ShuttingDown,
                 "the server is shutting down",
             )),
+        }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, SessionRooms> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember_session(&self, conn: &ConnHandle, room: &RoomId) {
+        let Some(identity) = conn.identity() else {
+            return;
+        };
+        let grace = self.grace + Duration::from_secs(60);
+        let mut s = self.sessions();
+        s.rooms.insert(identity.session, (room.clone(), None));
+        s.inserts += 1;
+        if s.inserts.is_multiple_of(256) {
+            let now = Instant::now();
+            s.rooms
+                .retain(|_, (_, closed)| closed.is_none_or(|t| now.duration_since(t) < grace));
         }
     }
 
@@ -110,6 +144,7 @@ impl Router for RoomRouter {
                     ));
                 }
                 conn.set_room(Some(room.clone()));
+                self.remember_session(conn, &room);
                 msg
             }
             other => other,
@@ -125,6 +160,11 @@ impl Router for RoomRouter {
     }
 
     fn closed(&self, conn: &Arc<ConnHandle>) {
+        if let Some(identity) = conn.identity()
+            && let Some(entry) = self.sessions().rooms.get_mut(&identity.session)
+        {
+            entry.1 = Some(Instant::now());
+        }
         if let Some(room) = conn.room() {
             let _ = self.shards[self.shard_of(&room)]
                 .control
@@ -133,5 +173,30 @@ impl Router for RoomRouter {
                     room,
                 });
         }
+    }
+
+    fn resume(&self, conn: &Arc<ConnHandle>) -> Result<(), ErrorBody> {
+        let failed = || {
+            ErrorBody::new(
+                ErrorCode::ResumeFailed,
+                "this session has no seat to resume",
+            )
+        };
+        let session = conn.identity().ok_or_else(failed)?.session;
+        let room = {
+            let mut s = self.sessions();
+            let entry = s.rooms.get_mut(&session).ok_or_else(failed)?;
+            entry.1 = None;
+            entry.0.clone()
+        };
+        conn.set_room(Some(room.clone()));
+        // The control queue: a resume is at most one per hello.
+        self.shards[self.shard_of(&room)]
+            .control
+            .send(ShardCommand::Resume {
+                conn: conn.clone(),
+                room,
+            })
+            .map_err(|_| ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"))
     }
 }

@@ -23,12 +23,18 @@ pub enum ShardCommand {
         conn: Arc<ConnHandle>,
         room: RoomId,
     },
+    Resume {
+        conn: Arc<ConnHandle>,
+        room: RoomId,
+    },
     Shutdown,
 }
 
 /// What every shard needs to know; shared.
 pub struct ShardSettings {
     pub grace: Duration,
+    /// Signs the resume tokens sent with `welcome` after a resume.
+    pub tokens: Arc<tickroom_net::tokens::Tokens>,
     pub max_rooms: usize,
     pub default_room: RoomConfig,
     /// Rooms on all shards together.
@@ -166,6 +172,10 @@ impl Shard {
                     slot.connection_closed(&conn, &self.settings);
                 }
             }
+            ShardCommand::Resume { conn, room } => match self.rooms.get_mut(&room) {
+                Some(slot) => slot.resume(conn, &self.settings),
+                None => RoomSlot::resume_failed(&conn, &self.settings),
+            },
             ShardCommand::Submit { conn, room, msg } => match msg {
                 ClientMessage::CreateRoom {
                     seq,

@@ -23,7 +23,10 @@ pub struct RoomSlot {
     clock: Arc<AtomicU64>,
     /// Inputs for the next tick, and who to answer for each.
     pending: Vec<Input>,
-    reply_to: Vec<Option<Arc<ConnHandle>>>,
+    reply_to: Vec<Option<ReplyTo>>,
+    /// The last sequence number applied (acked or rejected) per member, for
+    /// the `welcome` of a resumed session.
+    last_seq: BTreeMap<MemberId, u64>,
     members: BTreeMap<MemberId, Arc<ConnHandle>>,
     seats: BTreeMap<ConnId, MemberId>,
     /// Latest cursor per member since the last tick (coalesced).
@@ -48,6 +51,7 @@ impl RoomSlot {
             clock: Arc::new(AtomicU64::new(0)),
             pending: Vec::new(),
             reply_to: Vec::new(),
+            last_seq: BTreeMap::new(),
             members: BTreeMap::new(),
             seats: BTreeMap::new(),
             cursors: BTreeMap::new(),
@@ -59,9 +63,90 @@ impl RoomSlot {
         !self.pending.is_empty()
     }
 
-    fn queue(&mut self, input: Input, reply_to: Option<Arc<ConnHandle>>) {
+    fn queue(&mut self, input: Input, conn: Option<Arc<ConnHandle>>) {
         self.pending.push(input);
-        self.reply_to.push(reply_to);
+        self.reply_to.push(conn.map(|conn| ReplyTo {
+            conn,
+            resume: false,
+        }));
+    }
+
+    /// A resume whose seat is gone: RESUME_FAILED and a fresh session.
+    pub fn resume_failed(conn: &ConnHandle, settings: &ShardSettings) {
+        let error = ServerMessage::Error {
+            code: ErrorCode::ResumeFailed,
+            message: "the seat of this session is gone; join again".into(),
+            details: Default::default(),
+        };
+        Self::reply(conn, &error, settings);
+        Self::reply(conn, &conn.restart_session(&settings.tokens), settings);
+    }
+
+    /// Gives a resumed session its seat back: through a logged `Reconnect`
+    /// when the seat is in its grace period, or by taking it over from a
+    /// connection that has not noticed it is dead.
+    pub fn resume(&mut self, conn: Arc<ConnHandle>, settings: &ShardSettings) {
+        let user = conn.identity().map(|i| i.user).unwrap_or_default();
+        let Some(seat) = self.room.member_by_user(&user) else {
+            return Self::resume_failed(&conn, settings);
+        };
+        match seat.presence {
+            tickroom_protocol::Presence::InGrace => {
+                self.grace.remove(&seat.id);
+                self.pending
+                    .push(Input::about(seat.id, InputKind::Reconnect));
+                self.reply_to.push(Some(ReplyTo { conn, resume: true }));
+            }
+            tickroom_protocol::Presence::Connected => {
+                if let Some(old) = self.members.get(&seat.id).cloned()
+                    && old.id != conn.id
+                {
+                    self.seats.remove(&old.id);
+                    old.close_with(
+                        ErrorCode::SessionReplaced,
+                        "the session was resumed elsewhere",
+                    );
+                }
+                self.bind(seat.id, &conn);
+                let state = self.room.state();
+                self.welcome_back(&conn, seat.id, state, settings);
+            }
+        }
+    }
+
+    fn bind(&mut self, member: MemberId, conn: &Arc<ConnHandle>) {
+        self.members.insert(member, conn.clone());
+        self.seats.insert(conn.id, member);
+        conn.set_room_clock(Some(self.clock.clone()));
+    }
+
+    /// `welcome` (with the last applied seq) and `joined` for a resumed session.
+    fn welcome_back(
+        &self,
+        conn: &ConnHandle,
+        member: MemberId,
+        state: tickroom_protocol::RoomState,
+        settings: &ShardSettings,
+    ) {
+        let Some(identity) = conn.identity() else {
+            return;
+        };
+        let welcome = ServerMessage::Welcome {
+            session: identity.session.clone(),
+            resume_token: settings.tokens.issue_resume(&identity),
+            versions: tickroom_protocol::supported_versions(),
+            last_applied_seq: self.last_seq.get(&member).copied(),
+        };
+        Self::reply(conn, &welcome, settings);
+        let joined = ServerMessage::Joined {
+            seq: None,
+            room: self.room.id().clone(),
+            member,
+            config: self.room.config().clone(),
+            epoch: self.room.epoch(),
+            state,
+        };
+        Self::reply(conn, &joined, settings);
     }
 
     /// Encodes `msg` for one connection and queues it as critical.
@@ -96,7 +181,10 @@ impl RoomSlot {
                     user: identity
                         .as_ref()
                         .map_or_else(|| conn.id.to_string(), |i| i.user.clone()),
-                    name,
+                    name: identity
+                        .as_ref()
+                        .and_then(|i| i.name.clone())
+                        .unwrap_or(name),
                     role: identity.and_then(|i| i.role),
                     team,
                 };
@@ -164,13 +252,21 @@ impl RoomSlot {
         let mut joined_now = BTreeSet::new();
         let mut state = None;
         for ((input, outcome), to) in out.inputs.iter().zip(&out.outcomes).zip(reply_to) {
-            let Some(conn) = to else { continue };
+            let member = match outcome {
+                Outcome::Joined { member } => Some(*member),
+                _ => input.member,
+            };
+            if let (Some(m), Some(seq)) = (member, input.seq) {
+                let last = self.last_seq.entry(m).or_default();
+                *last = (*last).max(seq);
+            }
+            let Some(ReplyTo { conn, resume }) = to else {
+                continue;
+            };
             let seq = input.seq.unwrap_or_default();
             let reply = match outcome {
                 Outcome::Joined { member } => {
-                    self.members.insert(*member, conn.clone());
-                    self.seats.insert(conn.id, *member);
-                    conn.set_room_clock(Some(self.clock.clone()));
+                    self.bind(*member, &conn);
                     joined_now.insert(conn.id);
                     ServerMessage::Joined {
                         seq: input.seq,
@@ -180,6 +276,18 @@ impl RoomSlot {
                         epoch: self.room.epoch(),
                         state: state.get_or_insert_with(|| self.room.state()).clone(),
                     }
+                }
+                Outcome::Applied if resume => {
+                    let Some(m) = input.member else { continue };
+                    self.bind(m, &conn);
+                    joined_now.insert(conn.id);
+                    let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                    self.welcome_back(&conn, m, snapshot, settings);
+                    continue;
+                }
+                Outcome::Rejected(_) if resume => {
+                    Self::resume_failed(&conn, settings);
+                    continue;
                 }
                 Outcome::Applied | Outcome::Duplicate => {
                     if matches!(input.kind, InputKind::Leave) {
@@ -200,6 +308,20 @@ impl RoomSlot {
                 }
             };
             Self::reply(&conn, &reply, settings);
+        }
+        // Seats that are gone take their bookkeeping with them.
+        if let Some(d) = &out.delta {
+            for e in &d.events {
+                if let tickroom_protocol::DomainEvent::MemberLeft { member, .. } = e.event {
+                    self.last_seq.remove(&member);
+                    self.grace.remove(&member);
+                    if let Some(conn) = self.members.remove(&member) {
+                        self.seats.remove(&conn.id);
+                        conn.set_room_clock(None);
+                        conn.set_room(None);
+                    }
+                }
+            }
         }
 
         if let Some(delta) = out.delta {
@@ -251,6 +373,13 @@ impl RoomSlot {
             }
         }
     }
+}
+
+/// Who to answer for a pending input; `resume` marks a reconnect made by a
+/// resumed session, answered with `welcome` and `joined` instead of an ack.
+struct ReplyTo {
+    conn: Arc<ConnHandle>,
+    resume: bool,
 }
 
 fn count(outcome: PushOutcome, settings: &ShardSettings) {
