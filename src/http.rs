@@ -19,6 +19,7 @@ use tokio::sync::watch;
 pub struct AppState {
     pub net: Arc<NetConfig>,
     pub router: Arc<dyn Router>,
+    pub rooms: Arc<crate::driver::RoomRouter>,
     pub next_conn: Arc<AtomicU64>,
     /// Flips to true when connections must close.
     pub shutdown: watch::Receiver<bool>,
@@ -29,6 +30,7 @@ pub fn routes(state: AppState) -> HttpRouter {
     HttpRouter::new()
         .route("/ws", get(ws_upgrade))
         .route("/health", get(|| async { "ok" }))
+        .route("/api/v1/rooms", get(list_rooms))
         .with_state(state)
 }
 
@@ -42,6 +44,29 @@ fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> boo
         v.to_str()
             .is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
     })
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Public rooms, paged by id: `?limit=50&after=<last id of the previous page>`.
+async fn list_rooms(
+    State(app): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let rooms = app
+        .rooms
+        .list_rooms(q.after.map(tickroom_protocol::RoomId), limit)
+        .await;
+    let next = (rooms.len() == limit)
+        .then(|| rooms.last().map(|r| r.room.0.clone()))
+        .flatten();
+    let body = serde_json::json!({"rooms": rooms, "next": next}).to_string();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn ws_upgrade(

@@ -155,7 +155,8 @@ pub fn run(config: Config) -> Result<()> {
         let connections = Arc::new(ConnTracker::default());
         let state = AppState {
                         net,
-            router: router.clone(),
+                        router: router.clone(),
+            rooms: router.clone(),
             next_conn: Arc::new(AtomicU64::new(1)),
             shutdown: close_rx,
             connections: connections.clone(),

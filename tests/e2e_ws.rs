@@ -403,3 +403,65 @@ async fn two_hundred_clients_receive_every_delta_in_order() {
         t.await.expect("no watcher saw a gap");
     }
 }
+
+#[tokio::test]
+async fn private_rooms_are_not_listed_but_can_be_joined_by_id() {
+    let server = Server::start(&[]);
+    let mut a = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let open = a
+        .create_room(Some(RoomId::from("open-table")), room_config(), false)
+        .await
+        .unwrap();
+    let secret = a
+        .create_room(Some(RoomId::from("secret-table")), room_config(), true)
+        .await
+        .unwrap();
+    let (status, body) = support::http_get(&server.http, "/api/v1/rooms").await;
+    assert_eq!(status, 200);
+    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = listing["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["room"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![open.0.as_str()], "{body}");
+    let mut b = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    assert!(b.join(&secret, "bob", None).await.is_ok(), "joined by id");
+    let taken = a
+        .create_room(Some(secret.clone()), room_config(), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, ClientError::Refused(e) if e.code == ErrorCode::RoomExists));
+}
+
+#[tokio::test]
+async fn a_silent_client_is_dropped_after_the_heartbeat_timeout_and_its_seat_waits() {
+    let server = Server::start(&[("TICKROOM_NET_HEARTBEAT_TIMEOUT_MS", "600")]);
+    let room = RoomId::from("quiet");
+    let mut watcher = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    watcher.join(&room, "watcher", None).await.unwrap();
+    // A client that joins and then never reads or writes again (so it never
+    // answers the server's pings).
+    let mut quiet = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let seat = quiet.join(&room, "quiet", None).await.unwrap();
+    let mut saw_disconnect = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !saw_disconnect && tokio::time::Instant::now() < deadline {
+        // The watcher keeps reading, so it keeps answering pings and stays.
+        if let Ok(ServerMessage::Delta(d)) = watcher.recv_timeout(Duration::from_millis(200)).await
+        {
+            saw_disconnect = d.events.iter().any(|e| {
+                e.event
+                    == DomainEvent::MemberDisconnected {
+                        member: seat.member,
+                    }
+            });
+        }
+    }
+    assert!(
+        saw_disconnect,
+        "the silent client was dropped and its seat entered its grace period"
+    );
+    drop(quiet);
+}

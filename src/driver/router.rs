@@ -97,6 +97,34 @@ impl RoomRouter {
         }
     }
 
+    /// Public rooms in id order, after `after`, at most `limit`; asks every
+    /// tick thread (they own the rooms) and merges their pages.
+    pub async fn list_rooms(
+        &self,
+        after: Option<RoomId>,
+        limit: usize,
+    ) -> Vec<super::shard::RoomSummary> {
+        let mut waits = Vec::new();
+        for shard in &self.shards {
+            let (reply, wait) = tokio::sync::oneshot::channel();
+            let cmd = ShardCommand::List {
+                after: after.clone(),
+                limit,
+                reply,
+            };
+            if shard.control.send(cmd).is_ok() {
+                waits.push(wait);
+            }
+        }
+        let mut rooms = Vec::new();
+        for wait in waits {
+            rooms.extend(wait.await.unwrap_or_default());
+        }
+        rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        rooms.truncate(limit);
+        rooms
+    }
+
     /// Stops every tick thread after its current tick.
     pub fn shutdown(&self) {
         for shard in &self.shards {

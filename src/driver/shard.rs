@@ -27,7 +27,24 @@ pub enum ShardCommand {
         conn: Arc<ConnHandle>,
         room: RoomId,
     },
+    /// The listed (public) rooms of this shard with ids after `after`.
+    List {
+        after: Option<RoomId>,
+        limit: usize,
+        reply: tokio::sync::oneshot::Sender<Vec<RoomSummary>>,
+    },
     Shutdown,
+}
+
+/// A room as listings show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomSummary {
+    pub room: RoomId,
+    pub phase: tickroom_protocol::Phase,
+    pub members: usize,
+    pub max_players: u16,
+    pub tick: u64,
+    pub version: u64,
 }
 
 /// What every shard needs to know; shared.
@@ -171,6 +188,24 @@ impl Shard {
                 if let Some(slot) = self.rooms.get_mut(&room) {
                     slot.connection_closed(&conn, &self.settings);
                 }
+            }
+            ShardCommand::List {
+                after,
+                limit,
+                reply,
+            } => {
+                let from = match &after {
+                    Some(a) => std::ops::Bound::Excluded(a.clone()),
+                    None => std::ops::Bound::Unbounded,
+                };
+                let page = self
+                    .rooms
+                    .range((from, std::ops::Bound::Unbounded))
+                    .filter(|(_, slot)| !slot.private)
+                    .take(limit)
+                    .map(|(_, slot)| slot.summary())
+                    .collect();
+                let _ = reply.send(page);
             }
             ShardCommand::Resume { conn, room } => match self.rooms.get_mut(&room) {
                 Some(slot) => slot.resume(conn, &self.settings),

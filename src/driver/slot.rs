@@ -16,8 +16,7 @@ use tickroom_sim::{Input, InputKind, Outcome, Room};
 pub struct RoomSlot {
     room: Room,
     pub period: Duration,
-    /// Unlisted; joined by id. Read by room listings (the ops API issue).
-    #[expect(dead_code, reason = "room listings arrive with the ops API")]
+    /// Unlisted; joined by id.
     pub private: bool,
     /// The room's tick, shared with member connections for pongs.
     clock: Arc<AtomicU64>,
@@ -57,6 +56,17 @@ impl RoomSlot {
             cursors: BTreeMap::new(),
             grace: BTreeMap::new(),
         })
+    }
+
+    pub fn summary(&self) -> super::shard::RoomSummary {
+        super::shard::RoomSummary {
+            room: self.room.id().clone(),
+            phase: self.room.phase(),
+            members: self.room.member_count(),
+            max_players: self.room.config().max_players,
+            tick: self.room.tick(),
+            version: self.room.version(),
+        }
     }
 
     pub fn has_pending(&self) -> bool {
