@@ -9,6 +9,7 @@ mod config;
 mod conn;
 mod outbound;
 mod rate;
+pub mod reconnecting;
 mod session;
 mod state;
 pub mod tokens;

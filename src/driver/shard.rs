@@ -118,7 +118,10 @@ impl Shard {
                 });
             select! {
                 recv(control) -> cmd => match cmd {
-                    Ok(cmd) => stopping |= self.handle(cmd),
+                    Ok(cmd) => {
+                        self.drain_requests(&requests);
+                        stopping |= self.handle(cmd);
+                    }
                     Err(_) => stopping = true,
                 },
                 recv(requests) -> cmd => match cmd {
@@ -128,6 +131,7 @@ impl Shard {
                 default(wait) => {}
             }
             while let Ok(cmd) = control.try_recv() {
+                self.drain_requests(&requests);
                 stopping |= self.handle(cmd);
             }
             for _ in 0..DRAIN_BATCH {
@@ -152,6 +156,16 @@ impl Shard {
             }
         }
         tracing::info!(rooms = self.rooms.len(), "tick thread stopped");
+    }
+
+    /// Handles every request already queued. Called before each control
+    /// command: a connection's close (or a resume) must come after the
+    /// requests it sent before it, and whatever a task sent before a control
+    /// command is visible here once that command is.
+    fn drain_requests(&mut self, requests: &Receiver<ShardCommand>) {
+        while let Ok(cmd) = requests.try_recv() {
+            self.handle(cmd);
+        }
     }
 
     fn run_due_ticks(&mut self) {

@@ -100,17 +100,11 @@ impl RoomSlot {
         let Some(seat) = self.room.member_by_user(&user) else {
             return Self::resume_failed(&conn, settings);
         };
-        match seat.presence {
-            tickroom_protocol::Presence::InGrace => {
-                self.grace.remove(&seat.id);
-                self.pending
-                    .push(Input::about(seat.id, InputKind::Reconnect));
-                self.reply_to.push(Some(ReplyTo { conn, resume: true }));
-            }
-            tickroom_protocol::Presence::Connected => {
-                if let Some(old) = self.members.get(&seat.id).cloned()
-                    && old.id != conn.id
-                {
+        // Decided by the slot's own view of connections, not by the room's
+        // presence: a disconnect may be queued and not yet applied.
+        match self.members.get(&seat.id).cloned() {
+            Some(old) => {
+                if old.id != conn.id {
                     self.seats.remove(&old.id);
                     old.close_with(
                         ErrorCode::SessionReplaced,
@@ -120,6 +114,13 @@ impl RoomSlot {
                 self.bind(seat.id, &conn);
                 let state = self.room.state();
                 self.welcome_back(&conn, seat.id, state, settings);
+            }
+            None => {
+                // After the (possibly still pending) disconnect.
+                self.grace.remove(&seat.id);
+                self.pending
+                    .push(Input::about(seat.id, InputKind::Reconnect));
+                self.reply_to.push(Some(ReplyTo { conn, resume: true }));
             }
         }
     }

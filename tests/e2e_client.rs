@@ -1,0 +1,145 @@
+//! End-to-end: the reconnecting client against the real server.
+
+mod support;
+
+use std::time::Duration;
+use support::Server;
+use tickroom_net::client::ConnectOptions;
+use tickroom_net::reconnecting::{Backoff, ClientState, Event, ReconnectingClient, Resolution};
+use tickroom_protocol::{ClientMessage, Codec, Intent, PieceId, RoomId, ServerMessage};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn next(c: &mut ReconnectingClient) -> Event {
+    tokio::time::timeout(WAIT, c.next_event())
+        .await
+        .expect("an event in time")
+        .expect("not failed")
+}
+
+fn fast() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        multiplier: 2.0,
+        jitter: 0.2,
+        max_attempts: 4,
+    }
+}
+
+#[tokio::test]
+async fn a_broken_connection_resumes_and_every_request_resolves_exactly_once() {
+    let server = Server::start(&[]);
+    let mut c = ReconnectingClient::connect(
+        &server.ws,
+        Codec::Postcard,
+        ConnectOptions::default(),
+        fast(),
+    )
+    .await
+    .unwrap();
+    let room = RoomId::from("rc");
+    c.request(|seq| ClientMessage::JoinRoom {
+        seq,
+        room: room.clone(),
+        name: "rita".into(),
+        team: None,
+    })
+    .await
+    .unwrap();
+    let member = loop {
+        if let Event::Message(ServerMessage::Joined { member, .. }) = next(&mut c).await {
+            break member;
+        }
+    };
+    let lock = c
+        .request(|seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::TakeLock { piece: PieceId(16) },
+        })
+        .await
+        .unwrap();
+    // Sent, then the link dies before its reply can arrive.
+    let chat = c
+        .request(|seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::Chat {
+                text: "before".into(),
+            },
+        })
+        .await
+        .unwrap();
+    c.drop_connection();
+    // Sent while down: goes out after the resume.
+    let later = c
+        .request(|seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::Chat {
+                text: "after".into(),
+            },
+        })
+        .await
+        .unwrap();
+
+    let mut resolutions = std::collections::BTreeMap::new();
+    let mut states = Vec::new();
+    let mut resumed_as = None;
+    while resolutions.len() < 3 || resumed_as.is_none() {
+        match next(&mut c).await {
+            Event::Resolved { seq, resolution } => {
+                assert!(
+                    resolutions.insert(seq, resolution).is_none(),
+                    "seq {seq} resolved twice"
+                );
+            }
+            Event::State(s) => states.push(s),
+            Event::Resumed(j) => resumed_as = Some(j.member),
+            _ => {}
+        }
+    }
+    assert_eq!(resumed_as, Some(member), "the same seat");
+    assert!(
+        states.contains(&ClientState::Reconnecting { attempt: 1 }),
+        "{states:?}"
+    );
+    assert_eq!(states.last(), Some(&ClientState::Connected), "{states:?}");
+    // The lock's ack may have arrived before the break, or not: either way, once.
+    assert!(
+        matches!(
+            resolutions[&lock],
+            Resolution::Acked | Resolution::AppliedBeforeResume
+        ),
+        "{resolutions:?}"
+    );
+    assert_eq!(
+        resolutions[&chat],
+        Resolution::AppliedBeforeResume,
+        "{resolutions:?}"
+    );
+    assert_eq!(resolutions[&later], Resolution::Acked, "{resolutions:?}");
+}
+
+#[tokio::test]
+async fn without_a_server_the_client_fails_after_its_attempts() {
+    let mut server = Server::start(&[]);
+    let mut c =
+        ReconnectingClient::connect(&server.ws, Codec::Json, ConnectOptions::default(), fast())
+            .await
+            .unwrap();
+    server.terminate(Duration::from_secs(10));
+    let mut states = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(WAIT, c.next_event()).await.unwrap() {
+            Ok(Event::State(s)) => states.push(s),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(matches!(c.state(), ClientState::Failed(_)), "{states:?}");
+    let attempts: Vec<_> = states
+        .iter()
+        .filter(|s| matches!(s, ClientState::Reconnecting { .. }))
+        .collect();
+    assert_eq!(attempts.len(), 4, "{states:?}");
+}
