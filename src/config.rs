@@ -14,6 +14,7 @@ use tickroom_protocol::RoomConfig;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerSection,
+    pub tls: TlsSection,
     pub auth: AuthSection,
     pub net: NetSection,
     pub rooms: RoomsSection,
@@ -25,6 +26,10 @@ pub struct Config {
 pub struct ServerSection {
     /// HTTP and WebSocket (`/ws`) listen address; port 0 picks a free port.
     pub http: SocketAddr,
+    /// QUIC (UDP) listen address; port 0 picks a free port.
+    pub quic: SocketAddr,
+    /// Serve QUIC at all.
+    pub quic_enabled: bool,
     pub data_dir: PathBuf,
     /// Tick threads; rooms are sharded over them by room id.
     pub tick_threads: usize,
@@ -36,6 +41,15 @@ pub struct ServerSection {
     pub allow_public_without_auth: bool,
     /// How long a shutdown may take before connections are dropped.
     pub shutdown_timeout_ms: u64,
+}
+
+/// The certificate for QUIC (and wss). Empty paths: a self-signed one in
+/// the data dir.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -101,6 +115,8 @@ pub struct NetSection {
     /// (which on Linux may grow to megabytes per connection).
     pub socket_send_buffer: usize,
     pub socket_recv_buffer: usize,
+    /// QUIC connections at once (they hold no file descriptor).
+    pub max_quic_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +148,8 @@ impl Default for ServerSection {
     fn default() -> Self {
         ServerSection {
             http: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            quic: SocketAddr::from(([127, 0, 0, 1], 7701)),
+            quic_enabled: true,
             data_dir: PathBuf::from("./data"),
             tick_threads: 1,
             io_threads: 1,
@@ -167,6 +185,7 @@ impl Default for NetSection {
             new_connections_per_ip_per_s: 256,
             socket_send_buffer: 0,
             socket_recv_buffer: 0,
+            max_quic_connections: 20_000,
         }
     }
 }
@@ -342,7 +361,7 @@ impl Config {
         if let Err(e) = self.rooms.default.validate() {
             bail!("config `rooms.default`: {}", e.message);
         }
-        let public = !s.http.ip().is_loopback();
+        let public = !s.http.ip().is_loopback() || (s.quic_enabled && !s.quic.ip().is_loopback());
         if public && !self.auth.configured() && !s.allow_public_without_auth {
             bail!(
                 "config `server.http` = {} is not a loopback address and no authentication is configured; \

@@ -23,7 +23,7 @@ pub struct AppState {
     pub next_conn: Arc<AtomicU64>,
     /// Flips to true when connections must close.
     pub shutdown: watch::Receiver<bool>,
-    pub connections: Arc<crate::serve::ConnTracker>,
+    pub connections: Arc<tickroom_net::tracker::ConnTracker>,
 }
 
 pub fn routes(state: AppState) -> HttpRouter {

@@ -6,6 +6,7 @@ mod http;
 mod listener;
 mod scenario_cmd;
 mod serve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

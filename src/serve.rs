@@ -6,47 +6,10 @@ use crate::driver::{RoomRouter, ShardSettings, spawn_shards};
 use crate::http::{AppState, routes};
 use anyhow::{Context, Result};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
-
-/// Counts live connection tasks, so shutdown can wait for them to drain.
-#[derive(Default)]
-pub struct ConnTracker {
-    live: AtomicUsize,
-    idle: Notify,
-}
-
-pub struct ConnGuard(Arc<ConnTracker>);
-
-impl ConnTracker {
-    pub fn enter(self: &Arc<Self>) -> ConnGuard {
-        self.live.fetch_add(1, Ordering::AcqRel);
-        ConnGuard(self.clone())
-    }
-
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Acquire)
-    }
-
-    async fn wait_idle(&self) {
-        loop {
-            let idle = self.idle.notified();
-            if self.live() == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
+use tickroom_net::tracker::ConnTracker;
+use tokio::sync::watch;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -99,6 +62,10 @@ fn load_or_create_secret(path: &std::path::Path) -> Result<Vec<u8>> {
     Ok(secret)
 }
 
+fn quinn_code(n: u32) -> tickroom_net::quic::VarInt {
+    tickroom_net::quic::VarInt::from_u32(n)
+}
+
 pub fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
@@ -141,13 +108,32 @@ pub fn run(config: Config) -> Result<()> {
             .await
             .with_context(|| format!("binding {}", config.server.http))?;
                 let http = listener.local_addr()?;
+        let cert = crate::tls::load(&config.tls.cert_file, &config.tls.key_file, &config.server.data_dir)?;
+        let heartbeat = Duration::from_millis(config.net.heartbeat_timeout_ms);
+        let endpoint = if config.server.quic_enabled {
+            let e = tickroom_net::quic::server_endpoint(config.server.quic, cert.chain.clone(), cert.key.clone_key(), heartbeat)
+                .map_err(|e| anyhow::anyhow!("starting QUIC on {}: {e}", config.server.quic))?;
+            Some(e)
+        } else {
+            None
+        };
+        let quic = endpoint.as_ref().map(|e| e.local_addr()).transpose()?;
         let limits = config.listener_limits();
         tracing::info!(max_connections = limits.max_connections, open_files = ?crate::listener::open_file_limit(), "connection cap");
         let listener = crate::listener::GuardedListener::new(listener, limits);
         println!("tickroom listening: http://{http}  websocket ws://{http}/ws");
+        if let Some(q) = quic {
+            println!("QUIC (ALPN tickroom/1) on {q}/udp, certificate SHA-256 {}", cert.sha256);
+        }
         println!(
             "{}",
-            serde_json::json!({"listening": {"http": http.to_string(), "ws": format!("ws://{http}/ws")}})
+            serde_json::json!({"listening": {
+                "http": http.to_string(),
+                "ws": format!("ws://{http}/ws"),
+                "quic": quic.map(|q| q.to_string()),
+                "cert_sha256": cert.sha256,
+                "cert_der": cert.der_path.as_ref().map(|p| p.display().to_string()),
+            }})
         );
         tracing::info!(%http, "listening");
 
@@ -161,6 +147,17 @@ pub fn run(config: Config) -> Result<()> {
             shutdown: close_rx,
             connections: connections.clone(),
         };
+        if let Some(endpoint) = endpoint.clone() {
+            let quic_server = tickroom_net::quic::QuicServer {
+                config: state.net.clone(),
+                router: state.router.clone(),
+                next_conn: state.next_conn.clone(),
+                shutdown: state.shutdown.clone(),
+                connections: connections.clone(),
+                max_connections: config.net.max_quic_connections,
+            };
+            tokio::spawn(quic_server.run(endpoint));
+        }
         let app = routes(state).into_make_service_with_connect_info::<crate::listener::PeerAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
@@ -182,6 +179,10 @@ pub fn run(config: Config) -> Result<()> {
         let _ = close_tx.send(true);
         if tokio::time::timeout(budget / 2, connections.wait_idle()).await.is_err() {
             tracing::warn!(left = connections.live(), "connections did not drain in time");
+        }
+        if let Some(endpoint) = endpoint {
+            endpoint.close(quinn_code(0), b"SHUTTING_DOWN");
+            let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
         }
         tracing::info!("stopped");
         Ok::<(), anyhow::Error>(())

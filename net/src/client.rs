@@ -56,13 +56,40 @@ pub struct Joined {
 /// How long a request waits for its reply by default.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The connection under a [`Client`].
+enum Transport {
+    Ws(WebSocketStream<TcpStream>),
+    Quic(QuicTransport),
+}
+
+struct QuicTransport {
+    // Kept alive for the connection's lifetime.
+    _endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    /// Frames read off the stream by a reader task (reads are not cancel-safe).
+    frames: tokio::sync::mpsc::Receiver<Result<Vec<u8>, crate::framing::FrameEnd>>,
+}
+
+/// Where a QUIC server is and how to trust it.
+#[derive(Debug, Clone)]
+pub struct QuicTarget {
+    pub addr: std::net::SocketAddr,
+    /// The name in the server's certificate (`localhost` for the default
+    /// self-signed one).
+    pub server_name: String,
+    /// The server's certificate (DER), trusted as its own root: how a client
+    /// pins a self-signed server.
+    pub cert_der: Vec<u8>,
+}
+
 pub struct Client {
     /// After a resume: the seat, as the room's `joined` gave it back.
     pub resumed: Option<Joined>,
     /// Why a requested resume failed (the session started afresh instead).
     pub resume_error: Option<ErrorBody>,
     codec: Codec,
-    ws: WebSocketStream<TcpStream>,
+    transport: Transport,
     next_seq: u64,
     inbox: VecDeque<ServerMessage>,
     limits: Limits,
@@ -161,12 +188,78 @@ impl Client {
                 "the server picked subprotocol {picked:?}"
             )));
         }
+        Self::handshake(Transport::Ws(ws), codec, options).await
+    }
+
+    /// Connects over QUIC (postcard), says hello and waits for `welcome`.
+    pub async fn connect_quic(
+        target: &QuicTarget,
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
+        let protocol = |e: &dyn std::fmt::Display| ClientError::Protocol(e.to_string());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                target.cert_der.clone(),
+            ))
+            .map_err(|e| protocol(&e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| protocol(&e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![crate::quic::ALPN.to_vec()];
+        let crypto =
+            quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| protocol(&e))?;
+        let mut config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+        config.transport_config(std::sync::Arc::new(crate::quic::transport_config(
+            Duration::from_secs(15),
+        )));
+        let bind: std::net::SocketAddr = if target.addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let mut endpoint = quinn::Endpoint::client(bind)?;
+        endpoint.set_default_client_config(config);
+        let conn = endpoint
+            .connect(target.addr, &target.server_name)
+            .map_err(|e| protocol(&e))?
+            .await
+            .map_err(|e| protocol(&e))?;
+        let (send, mut recv) = conn.open_bi().await.map_err(|e| protocol(&e))?;
+        let (tx, frames) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let limit = Limits::SERVER_FRAMES.max_frame_bytes;
+                let frame = crate::framing::read_frame(&mut recv, limit).await;
+                let end = frame.is_err();
+                if tx.send(frame).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        let transport = Transport::Quic(QuicTransport {
+            _endpoint: endpoint,
+            conn,
+            send,
+            frames,
+        });
+        Self::handshake(transport, Codec::Postcard, options).await
+    }
+
+    async fn handshake(
+        transport: Transport,
+        codec: Codec,
+        options: ConnectOptions,
+    ) -> Result<Client, ClientError> {
         let resuming = options.resume.is_some();
         let mut client = Client {
             resumed: None,
             resume_error: None,
             codec,
-            ws,
+            transport,
             next_seq: 1,
             inbox: VecDeque::new(),
             limits: Limits::SERVER_FRAMES,
@@ -277,36 +370,82 @@ impl Client {
             .codec
             .encode(msg)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let frame = match self.codec {
-            Codec::Postcard => Message::Binary(bytes.into()),
-            Codec::Json => Message::Text(
-                String::from_utf8(bytes)
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?
-                    .into(),
-            ),
-        };
-        self.ws.send(frame).await?;
+        match &mut self.transport {
+            Transport::Ws(ws) => {
+                let frame = match self.codec {
+                    Codec::Postcard => Message::Binary(bytes.into()),
+                    Codec::Json => Message::Text(
+                        String::from_utf8(bytes)
+                            .map_err(|e| ClientError::Protocol(e.to_string()))?
+                            .into(),
+                    ),
+                };
+                ws.send(frame).await?;
+            }
+            Transport::Quic(q) => {
+                let datagram = matches!(msg, ClientMessage::Cursor { .. })
+                    && q.conn
+                        .max_datagram_size()
+                        .is_some_and(|max| bytes.len() <= max);
+                if datagram {
+                    q.conn
+                        .send_datagram(bytes.into())
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                } else {
+                    q.send
+                        .write_all(&crate::framing::frame_bytes(&bytes))
+                        .await
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Writes raw bytes as one QUIC stream frame (for testing the server).
+    pub async fn send_quic_frame(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        match &mut self.transport {
+            Transport::Quic(q) => q
+                .send
+                .write_all(&crate::framing::frame_bytes(payload))
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string())),
+            Transport::Ws(_) => Err(ClientError::Protocol("not a QUIC client".into())),
+        }
     }
 
     /// Sends a raw WebSocket message (for testing the server's defences).
     pub async fn send_raw(&mut self, msg: Message) -> Result<(), ClientError> {
-        self.ws.send(msg).await?;
-        Ok(())
+        match &mut self.transport {
+            Transport::Ws(ws) => Ok(ws.send(msg).await?),
+            Transport::Quic(_) => Err(ClientError::Protocol("not a WebSocket client".into())),
+        }
     }
 
     /// Reads the next server message off the socket (not the inbox).
     async fn read(&mut self) -> Result<ServerMessage, ClientError> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(b))) => return Ok(self.codec.decode(&b, &self.limits)?),
-                Some(Ok(Message::Text(t))) => {
-                    return Ok(self.codec.decode(t.as_bytes(), &self.limits)?);
+        let codec = self.codec;
+        let limits = self.limits;
+        match &mut self.transport {
+            Transport::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(b))) => return Ok(codec.decode(&b, &limits)?),
+                    Some(Ok(Message::Text(t))) => return Ok(codec.decode(t.as_bytes(), &limits)?),
+                    Some(Ok(Message::Close(_))) | None => return Err(ClientError::Closed),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(e.into()),
                 }
-                Some(Ok(Message::Close(_))) | None => return Err(ClientError::Closed),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-            }
+            },
+            Transport::Quic(q) => tokio::select! {
+                frame = q.frames.recv() => match frame {
+                    Some(Ok(bytes)) => Ok(codec.decode(&bytes, &limits)?),
+                    _ => Err(ClientError::Closed),
+                },
+                datagram = q.conn.read_datagram() => match datagram {
+                    Ok(bytes) => Ok(codec.decode(&bytes, &limits)?),
+                    Err(_) => Err(ClientError::Closed),
+                },
+            },
         }
     }
 
@@ -433,8 +572,14 @@ impl Client {
     }
 
     /// Closes the connection politely.
-    pub async fn close(mut self) -> Result<(), ClientError> {
-        self.ws.close(None).await?;
+    pub async fn close(self) -> Result<(), ClientError> {
+        match self.transport {
+            Transport::Ws(mut ws) => ws.close(None).await?,
+            Transport::Quic(mut q) => {
+                let _ = q.send.finish();
+                q.conn.close(quinn::VarInt::from_u32(0), b"bye");
+            }
+        }
         Ok(())
     }
 }

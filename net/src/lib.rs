@@ -7,12 +7,15 @@
 pub mod client;
 mod config;
 mod conn;
+pub mod framing;
 mod outbound;
+pub mod quic;
 mod rate;
 pub mod reconnecting;
 mod session;
 mod state;
 pub mod tokens;
+pub mod tracker;
 pub mod ws;
 
 pub use config::NetConfig;

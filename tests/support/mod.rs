@@ -10,6 +10,8 @@ pub struct Server {
     pub child: Child,
     pub http: String,
     pub ws: String,
+    /// The QUIC address and the certificate to pin, when QUIC is on.
+    pub quic: Option<tickroom_net::client::QuicTarget>,
     pub data_dir: std::path::PathBuf,
     /// Everything the server printed on stdout after the address line.
     stdout: Option<std::thread::JoinHandle<Vec<String>>>,
@@ -30,6 +32,7 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickroom"));
         cmd.arg("serve")
             .env("TICKROOM_SERVER_HTTP", "127.0.0.1:0")
+            .env("TICKROOM_SERVER_QUIC", "127.0.0.1:0")
             .env("TICKROOM_SERVER_DATA_DIR", &data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -54,11 +57,23 @@ impl Server {
         let v: serde_json::Value = serde_json::from_str(&listening).expect("a JSON line");
         let http = v["listening"]["http"].as_str().unwrap().to_owned();
         let ws = v["listening"]["ws"].as_str().unwrap().to_owned();
+        let quic = match (
+            v["listening"]["quic"].as_str(),
+            v["listening"]["cert_der"].as_str(),
+        ) {
+            (Some(addr), Some(der)) => Some(tickroom_net::client::QuicTarget {
+                addr: addr.parse().expect("a socket address"),
+                server_name: "localhost".into(),
+                cert_der: std::fs::read(der).expect("the certificate file"),
+            }),
+            _ => None,
+        };
         let stdout = std::thread::spawn(move || lines.map_while(Result::ok).collect());
         Server {
             child,
             http,
             ws,
+            quic,
             data_dir,
             stdout: Some(stdout),
         }

@@ -1,0 +1,291 @@
+//! The QUIC transport (quinn): ALPN `tickroom/1`, postcard only. The client
+//! opens one bidirectional stream for control and critical messages, framed
+//! as in [`crate::framing`]; cursor updates travel as datagrams (one postcard
+//! message each), falling back to the stream when datagrams are unavailable
+//! or too small.
+
+use crate::config::NetConfig;
+use crate::conn::{ConnHandle, ConnId};
+use crate::framing::{FrameEnd, frame_bytes, read_frame};
+use crate::outbound::OutFrame;
+use crate::session::{Reply, Router, Session};
+use crate::state::ConnState;
+use crate::tracker::ConnTracker;
+use bytes::Bytes;
+use quinn::crypto::rustls::QuicServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tickroom_protocol::{Codec, DecodeError, ErrorCode, ServerMessage};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+use tracing::Instrument;
+
+pub use quinn::{Endpoint, VarInt};
+
+/// The ALPN protocol id of Tickroom over QUIC.
+pub const ALPN: &[u8] = b"tickroom/1";
+
+/// The QUIC transport settings shared by server and client: idle timeout
+/// (our heartbeat) and keep-alives at a third of it.
+pub fn transport_config(heartbeat: Duration) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    if let Ok(idle) = quinn::IdleTimeout::try_from(heartbeat) {
+        t.max_idle_timeout(Some(idle));
+    }
+    t.keep_alive_interval(Some(heartbeat / 3));
+    t
+}
+
+/// A QUIC server endpoint with the given certificate chain and key.
+pub fn server_endpoint(
+    addr: SocketAddr,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    heartbeat: Duration,
+) -> Result<quinn::Endpoint, Box<dyn std::error::Error + Send + Sync>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
+    config.transport_config(Arc::new(transport_config(heartbeat)));
+    Ok(quinn::Endpoint::server(config, addr)?)
+}
+
+/// Everything a QUIC connection task needs.
+#[derive(Clone)]
+pub struct QuicServer {
+    pub config: Arc<NetConfig>,
+    pub router: Arc<dyn Router>,
+    pub next_conn: Arc<AtomicU64>,
+    pub shutdown: watch::Receiver<bool>,
+    pub connections: Arc<ConnTracker>,
+    /// Most QUIC connections at once (they hold no file descriptor, so the
+    /// open-file cap of the TCP listener does not cover them).
+    pub max_connections: usize,
+}
+
+impl QuicServer {
+    /// Accepts connections until the endpoint closes.
+    pub async fn run(self, endpoint: quinn::Endpoint) {
+        let live = Arc::new(ConnTracker::default());
+        while let Some(incoming) = endpoint.accept().await {
+            if *self.shutdown.borrow() {
+                incoming.refuse();
+                continue;
+            }
+            if live.live() >= self.max_connections {
+                tracing::warn!(
+                    max = self.max_connections,
+                    "refusing a QUIC connection: at the cap"
+                );
+                incoming.refuse();
+                continue;
+            }
+            let id = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
+            let server = self.clone();
+            let guards = (server.connections.enter(), live.enter());
+            tokio::spawn(async move {
+                let _guards = guards;
+                let peer = incoming.remote_address();
+                let span = tracing::info_span!("conn", connection_id = id.0, transport = "quic", codec = Codec::Postcard.subprotocol(), %peer);
+                match incoming.await {
+                    Ok(conn) => serve(conn, id, peer, server).instrument(span).await,
+                    Err(e) => tracing::debug!(parent: &span, error = %e, "QUIC handshake failed"),
+                }
+            });
+        }
+    }
+}
+
+async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: QuicServer) {
+    let config = server.config.clone();
+    let stream = tokio::time::timeout(config.handshake_timeout, conn.accept_bi()).await;
+    let Ok(Ok((mut send, mut recv))) = stream else {
+        conn.close(quinn::VarInt::from_u32(1), b"HANDSHAKE_TIMEOUT");
+        return;
+    };
+    let hard_limit = config
+        .limits
+        .max_frame_bytes
+        .saturating_mul(4)
+        .max(64 * 1024);
+    // Frames are read by their own task: `read_frame` is not cancel-safe, so
+    // it must not race in the select below.
+    let (frames_tx, mut frames) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let frame = read_frame(&mut recv, hard_limit).await;
+            let end = frame.is_err();
+            if frames_tx.send(frame).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let (handle, mut queue) = ConnHandle::new(
+        id,
+        Codec::Postcard,
+        peer,
+        config.outbound_frames,
+        config.outbound_bytes,
+        config.stall_timeout,
+    );
+    let mut session = Session::new(handle.clone(), server.router.clone(), config.clone());
+    let handshake_deadline = Instant::now() + config.handshake_timeout;
+    let mut shutdown = server.shutdown.clone();
+
+    loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let reply = match frame {
+                    Some(Ok(bytes)) => session.on_frame(&bytes),
+                    Some(Err(FrameEnd::TooLarge { len, max })) => {
+                        let mut reply = session.on_decode_error(&DecodeError::TooLarge { len, max });
+                        reply.close.get_or_insert(crate::conn::CloseReason {
+                            code: ErrorCode::MessageTooLarge,
+                            reason: "frame far beyond the size limit".into(),
+                        });
+                        reply
+                    }
+                    Some(Err(FrameEnd::Finished)) | None => break,
+                    Some(Err(FrameEnd::Broken(e))) => {
+                        tracing::debug!(error = %e, "stream broken");
+                        break;
+                    }
+                };
+                if !send_reply(&mut send, &handle, &reply).await {
+                    break;
+                }
+                if let Some(close) = reply.close {
+                    handle.close_with(close.code, &close.reason);
+                }
+            }
+            datagram = conn.read_datagram() => match datagram {
+                Ok(bytes) => {
+                    let reply = session.on_frame(&bytes);
+                    if !send_reply(&mut send, &handle, &reply).await {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection lost");
+                    break;
+                }
+            },
+            Some(frame) = queue.rx.recv() => {
+                let write = async {
+                    let mut ok = write_frame(&conn, &mut send, &handle, frame).await;
+                    while ok {
+                        match queue.rx.try_recv() {
+                            Ok(frame) => ok = write_frame(&conn, &mut send, &handle, frame).await,
+                            Err(_) => break,
+                        }
+                    }
+                    ok
+                };
+                if !unless_closed(&handle, write).await {
+                    break;
+                }
+            }
+            () = handle.close_requested() => break,
+            () = sleep_until(handshake_deadline), if session.state == ConnState::Handshaking => {
+                handle.close_with(ErrorCode::HandshakeTimeout, "no hello in time");
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    handle.close_with(ErrorCode::ShuttingDown, "the server is shutting down");
+                }
+            }
+        }
+    }
+
+    if let Some(close) = handle.closing() {
+        session.transition(ConnState::Draining);
+        tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
+        let slow = close.code == ErrorCode::SlowConsumer;
+        let linger = if slow {
+            config.heartbeat_timeout
+        } else {
+            Duration::from_secs(2)
+        };
+        let drain = async {
+            queue.rx.close();
+            while let Some(frame) = queue.rx.recv().await {
+                if slow {
+                    handle.sent(frame.payload.len());
+                } else if !write_frame(&conn, &mut send, &handle, frame).await {
+                    return;
+                }
+            }
+            let closing = ServerMessage::Closing {
+                code: close.code,
+                reason: close.reason.clone(),
+            };
+            if let Ok(frame) = OutFrame::encode(Codec::Postcard, &closing, true) {
+                let _ = send.write_all(&frame_bytes(frame.payload.as_bytes())).await;
+            }
+            let _ = send.finish();
+            // Wait for the peer to read it (or give up at the linger).
+            let _ = send.stopped().await;
+        };
+        let _ = tokio::time::timeout(linger, drain).await;
+        conn.close(quinn::VarInt::from_u32(0), close.code.as_str().as_bytes());
+    } else {
+        conn.close(quinn::VarInt::from_u32(0), b"");
+    }
+    session.closed();
+    tracing::debug!("connection closed");
+}
+
+async fn send_reply(send: &mut quinn::SendStream, conn: &ConnHandle, reply: &Reply) -> bool {
+    let write = async {
+        for msg in &reply.messages {
+            match OutFrame::encode(Codec::Postcard, msg, true) {
+                Ok(frame) => {
+                    if send
+                        .write_all(&frame_bytes(frame.payload.as_bytes()))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+            }
+        }
+        true
+    };
+    unless_closed(conn, write).await
+}
+
+/// Ephemeral frames go as datagrams when they fit; everything else (and
+/// cursors when datagrams are off or too small) on the stream.
+async fn write_frame(
+    conn: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    handle: &ConnHandle,
+    frame: OutFrame,
+) -> bool {
+    let bytes = frame.payload.as_bytes();
+    let len = bytes.len();
+    let as_datagram = !frame.critical && conn.max_datagram_size().is_some_and(|max| len <= max);
+    let ok = if as_datagram {
+        conn.send_datagram(Bytes::copy_from_slice(bytes)).is_ok()
+    } else {
+        send.write_all(&frame_bytes(bytes)).await.is_ok()
+    };
+    handle.sent(len);
+    ok
+}
+
+async fn unless_closed(conn: &ConnHandle, write: impl std::future::Future<Output = bool>) -> bool {
+    tokio::select! {
+        ok = write => ok,
+        () = conn.close_requested() => false,
+    }
+}

@@ -1,0 +1,197 @@
+//! End-to-end over QUIC: the real server binary, real QUIC clients.
+
+mod support;
+
+use std::time::Duration;
+use support::Server;
+use tickroom_net::client::{Client, ClientError, ConnectOptions};
+use tickroom_protocol::{
+    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomId, ServerMessage,
+    TeamId,
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn quic(server: &Server) -> Client {
+    let target = server.quic.as_ref().expect("QUIC is on");
+    Client::connect_quic(target, ConnectOptions::default())
+        .await
+        .expect("QUIC connects")
+}
+
+#[tokio::test]
+async fn join_move_and_contend_over_quic_next_to_websocket() {
+    let server = Server::start(&[]);
+    let mut a = quic(&server).await;
+    let mut b = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let room = RoomId::from("quic-room");
+    a.join(&room, "alice", Some(TeamId(0))).await.unwrap();
+    b.join(&room, "bob", Some(TeamId(0))).await.unwrap();
+    assert!(
+        a.intent(Intent::TakeLock { piece: PieceId(0) })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let refused = b
+        .intent(Intent::TakeLock { piece: PieceId(0) })
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().code, ErrorCode::LockHeld);
+    assert!(
+        a.intent(Intent::MovePiece {
+            piece: PieceId(0),
+            to: Pos::new(9, 9)
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    loop {
+        if let ServerMessage::Delta(d) = b.recv_timeout(WAIT).await.unwrap()
+            && d.events.iter().any(
+                |e| matches!(e.event, DomainEvent::PieceMoved { to, .. } if to == Pos::new(9, 9)),
+            )
+        {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cursors_travel_as_datagrams_and_arrive_coalesced() {
+    let server = Server::start(&[]);
+    let mut a = quic(&server).await;
+    let mut b = quic(&server).await;
+    let room = RoomId::from("cursors");
+    let seat = a.join(&room, "alice", None).await.unwrap();
+    b.join(&room, "bob", None).await.unwrap();
+    for x in 0..5 {
+        a.send(&ClientMessage::Cursor {
+            pos: Pos::new(10 + x, 20),
+        })
+        .await
+        .unwrap();
+    }
+    let last = loop {
+        if let ServerMessage::Cursors { cursors, .. } = b.recv_timeout(WAIT).await.unwrap()
+            && let Some(c) = cursors.iter().find(|c| c.member == seat.member)
+            && c.pos == Pos::new(14, 20)
+        {
+            break c.pos;
+        }
+    };
+    assert_eq!(last, Pos::new(14, 20));
+}
+
+#[tokio::test]
+async fn bad_frames_over_quic_get_coded_errors() {
+    let server = Server::start(&[("TICKROOM_NET_MAX_FRAME_BYTES", "1024")]);
+    let mut c = quic(&server).await;
+    c.send_quic_frame(&[0xff; 2000]).await.unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::MessageTooLarge),
+        other => panic!("{other:?}"),
+    }
+    c.send_quic_frame(&[0x06, 0xff, 0xff]).await.unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::Malformed),
+        other => panic!("{other:?}"),
+    }
+    c.send(&ClientMessage::Ping { client_time: 3 })
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.recv_timeout(WAIT).await.unwrap(),
+        ServerMessage::Pong { client_time: 3, .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_certificate_cannot_connect() {
+    let server = Server::start(&[]);
+    let mut target = server.quic.clone().unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    target.cert_der = other.cert.der().to_vec();
+    match Client::connect_quic(&target, ConnectOptions::default()).await {
+        Err(ClientError::Protocol(e)) => assert!(
+            e.contains("certificate") || e.contains("Certificate"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_quic_session_resumes_after_a_broken_connection() {
+    let server = Server::start(&[]);
+    let target = server.quic.clone().unwrap();
+    let mut a = quic(&server).await;
+    let seat = a
+        .join(&RoomId::from("q-resume"), "alice", None)
+        .await
+        .unwrap();
+    let token = a.welcome.resume_token.clone();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let back = Client::connect_quic(
+        &target,
+        ConnectOptions {
+            resume: Some(token),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.resumed.map(|j| j.member), Some(seat.member));
+}
+
+#[tokio::test]
+async fn quic_clients_are_told_when_the_server_shuts_down() {
+    let mut server = Server::start(&[]);
+    let mut c = quic(&server).await;
+    c.join(&RoomId::from("q-bye"), "alice", None).await.unwrap();
+    let stop = tokio::task::spawn_blocking(move || {
+        let status = server.terminate(Duration::from_secs(10));
+        (status, server)
+    });
+    let mut closing = None;
+    while let Ok(m) = c.recv_timeout(WAIT).await {
+        if let ServerMessage::Closing { code, .. } = m {
+            closing = Some(code);
+        }
+    }
+    assert_eq!(closing, Some(ErrorCode::ShuttingDown));
+    let (status, _server) = stop.await.unwrap();
+    assert_eq!(status.map(|s| s.code()), Some(Some(0)));
+}
+
+#[tokio::test]
+async fn a_second_hello_over_quic_is_refused_and_the_session_lives() {
+    let server = Server::start(&[]);
+    let target = server.quic.clone().unwrap();
+    // The version check itself is the transport-free session's, tested over
+    // WebSocket; here: a hello after the welcome is refused, not obeyed.
+    let mut c = Client::connect_quic(&target, ConnectOptions::default())
+        .await
+        .unwrap();
+    let hello = Codec::Postcard
+        .encode(&ClientMessage::Hello {
+            version: 99,
+            token: None,
+            resume: None,
+        })
+        .unwrap();
+    c.send_quic_frame(&hello).await.unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::InvalidArgument),
+        other => panic!("{other:?}"),
+    }
+    c.send(&ClientMessage::Ping { client_time: 8 })
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.recv_timeout(WAIT).await.unwrap(),
+        ServerMessage::Pong { client_time: 8, .. }
+    ));
+}
