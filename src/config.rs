@@ -30,6 +30,8 @@ pub struct ServerSection {
     pub quic: SocketAddr,
     /// Serve QUIC at all.
     pub quic_enabled: bool,
+    /// Serve HTTP and WebSocket over TLS (https, wss://) with `tls.*`.
+    pub wss: bool,
     pub data_dir: PathBuf,
     /// Tick threads; rooms are sharded over them by room id.
     pub tick_threads: usize,
@@ -150,6 +152,7 @@ impl Default for ServerSection {
             http: SocketAddr::from(([127, 0, 0, 1], 7700)),
             quic: SocketAddr::from(([127, 0, 0, 1], 7701)),
             quic_enabled: true,
+            wss: false,
             data_dir: PathBuf::from("./data"),
             tick_threads: 1,
             io_threads: 1,
@@ -369,10 +372,10 @@ impl Config {
                 s.http
             );
         }
-        if public && self.auth.configured() && !self.auth.allow_tokens_without_tls {
+        if public && self.auth.configured() && !s.wss && !self.auth.allow_tokens_without_tls {
             bail!(
                 "config `server.http` = {} would accept join tokens over plain ws:// off loopback; \
-                 put TLS in front or set `auth.allow_tokens_without_tls = true`",
+                                  set `server.wss = true` (or `auth.allow_tokens_without_tls = true`)",
                 s.http
             );
         }

@@ -63,6 +63,16 @@ pub struct GuardedListener {
     limits: ListenerLimits,
     counts: Arc<Mutex<Counts>>,
     last_refusal_log: Option<Instant>,
+    /// With TLS (wss://): handshakes run in their own tasks, so a slow
+    /// client cannot stall the accept loop; finished ones arrive here.
+    tls: Option<TlsAccept>,
+}
+
+struct TlsAccept {
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: Duration,
+    done_tx: tokio::sync::mpsc::Sender<(TrackedStream, SocketAddr)>,
+    done_rx: tokio::sync::mpsc::Receiver<(TrackedStream, SocketAddr)>,
 }
 
 /// Why a connection was turned away.
@@ -79,7 +89,25 @@ impl GuardedListener {
             limits,
             counts: Arc::default(),
             last_refusal_log: None,
+            tls: None,
         }
+    }
+
+    /// Serves TLS (wss://) with `config`; handshakes must finish within
+    /// `handshake_timeout`.
+    pub fn with_tls(
+        mut self,
+        config: Arc<rustls::ServerConfig>,
+        handshake_timeout: Duration,
+    ) -> GuardedListener {
+        let (done_tx, done_rx) = tokio::sync::mpsc::channel(1024);
+        self.tls = Some(TlsAccept {
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+            handshake_timeout,
+            done_tx,
+            done_rx,
+        });
+        self
     }
 
     fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
@@ -152,7 +180,17 @@ impl axum::serve::Listener for GuardedListener {
 
     async fn accept(&mut self) -> (TrackedStream, SocketAddr) {
         loop {
-            match self.inner.accept().await {
+            let accepted = match &mut self.tls {
+                Some(tls) => tokio::select! {
+                    done = tls.done_rx.recv() => match done {
+                        Some(ready) => return ready,
+                        None => continue,
+                    },
+                    accepted = self.inner.accept() => accepted,
+                },
+                None => self.inner.accept().await,
+            };
+            match accepted {
                 Ok((stream, peer)) => match self.admit(peer.ip()) {
                     Ok(()) => {
                         self.configure(&stream);
@@ -160,13 +198,33 @@ impl axum::serve::Listener for GuardedListener {
                             counts: self.counts.clone(),
                             ip: peer.ip(),
                         };
-                        return (
-                            TrackedStream {
-                                stream,
-                                _slot: slot,
-                            },
-                            peer,
+                        let Some(tls) = &self.tls else {
+                            return (
+                                TrackedStream {
+                                    io: Io::Plain(stream),
+                                    _slot: slot,
+                                },
+                                peer,
+                            );
+                        };
+                        let (acceptor, limit, done) = (
+                            tls.acceptor.clone(),
+                            tls.handshake_timeout,
+                            tls.done_tx.clone(),
                         );
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => {
+                                    let io = Io::Tls(Box::new(tls));
+                                    let _ =
+                                        done.send((TrackedStream { io, _slot: slot }, peer)).await;
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                                }
+                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                            }
+                        });
                     }
                     Err(why) => self.refuse(stream, peer, why),
                 },
@@ -210,9 +268,29 @@ impl Drop for Slot {
     }
 }
 
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 pub struct TrackedStream {
-    stream: TcpStream,
+    io: Io,
     _slot: Slot,
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match &mut $self.get_mut().io {
+            Io::Plain($s) => {
+                let $s = Pin::new($s);
+                $e
+            }
+            Io::Tls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
 }
 
 impl AsyncRead for TrackedStream {
@@ -221,7 +299,7 @@ impl AsyncRead for TrackedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        delegate!(self, s => s.poll_read(cx, buf))
     }
 }
 
@@ -231,23 +309,26 @@ impl AsyncWrite for TrackedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        delegate!(self, s => s.poll_write(cx, buf))
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        delegate!(self, s => s.poll_flush(cx))
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        delegate!(self, s => s.poll_shutdown(cx))
     }
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        delegate!(self, s => s.poll_write_vectored(cx, bufs))
     }
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
     }
 }
 

@@ -120,8 +120,19 @@ pub fn run(config: Config) -> Result<()> {
         let quic = endpoint.as_ref().map(|e| e.local_addr()).transpose()?;
         let limits = config.listener_limits();
         tracing::info!(max_connections = limits.max_connections, open_files = ?crate::listener::open_file_limit(), "connection cap");
-        let listener = crate::listener::GuardedListener::new(listener, limits);
-        println!("tickroom listening: http://{http}  websocket ws://{http}/ws");
+                let mut listener = crate::listener::GuardedListener::new(listener, limits);
+        if config.server.wss {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(cert.chain.clone(), cert.key.clone_key())
+                .context("the TLS certificate")?;
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            listener = listener.with_tls(Arc::new(tls), Duration::from_millis(config.net.handshake_timeout_ms));
+        }
+        let (web, ws_scheme) = if config.server.wss { ("https", "wss") } else { ("http", "ws") };
+        println!("tickroom listening: {web}://{http}  websocket {ws_scheme}://{http}/ws");
         if let Some(q) = quic {
             println!("QUIC (ALPN tickroom/1) on {q}/udp, certificate SHA-256 {}", cert.sha256);
         }
@@ -129,7 +140,7 @@ pub fn run(config: Config) -> Result<()> {
             "{}",
             serde_json::json!({"listening": {
                 "http": http.to_string(),
-                "ws": format!("ws://{http}/ws"),
+                "ws": format!("{ws_scheme}://{http}/ws"),
                 "quic": quic.map(|q| q.to_string()),
                 "cert_sha256": cert.sha256,
                 "cert_der": cert.der_path.as_ref().map(|p| p.display().to_string()),

@@ -243,7 +243,8 @@ async fn an_unknown_subprotocol_is_refused_with_a_reason() {
                 "{body}"
             );
         }
-        other => panic!("expected a refusal, got {other:?}"),
+        Err(other) => panic!("expected a refusal, got {other:?}"),
+        Ok(_) => panic!("expected a refusal, got a connection"),
     }
     // Offering several, one known: picked.
     let (_, picked) = open_websocket(&server.ws, &["chat.v2", "tickroom.v1.postcard"])
@@ -464,4 +465,38 @@ async fn a_silent_client_is_dropped_after_the_heartbeat_timeout_and_its_seat_wai
         "the silent client was dropped and its seat entered its grace period"
     );
     drop(quiet);
+}
+
+#[tokio::test]
+async fn websocket_over_tls_uses_the_same_certificate_as_quic() {
+    let server = Server::start(&[("TICKROOM_SERVER_WSS", "true")]);
+    assert!(server.ws.starts_with("wss://"), "{}", server.ws);
+    let cert = server.quic.as_ref().unwrap().cert_der.clone();
+    let url = server.ws.replace("127.0.0.1", "localhost");
+    let options = tickroom_net::client::ConnectOptions {
+        tls_root_der: Some(cert),
+        ..Default::default()
+    };
+    let mut c = Client::connect_with(&url, Codec::Json, options)
+        .await
+        .unwrap();
+    c.join(&RoomId::from("tls-room"), "alice", None)
+        .await
+        .unwrap();
+    assert!(
+        c.intent(Intent::Chat {
+            text: "over TLS".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    // Without trusting the certificate, the handshake fails.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+
+    let bad = tickroom_net::client::ConnectOptions {
+        tls_root_der: Some(other.cert.der().to_vec()),
+        ..Default::default()
+    };
+    assert!(Client::connect_with(&url, Codec::Json, bad).await.is_err());
 }

@@ -11,7 +11,6 @@ use tickroom_protocol::{
     ClientMessage, Codec, DecodeError, ErrorBody, Intent, Limits, MemberId, PROTOCOL_VERSION,
     RoomConfig, RoomId, RoomState, ServerMessage, TeamId,
 };
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -58,7 +57,7 @@ pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The connection under a [`Client`].
 enum Transport {
-    Ws(WebSocketStream<TcpStream>),
+    Ws(Ws),
     Quic(QuicTransport),
 }
 
@@ -116,14 +115,24 @@ pub struct ConnectOptions {
     pub token: Option<String>,
     /// A resume token from an earlier `welcome`: get the seat back.
     pub resume: Option<String>,
+    /// For `wss://`: the server certificate (DER) to trust as its own root
+    /// (pinning a self-signed server). Required for `wss://` URLs.
+    pub tls_root_der: Option<Vec<u8>>,
 }
+
+/// The byte stream under a WebSocket: plain TCP or TLS.
+pub trait WsIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> WsIo for T {}
+
+/// A WebSocket over either.
+pub type Ws = WebSocketStream<Box<dyn WsIo>>;
 
 /// Opens a WebSocket to `url` (`ws://host:port/ws`) offering `protocols`.
 /// Returns the socket and the subprotocol the server picked.
 pub async fn open_websocket(
     url: &str,
     protocols: &[&str],
-) -> Result<(WebSocketStream<TcpStream>, Option<String>), ClientError> {
+) -> Result<(Ws, Option<String>), ClientError> {
     open_websocket_with(url, protocols, ConnectOptions::default()).await
 }
 
@@ -132,7 +141,7 @@ pub async fn open_websocket_with(
     url: &str,
     protocols: &[&str],
     options: ConnectOptions,
-) -> Result<(WebSocketStream<TcpStream>, Option<String>), ClientError> {
+) -> Result<(Ws, Option<String>), ClientError> {
     let mut request = url.into_client_request()?;
     if !protocols.is_empty() {
         let value = HeaderValue::from_str(&protocols.join(", "))
@@ -160,7 +169,29 @@ pub async fn open_websocket_with(
     }
     let tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let (ws, response) = tokio_tungstenite::client_async(request, tcp).await?;
+    let io: Box<dyn WsIo> = if request.uri().scheme_str() == Some("wss") {
+        let der = options.tls_root_der.clone().ok_or_else(|| {
+            ClientError::Protocol("wss:// needs ConnectOptions::tls_root_der".into())
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let host_name = request.uri().host().unwrap_or("localhost").to_owned();
+        let name = rustls::pki_types::ServerName::try_from(host_name)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+        Box::new(connector.connect(name, tcp).await?)
+    } else {
+        Box::new(tcp)
+    };
+    let (ws, response) = tokio_tungstenite::client_async(request, io).await?;
     let picked = response
         .headers()
         .get("Sec-WebSocket-Protocol")
