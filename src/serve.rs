@@ -82,14 +82,12 @@ pub fn run(config: Config) -> Result<()> {
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
         rooms: AtomicUsize::new(0),
-        overruns: AtomicU64::new(0),
-        dropped_frames: AtomicU64::new(0),
-        slow_consumers: AtomicU64::new(0),
+        stats: Default::default(),
     });
     let (queues, threads) = spawn_shards(
         config.server.tick_threads,
         config.server.inbound_queue,
-        settings,
+        settings.clone(),
     )
     .context("starting tick threads")?;
     let router = Arc::new(RoomRouter::new(
@@ -158,6 +156,15 @@ pub fn run(config: Config) -> Result<()> {
             shutdown: close_rx,
             connections: connections.clone(),
         };
+        let stats_log = settings.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                tracing::info!(summary = %stats_log.stats.summary(), "tick stats");
+            }
+        });
         if let Some(endpoint) = endpoint.clone() {
             let quic_server = tickroom_net::quic::QuicServer {
                 config: state.net.clone(),
@@ -195,7 +202,7 @@ pub fn run(config: Config) -> Result<()> {
             endpoint.close(quinn_code(0), b"SHUTTING_DOWN");
             let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
         }
-        tracing::info!("stopped");
+        tracing::info!(summary = %settings.stats.summary(), "stopped");
         Ok::<(), anyhow::Error>(())
     })?;
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -195,3 +195,120 @@ async fn a_second_hello_over_quic_is_refused_and_the_session_lives() {
         ServerMessage::Pong { client_time: 8, .. }
     ));
 }
+
+#[tokio::test]
+async fn chat_dice_and_formations_between_quic_and_websocket() {
+    let server = Server::start(&[]);
+    let mut q = quic(&server).await;
+    let mut w = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let room = RoomId::from("q-table");
+    q.join(&room, "quinn", Some(TeamId(0))).await.unwrap();
+    w.join(&room, "wes", Some(TeamId(1))).await.unwrap();
+    assert!(
+        q.intent(Intent::Chat {
+            text: "hi from QUIC".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    assert!(
+        w.intent(Intent::RollDice {
+            notation: "4d4".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+    let save = Intent::SaveFormation {
+        name: "line".into(),
+        key: "k".into(),
+    };
+    assert!(q.intent(save.clone()).await.unwrap().is_ok());
+    assert!(q.intent(save).await.unwrap().is_ok(), "idempotent");
+    let foreign = w
+        .intent(Intent::ApplyFormation {
+            name: "line".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(foreign.unwrap_err().code, ErrorCode::Forbidden);
+    let (mut chat, mut dice) = (false, false);
+    while !(chat && dice) {
+        if let ServerMessage::Delta(d) = q.recv_timeout(WAIT).await.unwrap() {
+            for e in d.events {
+                match e.event {
+                    DomainEvent::ChatPosted { text, .. } => chat |= text == "hi from QUIC",
+                    DomainEvent::DiceRolled { total, rolls, .. } => {
+                        assert_eq!(rolls.len(), 4);
+                        assert!((4..=16).contains(&total));
+                        dice = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_flood_over_quic_is_rate_limited() {
+    let server = Server::start(&[("TICKROOM_NET_RATE_CHAT_PER_10S", "3")]);
+    let mut c = quic(&server).await;
+    c.join(&RoomId::from("q-flood"), "f", None).await.unwrap();
+    let first = c.next_seq();
+    for i in 0..6 {
+        let intent = Intent::Chat {
+            text: format!("line {i}"),
+        };
+        c.send(&ClientMessage::Intent {
+            seq: first + i,
+            intent,
+        })
+        .await
+        .unwrap();
+    }
+    let mut limited = 0;
+    let mut answered = 0;
+    while answered < 6 {
+        match c.recv_timeout(WAIT).await.unwrap() {
+            ServerMessage::Reject {
+                code: ErrorCode::RateLimited,
+                ..
+            } => {
+                limited += 1;
+                answered += 1;
+            }
+            ServerMessage::Ack { .. } | ServerMessage::Reject { .. } => answered += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(limited, 3);
+}
+
+#[tokio::test]
+async fn after_the_grace_period_a_quic_seat_is_gone() {
+    let server = Server::start(&[("TICKROOM_ROOMS_GRACE_MS", "200")]);
+    let target = server.quic.clone().unwrap();
+    let mut a = quic(&server).await;
+    a.join(&RoomId::from("q-gone"), "alice", None)
+        .await
+        .unwrap();
+    let token = a.welcome.resume_token.clone();
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let back = Client::connect_quic(
+        &target,
+        ConnectOptions {
+            resume: Some(token),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        back.resume_error.map(|e| e.code),
+        Some(ErrorCode::ResumeFailed)
+    );
+    assert!(back.resumed.is_none());
+}

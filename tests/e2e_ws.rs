@@ -335,7 +335,7 @@ async fn graceful_shutdown_tells_clients_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_clients_receive_every_delta_in_order() {
+async fn two_hundred_clients_on_both_transports_receive_every_delta_in_order() {
     const CLIENTS: usize = 200;
     const MOVES: u64 = 20;
     let server = Server::start(&[]);
@@ -353,13 +353,16 @@ async fn two_hundred_clients_receive_every_delta_in_order() {
         .unwrap();
     let joined = host.join(&room, "host", None).await.unwrap();
     let mut watchers = Vec::new();
+    let quic = server.quic.clone().expect("QUIC is on");
     for i in 0..CLIENTS - 1 {
-        let codec = if i % 2 == 0 {
-            Codec::Postcard
-        } else {
-            Codec::Json
+        // A third each: WebSocket + postcard, WebSocket + JSON, QUIC.
+        let mut c = match i % 3 {
+            0 => Client::connect(&server.ws, Codec::Postcard).await.unwrap(),
+            1 => Client::connect(&server.ws, Codec::Json).await.unwrap(),
+            _ => Client::connect_quic(&quic, Default::default())
+                .await
+                .unwrap(),
         };
-        let mut c = Client::connect(&server.ws, codec).await.unwrap();
         let j = c.join(&room, &format!("p{i}"), None).await.unwrap();
         watchers.push((c, j.state.version));
     }

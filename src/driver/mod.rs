@@ -5,6 +5,7 @@
 mod router;
 mod shard;
 mod slot;
+pub mod stats;
 
 pub use router::RoomRouter;
 pub use shard::{ShardSettings, spawn_shards};

@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, bounded, select, unbounded};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tickroom_net::ConnHandle;
@@ -56,11 +56,7 @@ pub struct ShardSettings {
     pub default_room: RoomConfig,
     /// Rooms on all shards together.
     pub rooms: AtomicUsize,
-    /// Ticks that started more than a tick late.
-    pub overruns: AtomicU64,
-    /// Ephemeral frames dropped and slow consumers closed.
-    pub dropped_frames: AtomicU64,
-    pub slow_consumers: AtomicU64,
+    pub stats: super::stats::TickStats,
 }
 
 /// Inputs drained per wake-up before ticking again, so a flood cannot
@@ -180,13 +176,15 @@ impl Shard {
             let Some(slot) = self.rooms.get_mut(&room) else {
                 continue;
             };
+            let started = Instant::now();
             slot.tick(&self.settings);
+            self.settings.stats.record(started.elapsed());
             let period = slot.period;
             // Drift compensation: the next tick is due one period after this
             // one was due, not after it ran; far behind, skip ahead.
             let mut next = due + period;
             if now.saturating_duration_since(next) > period * MAX_LAG_TICKS {
-                self.settings.overruns.fetch_add(1, Ordering::Relaxed);
+                self.settings.stats.overruns.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(room = %room, "room fell behind its tick rate; skipping ahead");
                 next = now + period;
             }

@@ -396,10 +396,16 @@ struct ReplyTo {
 fn count(outcome: PushOutcome, settings: &ShardSettings) {
     match outcome {
         PushOutcome::Dropped => {
-            settings.dropped_frames.fetch_add(1, Ordering::Relaxed);
+            settings
+                .stats
+                .dropped_frames
+                .fetch_add(1, Ordering::Relaxed);
         }
         PushOutcome::SlowConsumer => {
-            settings.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            settings
+                .stats
+                .slow_consumers
+                .fetch_add(1, Ordering::Relaxed);
         }
         PushOutcome::Queued | PushOutcome::Gone => {}
     }
