@@ -101,7 +101,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 5000, ..Default::default() })]
+                #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 5000 * std::env::var("TICKROOM_FUZZ_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1u32).max(1),
+            ..Default::default()
+        })]
         /// Random bytes: frames or a clean end, never a panic, and never an
         /// allocation past the limit (a claimed 4 GiB frame is refused before
         /// any buffer is made).

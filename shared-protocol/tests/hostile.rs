@@ -749,8 +749,18 @@ fn sample_frames() -> Vec<Vec<u8>> {
     frames
 }
 
+/// Case counts scale with `TICKROOM_FUZZ_SCALE` (default 1) for long runs:
+/// `TICKROOM_FUZZ_SCALE=100 cargo test --release -p tickroom-protocol --test hostile`.
+fn fuzz_cases(base: u32) -> u32 {
+    let scale: u32 = std::env::var("TICKROOM_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    base.saturating_mul(scale.max(1))
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20_000))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(20_000)))]
 
     #[test]
     fn random_bytes_never_panic(frame in vec(any::<u8>(), 0..512)) {
@@ -759,7 +769,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10_000))]
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases(10_000)))]
 
     /// Random edits of valid frames reach much deeper into the decoders than
     /// random bytes do.
