@@ -54,6 +54,9 @@ pub struct TlsSection {
     pub key_file: String,
 }
 
+/// The shortest accepted join-token (HS256) secret, in bytes.
+pub const MIN_JWT_SECRET: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
@@ -68,15 +71,31 @@ pub struct AuthSection {
 }
 
 impl AuthSection {
-    /// The join-token secret, from the config or its file.
+    /// The join-token secret, from the config or its file; at least
+    /// [`MIN_JWT_SECRET`] bytes, as a short HS256 secret can be guessed.
     pub fn jwt_secret(&self) -> Result<Option<Vec<u8>>> {
-        if !self.jwt_secret_file.is_empty() {
+        let secret = if !self.jwt_secret_file.is_empty() {
             let s = std::fs::read_to_string(&self.jwt_secret_file).with_context(|| {
                 format!("reading auth.jwt_secret_file {}", self.jwt_secret_file)
             })?;
-            return Ok(Some(s.trim_end().as_bytes().to_vec()));
+            Some(s.trim_end().as_bytes().to_vec())
+        } else {
+            (!self.jwt_secret.is_empty()).then(|| self.jwt_secret.as_bytes().to_vec())
+        };
+        if let Some(s) = &secret
+            && s.len() < MIN_JWT_SECRET
+        {
+            bail!(
+                "config `auth.jwt_secret{}` is {} bytes; join-token secrets need at least {MIN_JWT_SECRET}",
+                if self.jwt_secret_file.is_empty() {
+                    ""
+                } else {
+                    "_file"
+                },
+                s.len()
+            );
         }
-        Ok((!self.jwt_secret.is_empty()).then(|| self.jwt_secret.as_bytes().to_vec()))
+        Ok(secret)
     }
 
     fn configured(&self) -> bool {
@@ -135,6 +154,9 @@ pub struct RoomsSection {
     pub max_rooms: usize,
     /// A disconnected member keeps its seat this long.
     pub grace_ms: u64,
+    /// A room with no seat (and nothing pending) for this long is unloaded
+    /// and stops counting against `max_rooms`.
+    pub empty_room_ttl_ms: u64,
     /// The config of rooms created by their first join.
     pub default: RoomConfig,
 }
@@ -198,6 +220,7 @@ impl Default for RoomsSection {
         RoomsSection {
             max_rooms: 10_000,
             grace_ms: 120_000,
+            empty_room_ttl_ms: 300_000,
             default: RoomConfig::default(),
         }
     }
@@ -329,6 +352,12 @@ impl Config {
         range("net.abuse_limit", n.abuse_limit.into(), 1, 1_000_000)?;
         range("net.stall_timeout_ms", n.stall_timeout_ms, 100, 600_000)?;
         range(
+            "net.max_quic_connections",
+            n.max_quic_connections as u64,
+            1,
+            10_000_000,
+        )?;
+        range(
             "net.max_connections",
             n.max_connections as u64,
             0,
@@ -361,11 +390,19 @@ impl Config {
             10_000_000,
         )?;
         range("rooms.grace_ms", self.rooms.grace_ms, 0, 86_400_000)?;
+        range(
+            "rooms.empty_room_ttl_ms",
+            self.rooms.empty_room_ttl_ms,
+            0,
+            86_400_000,
+        )?;
         if let Err(e) = self.rooms.default.validate() {
             bail!("config `rooms.default`: {}", e.message);
         }
-        let public = !s.http.ip().is_loopback() || (s.quic_enabled && !s.quic.ip().is_loopback());
-        if public && !self.auth.configured() && !s.allow_public_without_auth {
+        let public = !self.all_loopback();
+        // Anonymous play everywhere is no authentication, token secret or not.
+        let authenticated = self.auth.configured() && self.net.anonymous != Anonymous::Always;
+        if public && !authenticated && !s.allow_public_without_auth {
             bail!(
                 "config `server.http` = {} is not a loopback address and no authentication is configured; \
                  set `auth.jwt_secret` (or `server.allow_public_without_auth = true` to serve it anyway)",
@@ -382,6 +419,7 @@ impl Config {
         if !self.auth.jwt_secret.is_empty() && !self.auth.jwt_secret_file.is_empty() {
             bail!("config sets both `auth.jwt_secret` and `auth.jwt_secret_file`; pick one");
         }
+        self.auth.jwt_secret()?;
         range(
             "auth.resume_token_ttl_s",
             self.auth.resume_token_ttl_s,
@@ -391,12 +429,19 @@ impl Config {
         Ok(())
     }
 
-    /// Whether token-less play is allowed for a client on this server.
+    /// Every listener (HTTP/WebSocket, and QUIC when on) is on loopback.
+    pub fn all_loopback(&self) -> bool {
+        let s = &self.server;
+        s.http.ip().is_loopback() && (!s.quic_enabled || s.quic.ip().is_loopback())
+    }
+
+    /// Whether token-less play is allowed for a client on this server:
+    /// `loopback` means only while no listener is reachable from elsewhere.
     pub fn anonymous_allowed(&self) -> bool {
         match self.net.anonymous {
             Anonymous::Always => true,
             Anonymous::Never => false,
-            Anonymous::Loopback => self.server.http.ip().is_loopback(),
+            Anonymous::Loopback => self.all_loopback(),
         }
     }
 
@@ -466,47 +511,57 @@ impl Config {
     }
 }
 
-/// Applies `TICKROOM_<SECTION>_<KEY>=value` for every key the config has.
+/// Every non-table key of the defaults, as a path (`["rooms", "default", "teams"]`).
+fn leaf_keys(t: &toml::Table, prefix: &[String], out: &mut Vec<(Vec<String>, toml::Value)>) {
+    for (k, v) in t {
+        let mut path = prefix.to_vec();
+        path.push(k.clone());
+        match v.as_table() {
+            Some(inner) => leaf_keys(inner, &path, out),
+            None => out.push((path, v.clone())),
+        }
+    }
+}
+
+/// Applies `TICKROOM_<SECTION>_<KEY>=value` for every key the config has;
+/// nested keys join with `_` (`TICKROOM_ROOMS_DEFAULT_TEAMS`).
 fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<()> {
     let defaults = toml::Table::try_from(Config::default()).context("serializing defaults")?;
+    let mut keys = Vec::new();
+    leaf_keys(&defaults, &[], &mut keys);
     for (name, raw) in env {
         let Some(rest) = name.strip_prefix("TICKROOM_") else {
             continue;
         };
-        let mut found = false;
-        for (section, keys) in &defaults {
-            let Some(keys) = keys.as_table() else {
-                continue;
-            };
-            for (key, default) in keys {
-                if rest != format!("{section}_{key}").to_uppercase() || default.is_table() {
-                    continue;
-                }
-                let value = match default {
-                    toml::Value::Integer(_) => {
-                        toml::Value::Integer(raw.trim().parse().with_context(|| {
-                            format!("environment {name} = {raw:?}: expected an integer")
-                        })?)
-                    }
-                    toml::Value::Boolean(_) => {
-                        toml::Value::Boolean(raw.trim().parse().with_context(|| {
-                            format!("environment {name} = {raw:?}: expected true or false")
-                        })?)
-                    }
-                    _ => toml::Value::String(raw.clone()),
-                };
-                let section_table = table
-                    .entry(section.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                if let Some(t) = section_table.as_table_mut() {
-                    t.insert(key.clone(), value);
-                }
-                found = true;
-            }
-        }
-        if !found {
+        let Some((path, default)) = keys
+            .iter()
+            .find(|(p, _)| p.join("_").to_uppercase() == rest)
+        else {
             bail!("environment {name} names no config key");
+        };
+        let value = match default {
+            toml::Value::Integer(_) => {
+                toml::Value::Integer(raw.trim().parse().with_context(|| {
+                    format!("environment {name} = {raw:?}: expected an integer")
+                })?)
+            }
+            toml::Value::Boolean(_) => {
+                toml::Value::Boolean(raw.trim().parse().with_context(|| {
+                    format!("environment {name} = {raw:?}: expected true or false")
+                })?)
+            }
+            _ => toml::Value::String(raw.clone()),
+        };
+        let mut t = &mut *table;
+        for part in &path[..path.len() - 1] {
+            let entry = t
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            t = entry
+                .as_table_mut()
+                .with_context(|| format!("config `{part}` is not a table"))?;
         }
+        t.insert(path[path.len() - 1].clone(), value);
     }
     Ok(())
 }
@@ -562,6 +617,48 @@ mod tests {
         assert!(format!("{err:#}").contains("expected an integer"));
         let err = Config::load(None, env(&[("TICKROOM_NOPE", "1")])).unwrap_err();
         assert!(format!("{err:#}").contains("TICKROOM_NOPE names no config key"));
+    }
+
+    #[test]
+    fn nested_keys_have_environment_overrides_too() {
+        let c = Config::load(None, env(&[("TICKROOM_ROOMS_DEFAULT_TEAMS", "4")])).unwrap();
+        assert_eq!(c.rooms.default.teams, 4);
+    }
+
+    #[test]
+    fn short_join_token_secrets_are_refused() {
+        let err = Config::load(None, env(&[("TICKROOM_AUTH_JWT_SECRET", "short")])).unwrap_err();
+        assert!(format!("{err:#}").contains("at least 32"), "{err:#}");
+    }
+
+    #[test]
+    fn anonymous_loopback_play_needs_every_listener_on_loopback() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("TICKROOM_SERVER_QUIC", "0.0.0.0:7701"),
+                (
+                    "TICKROOM_AUTH_JWT_SECRET",
+                    "0123456789abcdef0123456789abcdef",
+                ),
+                ("TICKROOM_AUTH_ALLOW_TOKENS_WITHOUT_TLS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.anonymous_allowed());
+        let err = Config::load(
+            None,
+            env(&[
+                ("TICKROOM_SERVER_QUIC", "0.0.0.0:7701"),
+                (
+                    "TICKROOM_AUTH_JWT_SECRET",
+                    "0123456789abcdef0123456789abcdef",
+                ),
+                ("TICKROOM_NET_ANONYMOUS", "always"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no authentication"), "{err:#}");
     }
 
     #[test]

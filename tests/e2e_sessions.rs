@@ -189,7 +189,7 @@ async fn a_forged_resume_token_is_refused() {
 
 #[tokio::test]
 async fn join_tokens_decide_who_and_what_a_member_is() {
-    let secret = "a-backend-secret";
+    let secret = "a-backend-secret-of-at-least-32-bytes";
     let server = Server::start(&[
         ("TICKROOM_AUTH_JWT_SECRET", secret),
         ("TICKROOM_NET_ANONYMOUS", "never"),

@@ -503,3 +503,110 @@ async fn websocket_over_tls_uses_the_same_certificate_as_quic() {
     };
     assert!(Client::connect_with(&url, Codec::Json, bad).await.is_err());
 }
+
+#[tokio::test]
+async fn a_join_whose_connection_closes_before_the_tick_leaves_no_ghost_seat() {
+    let server = Server::start(&[("TICKROOM_ROOMS_GRACE_MS", "300")]);
+    let room = RoomId::from("ghost");
+    let mut watcher = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    watcher.join(&room, "watcher", None).await.unwrap();
+    let mut ghost = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
+    let seq = ghost.next_seq();
+    ghost
+        .send(&ClientMessage::JoinRoom {
+            seq,
+            room: room.clone(),
+            name: "ghost".into(),
+            team: None,
+        })
+        .await
+        .unwrap();
+    drop(ghost); // before the tick that applies the join
+    let (mut joined, mut disconnected, mut left) = (None, false, false);
+    while !left {
+        if let ServerMessage::Delta(d) = watcher
+            .recv_timeout(WAIT)
+            .await
+            .expect("the seat goes through its grace period")
+        {
+            for e in d.events {
+                match e.event {
+                    DomainEvent::MemberJoined { member } if member.name == "ghost" => {
+                        joined = Some(member.id)
+                    }
+                    DomainEvent::MemberDisconnected { member } => {
+                        disconnected |= Some(member) == joined
+                    }
+                    DomainEvent::MemberLeft { member, .. } => left |= Some(member) == joined,
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(joined.is_some() && disconnected && left);
+}
+
+#[tokio::test]
+async fn a_second_join_in_the_same_tick_does_not_unseat_the_first() {
+    let server = Server::start(&[]);
+    let room = RoomId::from("twice");
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let (s1, s2) = (c.next_seq(), c.next_seq());
+    for seq in [s1, s2] {
+        c.send(&ClientMessage::JoinRoom {
+            seq,
+            room: room.clone(),
+            name: "twice".into(),
+            team: None,
+        })
+        .await
+        .unwrap();
+    }
+    let (mut joined, mut refused) = (false, None);
+    while !joined || refused.is_none() {
+        match c.recv_timeout(WAIT).await.unwrap() {
+            ServerMessage::Joined { seq: Some(s), .. } if s == s1 => joined = true,
+            ServerMessage::Reject { seq, code, .. } if seq == s2 => refused = Some(code),
+            _ => {}
+        }
+    }
+    assert_eq!(refused, Some(ErrorCode::AlreadyInRoom));
+    assert!(
+        c.intent(Intent::Chat {
+            text: "still seated".into()
+        })
+        .await
+        .unwrap()
+        .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn empty_rooms_are_unloaded_and_free_their_place() {
+    let server = Server::start(&[
+        ("TICKROOM_ROOMS_MAX_ROOMS", "1"),
+        ("TICKROOM_ROOMS_EMPTY_ROOM_TTL_MS", "200"),
+    ]);
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    c.create_room(Some(RoomId::from("first")), room_config(), false)
+        .await
+        .unwrap();
+    let full = c
+        .create_room(Some(RoomId::from("second")), room_config(), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(full, ClientError::Refused(e) if e.code == ErrorCode::TooManyRooms));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match c
+            .create_room(Some(RoomId::from("second")), room_config(), false)
+            .await
+        {
+            Ok(_) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("the empty room was never unloaded: {e}"),
+        }
+    }
+}

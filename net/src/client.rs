@@ -246,6 +246,8 @@ impl Client {
         let mut config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
         config.transport_config(std::sync::Arc::new(crate::quic::transport_config(
             Duration::from_secs(15),
+            Limits::SERVER_FRAMES.max_frame_bytes,
+            1024 * 1024,
         )));
         let bind: std::net::SocketAddr = if target.addr.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -260,7 +262,7 @@ impl Client {
             .await
             .map_err(|e| protocol(&e))?;
         let (send, mut recv) = conn.open_bi().await.map_err(|e| protocol(&e))?;
-        let (tx, frames) = tokio::sync::mpsc::channel(64);
+        let (tx, frames) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
             loop {
                 let limit = Limits::SERVER_FRAMES.max_frame_bytes;

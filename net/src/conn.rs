@@ -65,6 +65,9 @@ pub struct ConnHandle {
     room_clock: Mutex<Option<Arc<AtomicU64>>>,
     /// The room this connection's room requests go to (its last join).
     room: Mutex<Option<RoomId>>,
+    /// Set when the connection's task is done with it, before the router
+    /// hears of the close: a seat must never be bound to it afterwards.
+    gone: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for ConnHandle {
@@ -106,6 +109,7 @@ impl ConnHandle {
             close_notify: Notify::new(),
             room_clock: Mutex::new(None),
             room: Mutex::new(None),
+            gone: std::sync::atomic::AtomicBool::new(false),
         });
         (handle, OutQueue { rx })
     }
@@ -246,5 +250,32 @@ impl ConnHandle {
         self.set_room(None);
         self.set_room_clock(None);
         welcome
+    }
+
+    /// Marks the connection as gone (its socket is closed or closing).
+    pub fn mark_gone(&self) {
+        self.gone.store(true, Ordering::Release);
+    }
+
+    /// True once the connection's task has let go of it.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+}
+
+/// Runs a write that a client which stopped reading can block forever.
+/// Gives up (false) when the connection is asked to close, or when the write
+/// has been stuck for the stall timeout, which makes it a slow consumer.
+pub(crate) async fn unless_closed(
+    conn: &ConnHandle,
+    write: impl std::future::Future<Output = bool>,
+) -> bool {
+    tokio::select! {
+        ok = write => ok,
+        () = conn.close_requested() => false,
+        () = tokio::time::sleep(conn.stall_timeout) => {
+            conn.close_with(ErrorCode::SlowConsumer, "a write did not complete within the stall timeout");
+            false
+        }
     }
 }

@@ -42,10 +42,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             max: hard_limit,
         });
     }
-    let mut frame = vec![0u8; len];
-    r.read_exact(&mut frame)
+    // Grows with the bytes that actually arrive: a length prefix alone
+    // cannot make us allocate.
+    let mut frame = Vec::new();
+    let got = (&mut *r)
+        .take(len as u64)
+        .read_to_end(&mut frame)
         .await
-        .map_err(|e| FrameEnd::Broken(format!("the stream ended inside a frame: {e}")))?;
+        .map_err(|e| FrameEnd::Broken(e.to_string()))?;
+    if got < len {
+        return Err(FrameEnd::Broken("the stream ended inside a frame".into()));
+    }
     Ok(frame)
 }
 

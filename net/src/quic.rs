@@ -5,7 +5,7 @@
 //! or too small.
 
 use crate::config::NetConfig;
-use crate::conn::{ConnHandle, ConnId};
+use crate::conn::{ConnHandle, ConnId, unless_closed};
 use crate::framing::{FrameEnd, frame_bytes, read_frame};
 use crate::outbound::OutFrame;
 use crate::session::{Reply, Router, Session};
@@ -28,14 +28,28 @@ pub use quinn::{Endpoint, VarInt};
 /// The ALPN protocol id of Tickroom over QUIC.
 pub const ALPN: &[u8] = b"tickroom/1";
 
-/// The QUIC transport settings shared by server and client: idle timeout
-/// (our heartbeat) and keep-alives at a third of it.
-pub fn transport_config(heartbeat: Duration) -> quinn::TransportConfig {
+/// The QUIC transport settings: idle timeout (our heartbeat) with
+/// keep-alives at a third of it, and windows bounded by our own limits so a
+/// peer cannot make the server buffer more than a few frames: one
+/// bidirectional stream (the protocol's only one), no unidirectional ones,
+/// receive windows of a few frames, a send window of the outbound queue.
+pub fn transport_config(
+    heartbeat: Duration,
+    max_frame: usize,
+    outbound_bytes: usize,
+) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     if let Ok(idle) = quinn::IdleTimeout::try_from(heartbeat) {
         t.max_idle_timeout(Some(idle));
     }
     t.keep_alive_interval(Some(heartbeat / 3));
+    let window = (max_frame.saturating_mul(4) + 4).clamp(64 * 1024, 16 * 1024 * 1024) as u32;
+    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
+    t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    t.stream_receive_window(quinn::VarInt::from_u32(window));
+    t.receive_window(quinn::VarInt::from_u32(window.saturating_mul(2)));
+    t.send_window(outbound_bytes.max(64 * 1024) as u64);
+    t.datagram_receive_buffer_size(Some(64 * 1024));
     t
 }
 
@@ -44,8 +58,10 @@ pub fn server_endpoint(
     addr: SocketAddr,
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    heartbeat: Duration,
+    net: &NetConfig,
 ) -> Result<quinn::Endpoint, Box<dyn std::error::Error + Send + Sync>> {
+    let (heartbeat, limits, outbound_bytes) =
+        (net.heartbeat_timeout, net.limits, net.outbound_bytes);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -53,7 +69,11 @@ pub fn server_endpoint(
         .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
-    config.transport_config(Arc::new(transport_config(heartbeat)));
+    config.transport_config(Arc::new(transport_config(
+        heartbeat,
+        limits.max_frame_bytes,
+        outbound_bytes,
+    )));
     Ok(quinn::Endpoint::server(config, addr)?)
 }
 
@@ -117,7 +137,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
         .max(64 * 1024);
     // Frames are read by their own task: `read_frame` is not cancel-safe, so
     // it must not race in the select below.
-    let (frames_tx, mut frames) = mpsc::channel(16);
+    let (frames_tx, mut frames) = mpsc::channel(2);
     tokio::spawn(async move {
         loop {
             let frame = read_frame(&mut recv, hard_limit).await;
@@ -165,9 +185,21 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                     handle.close_with(close.code, &close.reason);
                 }
             }
-            datagram = conn.read_datagram() => match datagram {
+                        datagram = conn.read_datagram() => match datagram {
                 Ok(bytes) => {
-                    let reply = session.on_frame(&bytes);
+                    // Datagrams are unordered and lossy: only cursors may use them.
+                    let reply = match Codec::Postcard.decode::<tickroom_protocol::ClientMessage>(&bytes, &config.limits) {
+                        Ok(tickroom_protocol::ClientMessage::Cursor { .. }) => session.on_frame(&bytes),
+                        Ok(_) => Reply {
+                            messages: vec![ServerMessage::Error {
+                                code: ErrorCode::Malformed,
+                                message: "only cursor messages may travel as datagrams".into(),
+                                details: Default::default(),
+                            }],
+                            close: None,
+                        },
+                        Err(e) => session.on_decode_error(&e),
+                    };
                     if !send_reply(&mut send, &handle, &reply).await {
                         break;
                     }
@@ -204,8 +236,13 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
         }
     }
 
-    if let Some(close) = handle.closing() {
+    // The rooms learn of the close now; draining may take a while.
+    let closing = handle.closing();
+    if closing.is_some() {
         session.transition(ConnState::Draining);
+    }
+    session.closed();
+    if let Some(close) = closing {
         tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
         let slow = close.code == ErrorCode::SlowConsumer;
         let linger = if slow {
@@ -238,7 +275,6 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
     } else {
         conn.close(quinn::VarInt::from_u32(0), b"");
     }
-    session.closed();
     tracing::debug!("connection closed");
 }
 
@@ -281,11 +317,4 @@ async fn write_frame(
     };
     handle.sent(len);
     ok
-}
-
-async fn unless_closed(conn: &ConnHandle, write: impl std::future::Future<Output = bool>) -> bool {
-    tokio::select! {
-        ok = write => ok,
-        () = conn.close_requested() => false,
-    }
 }

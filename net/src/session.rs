@@ -272,7 +272,23 @@ impl Session {
         .with("class", format!("{class:?}").to_lowercase());
         if self.strikes >= self.config.abuse_limit {
             tracing::info!(strikes = self.strikes, "closing an abusive connection");
-            return Reply::fatal(body.with("disconnected", true));
+            let body = body.with("disconnected", true);
+            // Still one reply per seq: the reject, then the close.
+            return match seq {
+                Some(seq) => Reply {
+                    messages: vec![ServerMessage::Reject {
+                        seq,
+                        code: body.code,
+                        message: body.message.clone(),
+                        details: body.details.clone(),
+                    }],
+                    close: Some(crate::conn::CloseReason {
+                        code: body.code,
+                        reason: body.message,
+                    }),
+                },
+                None => Reply::fatal(body),
+            };
         }
         match (class, seq) {
             (RateClass::Cursors, _) => Reply::default(),
@@ -286,7 +302,10 @@ impl Session {
         }
     }
 
+    /// The connection is done: tell the rooms at once (its seat's locks go
+    /// now, not after the closing frame has drained).
     pub fn closed(&mut self) {
+        self.conn.mark_gone();
         if matches!(
             self.state,
             ConnState::Connected | ConnState::InRoom | ConnState::Draining

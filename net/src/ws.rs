@@ -2,7 +2,7 @@
 //! the upgrade; it hands the upgraded connection here as plain async IO.
 
 use crate::config::NetConfig;
-use crate::conn::{ConnHandle, ConnId};
+use crate::conn::{ConnHandle, ConnId, unless_closed};
 use crate::outbound::{OutFrame, Payload};
 use crate::session::{Reply, Router, Session};
 use crate::state::ConnState;
@@ -213,8 +213,13 @@ async fn run<S>(
         }
     }
 
-    if let Some(close) = conn.closing() {
+    // The rooms learn of the close now; draining may take a while.
+    let closing = conn.closing();
+    if closing.is_some() {
         session.transition(ConnState::Draining);
+    }
+    session.closed();
+    if let Some(close) = closing {
         tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
         // What was queued before the close still goes out, within a bound;
         // except for a slow consumer, which must resume from a fresh snapshot
@@ -254,17 +259,7 @@ async fn run<S>(
         };
         let _ = tokio::time::timeout(linger, drain).await;
     }
-    session.closed();
     tracing::debug!("connection closed");
-}
-
-/// Runs a write that a stalled client can block forever, giving up as soon
-/// as the connection is asked to close (e.g. as a slow consumer).
-async fn unless_closed(conn: &ConnHandle, write: impl std::future::Future<Output = bool>) -> bool {
-    tokio::select! {
-        ok = write => ok,
-        () = conn.close_requested() => false,
-    }
 }
 
 async fn write_frame<S>(

@@ -25,14 +25,22 @@ pub struct ShardQueues {
 /// grace period are swept, as their seats are gone.
 #[derive(Default)]
 struct SessionRooms {
-    rooms: HashMap<String, (RoomId, Option<Instant>)>,
+    /// Session → (room, the connection that holds it, when it closed).
+    rooms: HashMap<String, SessionEntry>,
     inserts: u64,
+}
+
+struct SessionEntry {
+    room: RoomId,
+    owner: tickroom_net::ConnId,
+    closed: Option<Instant>,
 }
 
 pub struct RoomRouter {
     shards: Vec<ShardQueues>,
     sessions: Mutex<SessionRooms>,
     grace: Duration,
+    shutting_down: std::sync::atomic::AtomicBool,
     /// Makes generated room ids unique within this process; mixed with the
     /// start time so ids differ across restarts.
     next_room: AtomicU64,
@@ -48,6 +56,7 @@ impl RoomRouter {
             shards,
             sessions: Mutex::default(),
             grace,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
             next_room: AtomicU64::new(1),
             nonce,
         }
@@ -65,6 +74,12 @@ impl RoomRouter {
     }
 
     fn send(&self, room: &RoomId, cmd: ShardCommand) -> Result<(), ErrorBody> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(ErrorBody::new(
+                ErrorCode::ShuttingDown,
+                "the server is shutting down",
+            ));
+        }
         match self.shards[self.shard_of(room)].requests.try_send(cmd) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(ErrorBody::new(
@@ -88,12 +103,17 @@ impl RoomRouter {
         };
         let grace = self.grace + Duration::from_secs(60);
         let mut s = self.sessions();
-        s.rooms.insert(identity.session, (room.clone(), None));
+        let entry = SessionEntry {
+            room: room.clone(),
+            owner: conn.id,
+            closed: None,
+        };
+        s.rooms.insert(identity.session, entry);
         s.inserts += 1;
         if s.inserts.is_multiple_of(256) {
             let now = Instant::now();
             s.rooms
-                .retain(|_, (_, closed)| closed.is_none_or(|t| now.duration_since(t) < grace));
+                .retain(|_, e| e.closed.is_none_or(|t| now.duration_since(t) < grace));
         }
     }
 
@@ -127,6 +147,9 @@ impl RoomRouter {
 
     /// Stops every tick thread after its current tick.
     pub fn shutdown(&self) {
+        // From now on requests are refused with SHUTTING_DOWN instead of
+        // queued behind a tick thread that is about to stop.
+        self.shutting_down.store(true, Ordering::Release);
         for shard in &self.shards {
             let _ = shard.control.send(ShardCommand::Shutdown);
         }
@@ -171,9 +194,23 @@ impl Router for RoomRouter {
                         "leave your room before joining another",
                     ));
                 }
+                // Route before sending: the room's reply may come back at
+                // once. Undone if the send fails.
+                let before = conn.room();
                 conn.set_room(Some(room.clone()));
-                self.remember_session(conn, &room);
-                msg
+                let sent = self.send(
+                    &room,
+                    ShardCommand::Submit {
+                        conn: conn.clone(),
+                        room: room.clone(),
+                        msg,
+                    },
+                );
+                match &sent {
+                    Ok(()) => self.remember_session(conn, &room),
+                    Err(_) => conn.set_room(before),
+                }
+                return sent;
             }
             other => other,
         };
@@ -188,10 +225,13 @@ impl Router for RoomRouter {
     }
 
     fn closed(&self, conn: &Arc<ConnHandle>) {
+        // Only the connection holding the session marks it closed: after a
+        // takeover, the old connection's close must not age the live entry.
         if let Some(identity) = conn.identity()
             && let Some(entry) = self.sessions().rooms.get_mut(&identity.session)
+            && entry.owner == conn.id
         {
-            entry.1 = Some(Instant::now());
+            entry.closed = Some(Instant::now());
         }
         if let Some(room) = conn.room() {
             let _ = self.shards[self.shard_of(&room)]
@@ -214,8 +254,9 @@ impl Router for RoomRouter {
         let room = {
             let mut s = self.sessions();
             let entry = s.rooms.get_mut(&session).ok_or_else(failed)?;
-            entry.1 = None;
-            entry.0.clone()
+            entry.closed = None;
+            entry.owner = conn.id;
+            entry.room.clone()
         };
         conn.set_room(Some(room.clone()));
         // The control queue: a resume is at most one per hello.

@@ -50,6 +50,8 @@ pub struct RoomSummary {
 /// What every shard needs to know; shared.
 pub struct ShardSettings {
     pub grace: Duration,
+    /// A room with no seat for this long is unloaded.
+    pub empty_room_ttl: Duration,
     /// Signs the resume tokens sent with `welcome` after a resume.
     pub tokens: Arc<tickroom_net::tokens::Tokens>,
     pub max_rooms: usize,
@@ -159,8 +161,15 @@ impl Shard {
     /// requests it sent before it, and whatever a task sent before a control
     /// command is visible here once that command is.
     fn drain_requests(&mut self, requests: &Receiver<ShardCommand>) {
-        while let Ok(cmd) = requests.try_recv() {
-            self.handle(cmd);
+        // What is queued now is all that can precede the command; a flood
+        // arriving meanwhile waits for the next batch.
+        for _ in 0..requests.len() {
+            match requests.try_recv() {
+                Ok(cmd) => {
+                    self.handle(cmd);
+                }
+                Err(_) => break,
+            }
         }
     }
 
@@ -179,6 +188,13 @@ impl Shard {
             let started = Instant::now();
             slot.tick(&self.settings);
             self.settings.stats.record(started.elapsed());
+            if slot.idle_for(self.settings.empty_room_ttl, now) {
+                // Nobody seated for the TTL: unload it (persistence keeps it).
+                self.rooms.remove(&room);
+                self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+                tracing::info!(room = %room, "unloaded an empty room");
+                continue;
+            }
             let period = slot.period;
             // Drift compensation: the next tick is due one period after this
             // one was due, not after it ran; far behind, skip ahead.
@@ -198,7 +214,7 @@ impl Shard {
             ShardCommand::Shutdown => return true,
             ShardCommand::Closed { conn, room } => {
                 if let Some(slot) = self.rooms.get_mut(&room) {
-                    slot.connection_closed(&conn, &self.settings);
+                    slot.connection_closed(&conn);
                 }
             }
             ShardCommand::List {
@@ -299,7 +315,8 @@ impl Shard {
         }
         self.seed_counter += 1;
         let seed = room_seed(room, self.seed_counter);
-        match RoomSlot::new(room.clone(), config, seed, private) {
+        let grace_ms = self.settings.grace.as_millis() as u64;
+        match RoomSlot::new(room.clone(), config, seed, private, grace_ms) {
             Ok(slot) => {
                 self.due
                     .push(Reverse((Instant::now() + slot.period, room.clone())));

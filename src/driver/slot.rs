@@ -30,6 +30,12 @@ pub struct RoomSlot {
     seats: BTreeMap<ConnId, MemberId>,
     /// Latest cursor per member since the last tick (coalesced).
     cursors: BTreeMap<MemberId, Pos>,
+    /// Seats taken over by a resumed session, welcomed after the next tick.
+    taken_over: Vec<(MemberId, Arc<ConnHandle>)>,
+    /// The reconnect grace period, in milliseconds.
+    grace_ms: u64,
+    /// Since when the room has had no seat and nothing to do.
+    empty_since: Option<std::time::Instant>,
     /// Disconnected members and the tick at which their seat goes.
     grace: BTreeMap<MemberId, u64>,
 }
@@ -40,6 +46,7 @@ impl RoomSlot {
         config: RoomConfig,
         seed: u64,
         private: bool,
+        grace_ms: u64,
     ) -> Result<RoomSlot, ErrorBody> {
         let period = Duration::from_secs(1) / u32::from(config.tick_rate_hz.max(1));
         let room = Room::new(id, config, seed)?;
@@ -54,6 +61,9 @@ impl RoomSlot {
             members: BTreeMap::new(),
             seats: BTreeMap::new(),
             cursors: BTreeMap::new(),
+            taken_over: Vec::new(),
+            grace_ms,
+            empty_since: None,
             grace: BTreeMap::new(),
         })
     }
@@ -67,6 +77,19 @@ impl RoomSlot {
             tick: self.room.tick(),
             version: self.room.version(),
         }
+    }
+
+    /// True once the room has had no seat and nothing pending for `ttl`:
+    /// it can be unloaded.
+    pub fn idle_for(&mut self, ttl: Duration, now: std::time::Instant) -> bool {
+        let empty =
+            self.room.member_count() == 0 && self.pending.is_empty() && self.taken_over.is_empty();
+        if !empty {
+            self.empty_since = None;
+            return false;
+        }
+        let since = *self.empty_since.get_or_insert(now);
+        now.duration_since(since) >= ttl
     }
 
     pub fn has_pending(&self) -> bool {
@@ -110,10 +133,18 @@ impl RoomSlot {
                         ErrorCode::SessionReplaced,
                         "the session was resumed elsewhere",
                     );
+                    // Requests the old connection sent are still queued: their
+                    // replies go to the new one, and `welcome` waits for the
+                    // tick so its last applied seq counts them.
+                    for to in self.reply_to.iter_mut().flatten() {
+                        if to.conn.id == old.id {
+                            to.conn = conn.clone();
+                        }
+                    }
                 }
-                self.bind(seat.id, &conn);
-                let state = self.room.state();
-                self.welcome_back(&conn, seat.id, state, settings);
+                if self.bind(seat.id, &conn) {
+                    self.taken_over.push((seat.id, conn));
+                }
             }
             None => {
                 // After the (possibly still pending) disconnect.
@@ -125,10 +156,26 @@ impl RoomSlot {
         }
     }
 
-    fn bind(&mut self, member: MemberId, conn: &Arc<ConnHandle>) {
+    /// Ties a seat to a connection. A connection that closed before its
+    /// join or reconnect was applied is not bound: its seat gets the
+    /// disconnect (and grace period) its close could not give it.
+    fn bind(&mut self, member: MemberId, conn: &Arc<ConnHandle>) -> bool {
+        if conn.is_gone() {
+            self.queue(Input::about(member, InputKind::Disconnect), None);
+            self.grace.insert(member, self.grace_deadline());
+            return false;
+        }
         self.members.insert(member, conn.clone());
         self.seats.insert(conn.id, member);
+        conn.set_room(Some(self.room.id().clone()));
         conn.set_room_clock(Some(self.clock.clone()));
+        true
+    }
+
+    fn grace_deadline(&self) -> u64 {
+        let rate = u64::from(self.room.config().tick_rate_hz);
+        let grace_ticks = (self.grace_ms * rate).div_ceil(1000);
+        self.room.tick() + 1 + grace_ticks
     }
 
     /// `welcome` (with the last applied seq) and `joined` for a resumed session.
@@ -230,17 +277,14 @@ impl RoomSlot {
     }
 
     /// The connection dropped: its seat enters the grace period.
-    pub fn connection_closed(&mut self, conn: &ConnHandle, settings: &ShardSettings) {
+    pub fn connection_closed(&mut self, conn: &ConnHandle) {
         let Some(member) = self.seats.remove(&conn.id) else {
             return;
         };
         self.members.remove(&member);
         self.cursors.remove(&member);
         self.queue(Input::about(member, InputKind::Disconnect), None);
-        let rate = u64::from(self.room.config().tick_rate_hz);
-        let grace_ticks = (settings.grace.as_millis() as u64 * rate).div_ceil(1000);
-        self.grace
-            .insert(member, self.room.tick() + 1 + grace_ticks);
+        self.grace.insert(member, self.grace_deadline());
     }
 
     pub fn tick(&mut self, settings: &ShardSettings) {
@@ -277,7 +321,9 @@ impl RoomSlot {
             let seq = input.seq.unwrap_or_default();
             let reply = match outcome {
                 Outcome::Joined { member } => {
-                    self.bind(*member, &conn);
+                    if !self.bind(*member, &conn) {
+                        continue;
+                    }
                     joined_now.insert(conn.id);
                     ServerMessage::Joined {
                         seq: input.seq,
@@ -290,7 +336,9 @@ impl RoomSlot {
                 }
                 Outcome::Applied if resume => {
                     let Some(m) = input.member else { continue };
-                    self.bind(m, &conn);
+                    if !self.bind(m, &conn) {
+                        continue;
+                    }
                     joined_now.insert(conn.id);
                     let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
                     self.welcome_back(&conn, m, snapshot, settings);
@@ -312,7 +360,11 @@ impl RoomSlot {
                     ServerMessage::Ack { seq }
                 }
                 Outcome::Rejected(e) => {
-                    if matches!(input.kind, InputKind::Join { .. }) {
+                    // A refused join frees the connection to join elsewhere,
+                    // unless it already sits here (a second join).
+                    if matches!(input.kind, InputKind::Join { .. })
+                        && !self.seats.contains_key(&conn.id)
+                    {
                         conn.set_room(None);
                     }
                     reject(seq, e.clone())
@@ -335,6 +387,14 @@ impl RoomSlot {
             }
         }
 
+        // Taken-over seats: welcomed now that their old requests are applied.
+        for (member, conn) in std::mem::take(&mut self.taken_over) {
+            if self.seats.get(&conn.id) == Some(&member) {
+                joined_now.insert(conn.id);
+                let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                self.welcome_back(&conn, member, snapshot, settings);
+            }
+        }
         if let Some(delta) = out.delta {
             let msg = ServerMessage::Delta(delta);
             self.broadcast(&msg, true, &joined_now, settings);
