@@ -5,7 +5,9 @@ mod support;
 use std::time::Duration;
 use support::Server;
 use tickroom_net::client::ConnectOptions;
-use tickroom_net::reconnecting::{Backoff, ClientState, Event, ReconnectingClient, Resolution};
+use tickroom_net::reconnecting::{
+    Backoff, ClientState, Event, ReconnectingClient, Resolution, Target,
+};
 use tickroom_protocol::{ClientMessage, Codec, Intent, PieceId, RoomId, ServerMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -28,16 +30,25 @@ fn fast() -> Backoff {
 }
 
 #[tokio::test]
-async fn a_broken_connection_resumes_and_every_request_resolves_exactly_once() {
+async fn a_broken_websocket_resumes_and_every_request_resolves_exactly_once() {
     let server = Server::start(&[]);
-    let mut c = ReconnectingClient::connect(
-        &server.ws,
-        Codec::Postcard,
-        ConnectOptions::default(),
-        fast(),
-    )
-    .await
-    .unwrap();
+    let target = Target::WebSocket {
+        url: server.ws.clone(),
+        codec: Codec::Postcard,
+    };
+    broken_connection_resumes(target).await;
+}
+
+#[tokio::test]
+async fn a_broken_quic_connection_resumes_and_every_request_resolves_exactly_once() {
+    let server = Server::start(&[]);
+    broken_connection_resumes(Target::Quic(server.quic.clone().unwrap())).await;
+}
+
+async fn broken_connection_resumes(target: Target) {
+    let mut c = ReconnectingClient::connect_to(target, ConnectOptions::default(), fast())
+        .await
+        .unwrap();
     let room = RoomId::from("rc");
     c.request(|seq| ClientMessage::JoinRoom {
         seq,

@@ -261,6 +261,13 @@ impl ConnHandle {
     pub fn is_gone(&self) -> bool {
         self.gone.load(Ordering::Acquire)
     }
+
+    /// A connection with no socket behind it, for tests and tools: what is
+    /// pushed to it is dropped (`PushOutcome::Gone`).
+    pub fn detached(id: ConnId, codec: Codec) -> Arc<ConnHandle> {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+        ConnHandle::new(id, codec, peer, 1, 1024, Duration::from_secs(5)).0
+    }
 }
 
 /// Runs a write that a client which stopped reading can block forever.

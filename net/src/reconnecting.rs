@@ -11,7 +11,7 @@
 //! their original seq. If the seat is gone, they resolve as
 //! [`Resolution::Lost`].
 
-use crate::client::{Client, ClientError, ConnectOptions, Joined};
+use crate::client::{Client, ClientError, ConnectOptions, Joined, QuicTarget};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tickroom_protocol::{ClientMessage, Codec, ErrorBody, ServerMessage};
@@ -89,9 +89,24 @@ pub enum Event {
     SeatLost(ErrorBody),
 }
 
+/// Where to (re)connect.
+#[derive(Debug, Clone)]
+pub enum Target {
+    WebSocket { url: String, codec: Codec },
+    Quic(QuicTarget),
+}
+
+impl Target {
+    async fn connect(&self, options: ConnectOptions) -> Result<Client, ClientError> {
+        match self {
+            Target::WebSocket { url, codec } => Client::connect_with(url, *codec, options).await,
+            Target::Quic(q) => Client::connect_quic(q, options).await,
+        }
+    }
+}
+
 pub struct ReconnectingClient {
-    url: String,
-    codec: Codec,
+    target: Target,
     options: ConnectOptions,
     pub backoff: Backoff,
     state: ClientState,
@@ -106,15 +121,28 @@ pub struct ReconnectingClient {
 }
 
 impl ReconnectingClient {
+    /// Over WebSocket.
     pub async fn connect(
         url: &str,
         codec: Codec,
         options: ConnectOptions,
         backoff: Backoff,
     ) -> Result<ReconnectingClient, ClientError> {
-        let mut c = ReconnectingClient {
+        let target = Target::WebSocket {
             url: url.to_owned(),
             codec,
+        };
+        Self::connect_to(target, options, backoff).await
+    }
+
+    /// Over any transport.
+    pub async fn connect_to(
+        target: Target,
+        options: ConnectOptions,
+        backoff: Backoff,
+    ) -> Result<ReconnectingClient, ClientError> {
+        let mut c = ReconnectingClient {
+            target,
             options,
             backoff,
             state: ClientState::Disconnected,
@@ -126,7 +154,7 @@ impl ReconnectingClient {
             resume_token: None,
         };
         c.set_state(ClientState::Connecting);
-        match Client::connect_with(&c.url, codec, c.options.clone()).await {
+        match c.target.connect(c.options.clone()).await {
             Ok(client) => {
                 c.resume_token = Some(client.welcome.resume_token.clone());
                 c.inner = Some(client);
@@ -258,7 +286,7 @@ impl ReconnectingClient {
                 resume: resume.clone(),
                 ..self.options.clone()
             };
-            match Client::connect_with(&self.url, self.codec, options).await {
+            match self.target.connect(options).await {
                 Ok(client) => return self.resumed(client).await,
                 Err(ClientError::Refused(e)) => {
                     self.set_state(ClientState::Failed(format!("refused: {e}")));

@@ -269,3 +269,71 @@ impl Router for RoomRouter {
             .map_err(|_| ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickroom_net::ConnId;
+    use tickroom_protocol::{Codec, Intent, TeamId};
+
+    /// A router over one tick thread that never drains: its request queue
+    /// holds one command.
+    fn stalled_router() -> (RoomRouter, crossbeam_channel::Receiver<ShardCommand>) {
+        let (requests, rx) = crossbeam_channel::bounded(1);
+        let (control, _) = crossbeam_channel::unbounded();
+        let router = RoomRouter::new(
+            vec![ShardQueues { requests, control }],
+            Duration::from_secs(1),
+        );
+        (router, rx)
+    }
+
+    #[test]
+    fn a_full_queue_answers_server_busy_and_applies_nothing() {
+        let (router, rx) = stalled_router();
+        let conn = ConnHandle::detached(ConnId(1), Codec::Json);
+        conn.set_room(Some(RoomId::from("r")));
+        let chat = |seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::Chat { text: "x".into() },
+        };
+        assert_eq!(router.submit(&conn, chat(1)), Ok(()));
+        let busy = router.submit(&conn, chat(2)).unwrap_err();
+        assert_eq!(busy.code, ErrorCode::ServerBusy);
+        assert_eq!(rx.len(), 1, "the refused request was not queued");
+    }
+
+    #[test]
+    fn a_busy_join_leaves_the_connection_free_to_try_again() {
+        let (router, _rx) = stalled_router();
+        let conn = ConnHandle::detached(ConnId(2), Codec::Json);
+        let filler = ConnHandle::detached(ConnId(3), Codec::Json);
+        filler.set_room(Some(RoomId::from("r")));
+        router
+            .submit(&filler, ClientMessage::Leave { seq: 1 })
+            .unwrap();
+        let join = ClientMessage::JoinRoom {
+            seq: 1,
+            room: RoomId::from("r"),
+            name: "n".into(),
+            team: Some(TeamId(0)),
+        };
+        assert_eq!(
+            router.submit(&conn, join).unwrap_err().code,
+            ErrorCode::ServerBusy
+        );
+        assert_eq!(conn.room(), None, "not routed to a room it never reached");
+    }
+
+    #[test]
+    fn requests_after_shutdown_are_refused_with_shutting_down() {
+        let (router, _rx) = stalled_router();
+        router.shutdown();
+        let conn = ConnHandle::detached(ConnId(4), Codec::Json);
+        conn.set_room(Some(RoomId::from("r")));
+        let err = router
+            .submit(&conn, ClientMessage::Leave { seq: 1 })
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ShuttingDown);
+    }
+}
