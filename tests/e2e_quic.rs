@@ -149,19 +149,11 @@ async fn a_quic_session_resumes_after_a_broken_connection() {
 
 #[tokio::test]
 async fn quic_clients_are_told_when_the_server_shuts_down() {
-    let mut server = Server::start(&[]);
+    let server = Server::start(&[]);
     let mut c = quic(&server).await;
     c.join(&RoomId::from("q-bye"), "alice", None).await.unwrap();
-    let stop = tokio::task::spawn_blocking(move || {
-        let status = server.terminate(Duration::from_secs(10));
-        (status, server)
-    });
-    let mut closing = None;
-    while let Ok(m) = c.recv_timeout(WAIT).await {
-        if let ServerMessage::Closing { code, .. } = m {
-            closing = Some(code);
-        }
-    }
+    let stop = support::terminate_in_background(server);
+    let closing = support::closing_code(&mut c).await;
     assert_eq!(closing, Some(ErrorCode::ShuttingDown));
     let (status, _server) = stop.await.unwrap();
     assert_eq!(status.map(|s| s.code()), Some(Some(0)));

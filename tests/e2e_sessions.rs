@@ -160,12 +160,7 @@ async fn resuming_while_the_old_connection_lives_takes_the_seat_over() {
         .await
         .unwrap();
     assert_eq!(a2.resumed.map(|j| j.member), Some(seat.member));
-    let mut closing = None;
-    while let Ok(m) = a.recv_timeout(WAIT).await {
-        if let ServerMessage::Closing { code, .. } = m {
-            closing = Some(code);
-        }
-    }
+    let closing = support::closing_code(&mut a).await;
     assert_eq!(closing, Some(ErrorCode::SessionReplaced));
 }
 

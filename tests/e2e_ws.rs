@@ -316,19 +316,11 @@ async fn a_connection_without_hello_is_closed_after_the_handshake_timeout() {
 
 #[tokio::test]
 async fn graceful_shutdown_tells_clients_and_exits_zero() {
-    let mut server = Server::start(&[]);
+    let server = Server::start(&[]);
     let mut c = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
     c.join(&RoomId::from("bye"), "alice", None).await.unwrap();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = server.terminate(Duration::from_secs(10));
-        (status, server)
-    });
-    let mut closing = None;
-    while let Ok(m) = c.recv_timeout(WAIT).await {
-        if let ServerMessage::Closing { code, .. } = m {
-            closing = Some(code);
-        }
-    }
+    let status = support::terminate_in_background(server);
+    let closing = support::closing_code(&mut c).await;
     assert_eq!(closing, Some(ErrorCode::ShuttingDown));
     let (status, _server) = status.await.unwrap();
     assert_eq!(status.map(|s| s.code()), Some(Some(0)), "exit 0 in time");

@@ -236,44 +236,31 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
         }
     }
 
-    // The rooms learn of the close now; draining may take a while.
-    let closing = handle.closing();
-    if closing.is_some() {
-        session.transition(ConnState::Draining);
-    }
-    session.closed();
-    if let Some(close) = closing {
-        tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
-        let slow = close.code == ErrorCode::SlowConsumer;
-        let linger = if slow {
-            config.heartbeat_timeout
-        } else {
-            Duration::from_secs(2)
-        };
-        let drain = async {
-            queue.rx.close();
-            while let Some(frame) = queue.rx.recv().await {
-                if slow {
-                    handle.sent(frame.payload.len());
-                } else if !write_frame(&conn, &mut send, &handle, frame).await {
-                    return;
+    match session.finish() {
+        Some(plan) => {
+            let drain = async {
+                queue.rx.close();
+                while let Some(frame) = queue.rx.recv().await {
+                    if plan.drop_backlog {
+                        handle.sent(frame.payload.len());
+                    } else if !write_frame(&conn, &mut send, &handle, frame).await {
+                        return;
+                    }
                 }
-            }
-            let closing = ServerMessage::Closing {
-                code: close.code,
-                reason: close.reason.clone(),
+                if let Some(frame) = plan.frame {
+                    let _ = send.write_all(&frame_bytes(frame.payload.as_bytes())).await;
+                }
+                let _ = send.finish();
+                // Wait for the peer to read it (or give up at the linger).
+                let _ = send.stopped().await;
             };
-            if let Ok(frame) = OutFrame::encode(Codec::Postcard, &closing, true) {
-                let _ = send.write_all(&frame_bytes(frame.payload.as_bytes())).await;
-            }
-            let _ = send.finish();
-            // Wait for the peer to read it (or give up at the linger).
-            let _ = send.stopped().await;
-        };
-        let _ = tokio::time::timeout(linger, drain).await;
-        conn.close(quinn::VarInt::from_u32(0), close.code.as_str().as_bytes());
-    } else {
-        conn.close(quinn::VarInt::from_u32(0), b"");
+            let _ = tokio::time::timeout(plan.linger, drain).await;
+            conn.close(
+                quinn::VarInt::from_u32(0),
+                plan.reason.code.as_str().as_bytes(),
+            );
+        }
+        None => conn.close(quinn::VarInt::from_u32(0), b""),
     }
     tracing::debug!("connection closed");
 }

@@ -64,6 +64,20 @@ fn error_message(body: ErrorBody) -> ServerMessage {
     }
 }
 
+/// How long a closing connection may take to drain its queue.
+pub(crate) const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How a server-initiated close drains.
+pub(crate) struct ClosePlan {
+    pub reason: CloseReason,
+    /// Drop what is queued instead of sending it.
+    pub drop_backlog: bool,
+    /// How long draining may take.
+    pub linger: std::time::Duration,
+    /// The encoded `closing` message.
+    pub frame: Option<crate::outbound::OutFrame>,
+}
+
 pub(crate) struct Session {
     pub conn: Arc<ConnHandle>,
     pub state: ConnState,
@@ -300,6 +314,39 @@ impl Session {
             }),
             (_, None) => Reply::error(body),
         }
+    }
+
+    /// Ends the session: the rooms learn of the close at once (the seat's
+    /// locks go now, not after the closing frame has drained). Returns how
+    /// to drain when the server is the one closing.
+    pub fn finish(&mut self) -> Option<ClosePlan> {
+        let reason = self.conn.closing();
+        if reason.is_some() {
+            self.transition(ConnState::Draining);
+        }
+        self.closed();
+        let reason = reason?;
+        tracing::info!(code = %reason.code, reason = %reason.reason, "closing connection");
+        // A slow consumer must resume from a fresh snapshot anyway: its
+        // backlog is dropped so that `closing` reaches it as soon as it
+        // reads again, for which it gets a heartbeat's time.
+        let drop_backlog = reason.code == ErrorCode::SlowConsumer;
+        let linger = if drop_backlog {
+            self.config.heartbeat_timeout
+        } else {
+            DRAIN_TIMEOUT
+        };
+        let closing = ServerMessage::Closing {
+            code: reason.code,
+            reason: reason.reason.clone(),
+        };
+        let frame = crate::outbound::OutFrame::encode(self.conn.codec, &closing, true).ok();
+        Some(ClosePlan {
+            drop_backlog,
+            linger,
+            frame,
+            reason,
+        })
     }
 
     /// The connection is done: tell the rooms at once (its seat's locks go

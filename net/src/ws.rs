@@ -9,7 +9,6 @@ use crate::state::ConnState;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tickroom_protocol::{Codec, DecodeError, ErrorCode, ServerMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -23,8 +22,6 @@ use tracing::Instrument;
 /// that completes the upgrade.
 pub use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-/// How long a closing connection may take to drain its queue.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Frames written per flush, so one busy connection cannot hog its task.
 const MAX_BATCH: usize = 64;
 
@@ -213,38 +210,17 @@ async fn run<S>(
         }
     }
 
-    // The rooms learn of the close now; draining may take a while.
-    let closing = conn.closing();
-    if closing.is_some() {
-        session.transition(ConnState::Draining);
-    }
-    session.closed();
-    if let Some(close) = closing {
-        tracing::info!(code = %close.code, reason = %close.reason, "closing connection");
-        // What was queued before the close still goes out, within a bound;
-        // except for a slow consumer, which must resume from a fresh snapshot
-        // anyway: its backlog is dropped so that `closing` can reach it as
-        // soon as it reads again.
-        let slow = close.code == ErrorCode::SlowConsumer;
-        let linger = if slow {
-            config.heartbeat_timeout
-        } else {
-            DRAIN_TIMEOUT
-        };
+    if let Some(plan) = session.finish() {
         let drain = async {
             queue.rx.close();
             while let Some(frame) = queue.rx.recv().await {
-                if slow {
+                if plan.drop_backlog {
                     conn.sent(frame.payload.len());
                 } else if !write_frame(&mut sink, &conn, frame).await {
                     return;
                 }
             }
-            let closing = ServerMessage::Closing {
-                code: close.code,
-                reason: close.reason.clone(),
-            };
-            if let Ok(frame) = OutFrame::encode(codec, &closing, true) {
+            if let Some(frame) = plan.frame {
                 let _ = sink.feed(to_message(frame.payload)).await;
             }
             let _ = sink.send(Message::Close(None)).await;
@@ -257,7 +233,7 @@ async fn run<S>(
                 }
             }
         };
-        let _ = tokio::time::timeout(linger, drain).await;
+        let _ = tokio::time::timeout(plan.linger, drain).await;
     }
     tracing::debug!("connection closed");
 }

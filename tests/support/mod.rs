@@ -128,3 +128,27 @@ pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Reads until the connection ends; the code of its `closing` frame, if any.
+pub async fn closing_code(
+    c: &mut tickroom_net::client::Client,
+) -> Option<tickroom_protocol::ErrorCode> {
+    let mut code = None;
+    while let Ok(m) = c.recv_timeout(Duration::from_secs(5)).await {
+        if let tickroom_protocol::ServerMessage::Closing { code: c, .. } = m {
+            code = Some(c);
+        }
+    }
+    code
+}
+
+/// Sends SIGTERM from a blocking task; yields the exit status (and the
+/// server, to drop after).
+pub fn terminate_in_background(
+    mut server: Server,
+) -> tokio::task::JoinHandle<(Option<std::process::ExitStatus>, Server)> {
+    tokio::task::spawn_blocking(move || {
+        let status = server.terminate(Duration::from_secs(10));
+        (status, server)
+    })
+}
