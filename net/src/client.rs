@@ -68,6 +68,9 @@ struct QuicTransport {
     send: quinn::SendStream,
     /// Frames read off the stream by a reader task (reads are not cancel-safe).
     frames: tokio::sync::mpsc::Receiver<Result<Vec<u8>, crate::framing::FrameEnd>>,
+    /// False once the connection stopped delivering datagrams; the stream
+    /// may still hold frames (the server's `closing`) to read.
+    datagrams_open: bool,
 }
 
 /// Where a QUIC server is and how to trust it.
@@ -278,6 +281,7 @@ impl Client {
             conn,
             send,
             frames,
+            datagrams_open: true,
         });
         Self::handshake(transport, Codec::Postcard, options).await
     }
@@ -469,15 +473,21 @@ impl Client {
                     Some(Err(e)) => return Err(e.into()),
                 }
             },
-            Transport::Quic(q) => tokio::select! {
-                frame = q.frames.recv() => match frame {
-                    Some(Ok(bytes)) => Ok(codec.decode(&bytes, &limits)?),
-                    _ => Err(ClientError::Closed),
-                },
-                datagram = q.conn.read_datagram() => match datagram {
-                    Ok(bytes) => Ok(codec.decode(&bytes, &limits)?),
-                    Err(_) => Err(ClientError::Closed),
-                },
+            Transport::Quic(q) => loop {
+                tokio::select! {
+                    // Stream frames first: when the connection closes, its
+                    // last frames (`closing`) must not lose to the datagram
+                    // error that arrives at the same moment.
+                    biased;
+                    frame = q.frames.recv() => return match frame {
+                        Some(Ok(bytes)) => Ok(codec.decode(&bytes, &limits)?),
+                        _ => Err(ClientError::Closed),
+                    },
+                    datagram = q.conn.read_datagram(), if q.datagrams_open => match datagram {
+                        Ok(bytes) => return Ok(codec.decode(&bytes, &limits)?),
+                        Err(_) => q.datagrams_open = false,
+                    },
+                }
             },
         }
     }
