@@ -56,12 +56,20 @@ struct Counts {
     per_ip: HashMap<IpAddr, usize>,
     /// Token buckets for new connections: (tokens, last refill).
     arrivals: HashMap<IpAddr, (f64, Instant)>,
+    last_prune: Option<Instant>,
+}
+
+/// Admits connections against the caps (total, per IP, new per IP per
+/// second). The TCP listener and the QUIC endpoint each have one.
+#[derive(Clone)]
+pub struct Admission {
+    limits: ListenerLimits,
+    counts: Arc<Mutex<Counts>>,
 }
 
 pub struct GuardedListener {
     inner: TcpListener,
-    limits: ListenerLimits,
-    counts: Arc<Mutex<Counts>>,
+    admission: Admission,
     last_refusal_log: Option<Instant>,
     /// With TLS (wss://): handshakes run in their own tasks, so a slow
     /// client cannot stall the accept loop; finished ones arrive here.
@@ -82,12 +90,74 @@ enum Refusal {
     Rate(u32),
 }
 
+impl Admission {
+    pub fn new(limits: ListenerLimits) -> Admission {
+        Admission {
+            limits,
+            counts: Arc::default(),
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Result<Slot, Refusal> {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if c.total >= self.limits.max_connections {
+            return Err(Refusal::Total(self.limits.max_connections));
+        }
+        if c.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
+            return Err(Refusal::PerIp(self.limits.max_per_ip));
+        }
+        let rate = f64::from(self.limits.new_per_ip_per_s.max(1));
+        let now = Instant::now();
+        if c.arrivals.len() > 10_000
+            && c.last_prune
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            // Forget IPs whose bucket has refilled: they are as new. At most
+            // once a second, so a flood of addresses cannot make every
+            // accept walk the map.
+            c.arrivals
+                .retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(1));
+            c.last_prune = Some(now);
+        }
+        let (tokens, last) = c.arrivals.entry(ip).or_insert((rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Refusal::Rate(self.limits.new_per_ip_per_s));
+        }
+        *tokens -= 1.0;
+        c.total += 1;
+        *c.per_ip.entry(ip).or_default() += 1;
+        Ok(Slot {
+            counts: self.counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl tickroom_net::quic::Admit for Admission {
+    fn admit(&self, ip: IpAddr) -> Result<Box<dyn Send + Sync>, String> {
+        Admission::admit(self, ip)
+            .map(|slot| Box::new(slot) as Box<dyn Send + Sync>)
+            .map_err(|why| why.message())
+    }
+}
+
+impl Refusal {
+    fn message(&self) -> String {
+        match *self {
+            Refusal::Total(n) => format!("the server holds its maximum of {n} connections"),
+            Refusal::PerIp(n) => format!("this address holds its maximum of {n} connections"),
+            Refusal::Rate(n) => format!("this address opens more than {n} connections per second"),
+        }
+    }
+}
+
 impl GuardedListener {
     pub fn new(inner: TcpListener, limits: ListenerLimits) -> GuardedListener {
         GuardedListener {
             inner,
-            limits,
-            counts: Arc::default(),
+            admission: Admission::new(limits),
             last_refusal_log: None,
             tls: None,
         }
@@ -110,50 +180,20 @@ impl GuardedListener {
         self
     }
 
-    fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if c.total >= self.limits.max_connections {
-            return Err(Refusal::Total(self.limits.max_connections));
-        }
-        if c.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
-            return Err(Refusal::PerIp(self.limits.max_per_ip));
-        }
-        let rate = f64::from(self.limits.new_per_ip_per_s.max(1));
-        let now = Instant::now();
-        if c.arrivals.len() > 10_000 {
-            // Forget IPs whose bucket has refilled: they are as new.
-            c.arrivals
-                .retain(|_, (_, last)| now.duration_since(*last) < Duration::from_secs(1));
-        }
-        let (tokens, last) = c.arrivals.entry(ip).or_insert((rate, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(rate);
-        *last = now;
-        if *tokens < 1.0 {
-            return Err(Refusal::Rate(self.limits.new_per_ip_per_s));
-        }
-        *tokens -= 1.0;
-        c.total += 1;
-        *c.per_ip.entry(ip).or_default() += 1;
-        Ok(())
-    }
-
     fn configure(&self, stream: &TcpStream) {
         let _ = stream.set_nodelay(true);
         let sock = socket2::SockRef::from(stream);
-        if self.limits.send_buffer > 0 {
-            let _ = sock.set_send_buffer_size(self.limits.send_buffer);
+        let limits = &self.admission.limits;
+        if limits.send_buffer > 0 {
+            let _ = sock.set_send_buffer_size(limits.send_buffer);
         }
-        if self.limits.recv_buffer > 0 {
-            let _ = sock.set_recv_buffer_size(self.limits.recv_buffer);
+        if limits.recv_buffer > 0 {
+            let _ = sock.set_recv_buffer_size(limits.recv_buffer);
         }
     }
 
     fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) {
-        let message = match why {
-            Refusal::Total(n) => format!("the server holds its maximum of {n} connections"),
-            Refusal::PerIp(n) => format!("this address holds its maximum of {n} connections"),
-            Refusal::Rate(n) => format!("this address opens more than {n} connections per second"),
-        };
+        let message = why.message();
         let body =
             serde_json::json!({"code": "TOO_MANY_CONNECTIONS", "message": message, "details": {}})
                 .to_string();
@@ -204,13 +244,9 @@ impl axum::serve::Listener for GuardedListener {
                 None => self.inner.accept().await,
             };
             match accepted {
-                Ok((stream, peer)) => match self.admit(peer.ip()) {
-                    Ok(()) => {
+                Ok((stream, peer)) => match self.admission.admit(peer.ip()) {
+                    Ok(slot) => {
                         self.configure(&stream);
-                        let slot = Slot {
-                            counts: self.counts.clone(),
-                            ip: peer.ip(),
-                        };
                         let Some(tls) = &self.tls else {
                             return (
                                 TrackedStream {

@@ -170,7 +170,10 @@ pub fn run(config: Config) -> Result<()> {
                 next_conn: state.next_conn.clone(),
                 shutdown: state.shutdown.clone(),
                 connections: connections.clone(),
-                max_connections: config.net.max_quic_connections,
+                admission: Arc::new(crate::listener::Admission::new(crate::listener::ListenerLimits {
+                    max_connections: config.net.max_quic_connections,
+                    ..config.listener_limits()
+                })),
             };
             tokio::spawn(quic_server.run(endpoint));
         }

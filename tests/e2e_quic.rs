@@ -305,3 +305,31 @@ async fn after_the_grace_period_a_quic_seat_is_gone() {
     );
     assert!(back.resumed.is_none());
 }
+
+#[tokio::test]
+async fn quic_connections_are_capped_per_ip() {
+    let server = Server::start(&[("TICKROOM_NET_MAX_CONNECTIONS_PER_IP", "2")]);
+    let target = server.quic.clone().unwrap();
+    let _a = Client::connect_quic(&target, ConnectOptions::default())
+        .await
+        .unwrap();
+    let b = Client::connect_quic(&target, ConnectOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        Client::connect_quic(&target, ConnectOptions::default())
+            .await
+            .is_err(),
+        "the third is refused"
+    );
+    // A closed one frees its place.
+    b.close().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while Client::connect_quic(&target, ConnectOptions::default())
+        .await
+        .is_err()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no place was freed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

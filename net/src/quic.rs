@@ -77,6 +77,13 @@ pub fn server_endpoint(
     Ok(quinn::Endpoint::server(config, addr)?)
 }
 
+/// Decides whether a new connection from `ip` may come in (caps per IP,
+/// total, new per second). The guard it returns holds the connection's place
+/// until dropped; the error says why not.
+pub trait Admit: Send + Sync {
+    fn admit(&self, ip: std::net::IpAddr) -> Result<Box<dyn Send + Sync>, String>;
+}
+
 /// Everything a QUIC connection task needs.
 #[derive(Clone)]
 pub struct QuicServer {
@@ -85,31 +92,30 @@ pub struct QuicServer {
     pub next_conn: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
     pub connections: Arc<ConnTracker>,
-    /// Most QUIC connections at once (they hold no file descriptor, so the
+    /// The caps for QUIC connections (they hold no file descriptor, so the
     /// open-file cap of the TCP listener does not cover them).
-    pub max_connections: usize,
+    pub admission: Arc<dyn Admit>,
 }
 
 impl QuicServer {
     /// Accepts connections until the endpoint closes.
     pub async fn run(self, endpoint: quinn::Endpoint) {
-        let live = Arc::new(ConnTracker::default());
         while let Some(incoming) = endpoint.accept().await {
             if *self.shutdown.borrow() {
                 incoming.refuse();
                 continue;
             }
-            if live.live() >= self.max_connections {
-                tracing::warn!(
-                    max = self.max_connections,
-                    "refusing a QUIC connection: at the cap"
-                );
-                incoming.refuse();
-                continue;
-            }
+            let place = match self.admission.admit(incoming.remote_address().ip()) {
+                Ok(place) => place,
+                Err(why) => {
+                    tracing::warn!(peer = %incoming.remote_address(), %why, "refusing a QUIC connection");
+                    incoming.refuse();
+                    continue;
+                }
+            };
             let id = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
             let server = self.clone();
-            let guards = (server.connections.enter(), live.enter());
+            let guards = (server.connections.enter(), place);
             tokio::spawn(async move {
                 let _guards = guards;
                 let peer = incoming.remote_address();
