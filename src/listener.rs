@@ -3,6 +3,7 @@
 //! loop that backs off instead of spinning when file descriptors run out.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -70,6 +71,8 @@ pub struct Admission {
 pub struct GuardedListener {
     inner: TcpListener,
     admission: Admission,
+    /// TLS handshake and request headers must be done within this.
+    handshake_timeout: Duration,
     last_refusal_log: Option<Instant>,
     /// With TLS (wss://): handshakes run in their own tasks, so a slow
     /// client cannot stall the accept loop; finished ones arrive here.
@@ -78,7 +81,6 @@ pub struct GuardedListener {
 
 struct TlsAccept {
     acceptor: tokio_rustls::TlsAcceptor,
-    handshake_timeout: Duration,
     done_tx: tokio::sync::mpsc::Sender<(TrackedStream, SocketAddr)>,
     done_rx: tokio::sync::mpsc::Receiver<(TrackedStream, SocketAddr)>,
 }
@@ -154,10 +156,15 @@ impl Refusal {
 }
 
 impl GuardedListener {
-    pub fn new(inner: TcpListener, limits: ListenerLimits) -> GuardedListener {
+    pub fn new(
+        inner: TcpListener,
+        limits: ListenerLimits,
+        handshake_timeout: Duration,
+    ) -> GuardedListener {
         GuardedListener {
             inner,
             admission: Admission::new(limits),
+            handshake_timeout,
             last_refusal_log: None,
             tls: None,
         }
@@ -165,15 +172,10 @@ impl GuardedListener {
 
     /// Serves TLS (wss://) with `config`; handshakes must finish within
     /// `handshake_timeout`.
-    pub fn with_tls(
-        mut self,
-        config: Arc<rustls::ServerConfig>,
-        handshake_timeout: Duration,
-    ) -> GuardedListener {
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> GuardedListener {
         let (done_tx, done_rx) = tokio::sync::mpsc::channel(1024);
         self.tls = Some(TlsAccept {
             acceptor: tokio_rustls::TlsAcceptor::from(config),
-            handshake_timeout,
             done_tx,
             done_rx,
         });
@@ -247,26 +249,30 @@ impl axum::serve::Listener for GuardedListener {
                 Ok((stream, peer)) => match self.admission.admit(peer.ip()) {
                     Ok(slot) => {
                         self.configure(&stream);
+                        let headers = Some(HeaderDeadline::new(self.handshake_timeout));
                         let Some(tls) = &self.tls else {
-                            return (
-                                TrackedStream {
-                                    io: Io::Plain(stream),
-                                    _slot: slot,
-                                },
-                                peer,
-                            );
+                            let stream = TrackedStream {
+                                io: Io::Plain(stream),
+                                _slot: slot,
+                                headers,
+                            };
+                            return (stream, peer);
                         };
                         let (acceptor, limit, done) = (
                             tls.acceptor.clone(),
-                            tls.handshake_timeout,
+                            self.handshake_timeout,
                             tls.done_tx.clone(),
                         );
                         tokio::spawn(async move {
                             match tokio::time::timeout(limit, acceptor.accept(stream)).await {
                                 Ok(Ok(tls)) => {
                                     let io = Io::Tls(Box::new(tls));
-                                    let _ =
-                                        done.send((TrackedStream { io, _slot: slot }, peer)).await;
+                                    let stream = TrackedStream {
+                                        io,
+                                        _slot: slot,
+                                        headers,
+                                    };
+                                    let _ = done.send((stream, peer)).await;
                                 }
                                 Ok(Err(e)) => {
                                     tracing::debug!(%peer, error = %e, "TLS handshake failed")
@@ -325,6 +331,43 @@ enum Io {
 pub struct TrackedStream {
     io: Io,
     _slot: Slot,
+    /// Until the first request's headers are in, reads must finish by this
+    /// deadline: a client that connects and dawdles (slowloris) cannot hold
+    /// its place past the handshake timeout.
+    headers: Option<HeaderDeadline>,
+}
+
+struct HeaderDeadline {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// How much of `\r\n\r\n` the bytes read so far end with.
+    matched: usize,
+}
+
+impl HeaderDeadline {
+    fn new(limit: Duration) -> HeaderDeadline {
+        HeaderDeadline {
+            sleep: Box::pin(tokio::time::sleep(limit)),
+            matched: 0,
+        }
+    }
+
+    /// Feeds bytes read; true once the end of the headers went by.
+    fn saw(&mut self, bytes: &[u8]) -> bool {
+        const END: &[u8] = b"\r\n\r\n";
+        for &b in bytes {
+            self.matched = if b == END[self.matched] {
+                self.matched + 1
+            } else if b == END[0] {
+                1
+            } else {
+                0
+            };
+            if self.matched == END.len() {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 macro_rules! delegate {
@@ -348,7 +391,31 @@ impl AsyncRead for TrackedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        delegate!(self, s => s.poll_read(cx, buf))
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        let Some(deadline) = this.headers.as_mut() else {
+            return polled;
+        };
+        match polled {
+            Poll::Ready(Ok(())) => {
+                if deadline.saw(&buf.filled()[before..]) {
+                    this.headers = None;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match deadline.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request headers did not arrive within the handshake timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
+        }
     }
 }
 

@@ -116,7 +116,8 @@ pub fn run(config: Config) -> Result<()> {
         let quic = endpoint.as_ref().map(|e| e.local_addr()).transpose()?;
         let limits = config.listener_limits();
         tracing::info!(max_connections = limits.max_connections, open_files = ?crate::listener::open_file_limit(), "connection cap");
-                let mut listener = crate::listener::GuardedListener::new(listener, limits);
+                let handshake = Duration::from_millis(config.net.handshake_timeout_ms);
+        let mut listener = crate::listener::GuardedListener::new(listener, limits, handshake);
         if config.server.wss {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut tls = rustls::ServerConfig::builder_with_provider(provider)
@@ -125,7 +126,7 @@ pub fn run(config: Config) -> Result<()> {
                 .with_single_cert(cert.chain.clone(), cert.key.clone_key())
                 .context("the TLS certificate")?;
             tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-            listener = listener.with_tls(Arc::new(tls), Duration::from_millis(config.net.handshake_timeout_ms));
+            listener = listener.with_tls(Arc::new(tls));
         }
         let (web, ws_scheme) = if config.server.wss { ("https", "wss") } else { ("http", "ws") };
         println!("tickroom listening: {web}://{http}  websocket {ws_scheme}://{http}/ws");

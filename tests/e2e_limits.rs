@@ -382,3 +382,24 @@ async fn the_open_file_limit_caps_connections_without_breaking_the_server() {
     c.close().await.unwrap();
     held.push(connect_when_freed(&server.ws).await);
 }
+
+/// A client that connects and never finishes its request (slowloris) is cut
+/// off at the handshake timeout and its place freed.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[
+        ("TICKROOM_NET_HANDSHAKE_TIMEOUT_MS", "300"),
+        ("TICKROOM_NET_MAX_CONNECTIONS", "1"),
+    ]);
+    let mut slow = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+    slow.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap(); // no end of headers
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT, slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closed the dawdling connection");
+    // Its place is free again.
+    let c = connect_when_freed(&server.ws).await;
+    drop(c);
+}
