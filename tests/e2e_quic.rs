@@ -333,3 +333,23 @@ async fn quic_connections_are_capped_per_ip() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_protocol_version_mismatch_over_quic_is_refused_with_the_range() {
+    let server = Server::start(&[]);
+    let target = server.quic.clone().unwrap();
+    let options = ConnectOptions {
+        protocol_version: Some(99),
+        ..Default::default()
+    };
+    match Client::connect_quic(&target, options).await {
+        Err(ClientError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::VersionMismatch);
+            assert!(
+                e.details.contains_key("min") && e.details.contains_key("max"),
+                "{e:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -121,6 +121,9 @@ pub struct ConnectOptions {
     /// For `wss://`: the server certificate (DER) to trust as its own root
     /// (pinning a self-signed server). Required for `wss://` URLs.
     pub tls_root_der: Option<Vec<u8>>,
+    /// The protocol version to claim in `hello` (default: this build's);
+    /// for testing servers.
+    pub protocol_version: Option<u16>,
 }
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
@@ -309,7 +312,7 @@ impl Client {
         };
         client
             .send(&ClientMessage::Hello {
-                version: PROTOCOL_VERSION,
+                version: options.protocol_version.unwrap_or(PROTOCOL_VERSION),
                 token: options.token,
                 resume: options.resume,
             })
