@@ -34,6 +34,9 @@ pub struct Identity {
     pub user: String,
     /// The display name from the join token, which wins over `join_room`'s.
     pub name: Option<String>,
+    /// When the join token this identity came from expires (seconds since
+    /// the Unix epoch); resume tokens never outlive it. `None`: anonymous.
+    pub not_after: Option<u64>,
     /// The role the token grants; `None` for anonymous play.
     pub role: Option<Role>,
     pub session: String,
@@ -238,6 +241,7 @@ impl ConnHandle {
             name: None,
             role: None,
             session: String::new(),
+            not_after: None,
         });
         identity.session = crate::tokens::new_session_id();
         let welcome = tickroom_protocol::ServerMessage::Welcome {

@@ -206,6 +206,7 @@ impl Session {
                     name: claims.name,
                     role: claims.role,
                     session: session.clone(),
+                    not_after: Some(claims.exp),
                 },
                 Err(e) => return Reply::fatal(e),
             },
@@ -214,6 +215,7 @@ impl Session {
                 name: None,
                 role: None,
                 session: session.clone(),
+                not_after: None,
             },
             None => {
                 return Reply::fatal(ErrorBody::new(

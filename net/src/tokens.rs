@@ -32,6 +32,9 @@ struct ResumeClaims {
     name: Option<String>,
     #[serde(default)]
     role: Option<Role>,
+    /// The join token's expiry, carried from token to token.
+    #[serde(default)]
+    not_after: Option<u64>,
     exp: u64,
 }
 
@@ -106,7 +109,9 @@ impl Tokens {
             sub: identity.user.clone(),
             name: identity.name.clone(),
             role: identity.role,
-            exp: now_s() + self.resume_ttl.as_secs(),
+            not_after: identity.not_after,
+            // Never past the join token the session started from.
+            exp: (now_s() + self.resume_ttl.as_secs()).min(identity.not_after.unwrap_or(u64::MAX)),
         };
         // HS256 over a small struct cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.resume_encode)
@@ -122,6 +127,7 @@ impl Tokens {
                 name: t.claims.name,
                 role: t.claims.role,
                 session: t.claims.sid,
+                not_after: t.claims.not_after,
             }),
             Ok(_) => Err(ErrorBody::new(
                 ErrorCode::Unauthorized,
@@ -215,6 +221,7 @@ mod tests {
             name: None,
             role: Some(Role::Player),
             session: new_session_id(),
+            not_after: None,
         };
         let t = tokens();
         assert_eq!(t.verify_resume(&t.issue_resume(&id)), Ok(id));
@@ -238,12 +245,34 @@ mod tests {
                     user: "u".into(),
                     name: None,
                     role: None,
-                    session: "s".into()
+                    session: "s".into(),
+                    not_after: None,
                 }))
                 .unwrap_err()
                 .code,
             ErrorCode::Unauthorized
         );
+    }
+
+    #[test]
+    fn resume_tokens_never_outlive_the_join_token() {
+        let t = tokens();
+        let expired = Identity {
+            user: "u".into(),
+            name: None,
+            role: None,
+            session: "s".into(),
+            not_after: Some(now_s() - 3600),
+        };
+        assert_eq!(
+            t.verify_resume(&t.issue_resume(&expired)).unwrap_err().code,
+            ErrorCode::ResumeFailed
+        );
+        let valid = Identity {
+            not_after: Some(now_s() + 3600),
+            ..expired
+        };
+        assert_eq!(t.verify_resume(&t.issue_resume(&valid)), Ok(valid));
     }
 
     #[test]

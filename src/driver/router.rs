@@ -32,7 +32,7 @@ struct SessionRooms {
 
 struct SessionEntry {
     room: RoomId,
-    owner: tickroom_net::ConnId,
+    owner: Arc<ConnHandle>,
     closed: Option<Instant>,
 }
 
@@ -97,7 +97,7 @@ impl RoomRouter {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn remember_session(&self, conn: &ConnHandle, room: &RoomId) {
+    fn remember_session(&self, conn: &Arc<ConnHandle>, room: &RoomId) {
         let Some(identity) = conn.identity() else {
             return;
         };
@@ -105,15 +105,21 @@ impl RoomRouter {
         let mut s = self.sessions();
         let entry = SessionEntry {
             room: room.clone(),
-            owner: conn.id,
+            owner: conn.clone(),
             closed: None,
         };
         s.rooms.insert(identity.session, entry);
         s.inserts += 1;
         if s.inserts.is_multiple_of(256) {
             let now = Instant::now();
-            s.rooms
-                .retain(|_, e| e.closed.is_none_or(|t| now.duration_since(t) < grace));
+            s.rooms.retain(|_, e| {
+                // An owner that is gone without a close on record (its
+                // session moved on, e.g. after a failed resume) ages too.
+                if e.closed.is_none() && e.owner.is_gone() {
+                    e.closed = Some(now);
+                }
+                e.closed.is_none_or(|t| now.duration_since(t) < grace)
+            });
         }
     }
 
@@ -229,7 +235,7 @@ impl Router for RoomRouter {
         // takeover, the old connection's close must not age the live entry.
         if let Some(identity) = conn.identity()
             && let Some(entry) = self.sessions().rooms.get_mut(&identity.session)
-            && entry.owner == conn.id
+            && entry.owner.id == conn.id
         {
             entry.closed = Some(Instant::now());
         }
@@ -255,7 +261,7 @@ impl Router for RoomRouter {
             let mut s = self.sessions();
             let entry = s.rooms.get_mut(&session).ok_or_else(failed)?;
             entry.closed = None;
-            entry.owner = conn.id;
+            entry.owner = conn.clone();
             entry.room.clone()
         };
         conn.set_room(Some(room.clone()));
