@@ -1,0 +1,136 @@
+//! Writing one batch of writes in one transaction (the group commit).
+//! Every insert is idempotent, so a batch replayed from the dead-letter
+//! file after a crash cannot fail on rows it already wrote.
+
+use crate::StoreError;
+use crate::model::Write;
+use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
+
+pub(crate) fn i64_bits(v: u64) -> i64 {
+    v as i64
+}
+
+pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // The highest tick per room in this batch: one rooms update per room.
+    let mut last_tick: BTreeMap<&str, u64> = BTreeMap::new();
+    {
+        let mut room = tx.prepare_cached(
+            "INSERT OR IGNORE INTO rooms (id, seed, config, private, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut tick = tx.prepare_cached(
+            "INSERT OR IGNORE INTO ticks (room, tick, from_version, to_version, state_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut input = tx.prepare_cached(
+            "INSERT OR IGNORE INTO inputs (room, tick, idx, member, seq, kind, code, input, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut formation = tx.prepare_cached(
+            "INSERT OR IGNORE INTO formations (room, user, key, name, team, member, tick, at, placements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        let mut audit = tx.prepare_cached(
+            "INSERT OR IGNORE INTO audit (room, tick, at, actor, action, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut snapshot = tx.prepare_cached(
+            "INSERT OR IGNORE INTO snapshots (room, tick, version, epoch, state_hash, size, at, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut archived = tx.prepare_cached(
+            "UPDATE rooms SET archived_at = ?2 WHERE id = ?1 AND archived_at IS NULL",
+        )?;
+        let mut epoch =
+            tx.prepare_cached("UPDATE rooms SET epoch = max(epoch, ?2) WHERE id = ?1")?;
+        for w in writes {
+            match w {
+                Write::CreateRoom(r) => {
+                    let config =
+                        serde_json::to_string(&r.config).map_err(|e| StoreError::Corrupt {
+                            what: "room config",
+                            message: e.to_string(),
+                        })?;
+                    room.execute(params![
+                        r.room,
+                        i64_bits(r.seed),
+                        config,
+                        r.private,
+                        i64_bits(r.created_at)
+                    ])?;
+                }
+                Write::Tick(t) => {
+                    tick.execute(params![
+                        t.room,
+                        i64_bits(t.tick),
+                        i64_bits(t.from_version),
+                        i64_bits(t.to_version),
+                        t.state_hash.map(i64_bits),
+                        i64_bits(t.at)
+                    ])?;
+                    for i in &t.inputs {
+                        input.execute(params![
+                            t.room,
+                            i64_bits(t.tick),
+                            i.index,
+                            i.member,
+                            i.seq.map(i64_bits),
+                            i.kind,
+                            i.code,
+                            i.input,
+                            i.outcome
+                        ])?;
+                    }
+                    for f in &t.formations {
+                        formation.execute(params![
+                            t.room,
+                            f.user,
+                            f.key,
+                            f.name,
+                            f.team,
+                            f.member,
+                            i64_bits(t.tick),
+                            i64_bits(t.at),
+                            f.placements
+                        ])?;
+                    }
+                    for a in &t.audit {
+                        audit.execute(params![
+                            t.room,
+                            i64_bits(t.tick),
+                            i64_bits(t.at),
+                            a.actor,
+                            a.action,
+                            a.details
+                        ])?;
+                    }
+                    let e = last_tick.entry(t.room.as_str()).or_default();
+                    *e = (*e).max(t.tick);
+                }
+                Write::Snapshot(s) => {
+                    snapshot.execute(params![
+                        s.room,
+                        i64_bits(s.tick),
+                        i64_bits(s.version),
+                        s.epoch,
+                        i64_bits(s.state_hash),
+                        s.bytes.len() as i64,
+                        i64_bits(s.at),
+                        s.bytes
+                    ])?;
+                    let e = last_tick.entry(s.room.as_str()).or_default();
+                    *e = (*e).max(s.tick);
+                }
+                Write::Archived { room, at } => {
+                    archived.execute(params![room, i64_bits(*at)])?;
+                }
+                Write::Epoch { room, epoch: e } => {
+                    epoch.execute(params![room, e])?;
+                }
+            }
+        }
+        let mut rooms =
+            tx.prepare_cached("UPDATE rooms SET last_tick = max(last_tick, ?2) WHERE id = ?1")?;
+        for (room, tick) in last_tick {
+            rooms.execute(params![room, i64_bits(tick)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
