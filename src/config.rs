@@ -18,7 +18,53 @@ pub struct Config {
     pub auth: AuthSection,
     pub net: NetSection,
     pub rooms: RoomsSection,
+    pub store: StoreSection,
     pub log: LogSection,
+}
+
+/// Persistence: the SQLite store, its writer thread and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// The database file; empty = `<data_dir>/tickroom.db`.
+    pub path: String,
+    /// `synchronous = FULL`: survives power loss too (slower commits).
+    pub full_durability: bool,
+    /// Writes per transaction at most (group commit).
+    pub batch_max_writes: usize,
+    /// The longest a write waits for its group commit.
+    pub commit_interval_ms: u64,
+    /// Tick threads → store channel capacity, in writes.
+    pub queue: usize,
+    /// A room whose writes are this many of its ticks behind refuses
+    /// mutating intents with STORE_BEHIND until the store catches up.
+    pub max_lag_ticks: u64,
+    /// Snapshot every N ticks (when something changed)…
+    pub snapshot_every_ticks: u64,
+    /// …or after M logged inputs, whichever comes first.
+    pub snapshot_every_inputs: u64,
+    /// A room whose snapshot nears this size refuses joins and formation
+    /// saves with ROOM_TOO_LARGE.
+    pub snapshot_max_bytes: u64,
+    /// How long a write waits for a lock held by another connection.
+    pub busy_timeout_ms: u64,
+    /// A cap on the database file in bytes; 0 = none (the disk is the cap).
+    pub max_db_bytes: u64,
+    /// Writes the store cannot make wait in memory up to this many bytes…
+    pub buffer_max_bytes: u64,
+    /// …then in this file (put it on another disk); empty = none.
+    pub dead_letter: String,
+    pub dead_letter_max_bytes: u64,
+    /// Failed commits in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// A room's full log is kept this long (then compacted behind the oldest
+    /// kept snapshot).
+    pub log_retention_s: u64,
+    /// Archived rooms are purged this long after archiving.
+    pub archived_retention_s: u64,
+    pub retention_interval_s: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +272,146 @@ impl Default for RoomsSection {
     }
 }
 
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            path: String::new(),
+            full_durability: false,
+            batch_max_writes: 4096,
+            commit_interval_ms: 20,
+            queue: 16_384,
+            max_lag_ticks: 100,
+            snapshot_every_ticks: 600,
+            snapshot_every_inputs: 5_000,
+            snapshot_max_bytes: 16 << 20,
+            busy_timeout_ms: 250,
+            max_db_bytes: 0,
+            buffer_max_bytes: 256 << 20,
+            dead_letter: String::new(),
+            dead_letter_max_bytes: 1 << 30,
+            breaker_failures: 3,
+            retry_base_ms: 20,
+            retry_max_ms: 5_000,
+            log_retention_s: 7 * 24 * 3600,
+            archived_retention_s: 30 * 24 * 3600,
+            retention_interval_s: 60,
+        }
+    }
+}
+
+impl StoreSection {
+    pub fn db_path(&self, data_dir: &std::path::Path) -> PathBuf {
+        if self.path.is_empty() {
+            data_dir.join("tickroom.db")
+        } else {
+            PathBuf::from(&self.path)
+        }
+    }
+
+    pub fn store_config(&self, data_dir: &std::path::Path) -> tickroom_persistence::StoreConfig {
+        let mut c = tickroom_persistence::StoreConfig::new(self.db_path(data_dir));
+        c.full_durability = self.full_durability;
+        c.busy_timeout = Duration::from_millis(self.busy_timeout_ms);
+        c.max_db_bytes = (self.max_db_bytes > 0).then_some(self.max_db_bytes);
+        c.queue = self.queue;
+        c.batch_max_writes = self.batch_max_writes;
+        c.commit_interval = Duration::from_millis(self.commit_interval_ms);
+        c.buffer_max_bytes = self.buffer_max_bytes;
+        c.dead_letter = (!self.dead_letter.is_empty()).then(|| PathBuf::from(&self.dead_letter));
+        c.dead_letter_max_bytes = self.dead_letter_max_bytes;
+        c.breaker.failures_to_open = self.breaker_failures;
+        c.breaker.retry_base = Duration::from_millis(self.retry_base_ms);
+        c.breaker.retry_max = Duration::from_millis(self.retry_max_ms);
+        c.log_retention = Duration::from_secs(self.log_retention_s);
+        c.archived_retention = Duration::from_secs(self.archived_retention_s);
+        c.retention_interval = Duration::from_secs(self.retention_interval_s);
+        c
+    }
+
+    fn validate(&self) -> Result<()> {
+        range(
+            "store.batch_max_writes",
+            self.batch_max_writes as u64,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "store.commit_interval_ms",
+            self.commit_interval_ms,
+            1,
+            10_000,
+        )?;
+        range("store.queue", self.queue as u64, 16, 10_000_000)?;
+        range("store.max_lag_ticks", self.max_lag_ticks, 1, 1_000_000)?;
+        range(
+            "store.snapshot_every_ticks",
+            self.snapshot_every_ticks,
+            1,
+            100_000_000,
+        )?;
+        range(
+            "store.snapshot_every_inputs",
+            self.snapshot_every_inputs,
+            1,
+            100_000_000,
+        )?;
+        range(
+            "store.snapshot_max_bytes",
+            self.snapshot_max_bytes,
+            4096,
+            1 << 32,
+        )?;
+        range("store.busy_timeout_ms", self.busy_timeout_ms, 1, 60_000)?;
+        if self.max_db_bytes != 0 {
+            range("store.max_db_bytes", self.max_db_bytes, 1 << 20, u64::MAX)?;
+        }
+        range(
+            "store.buffer_max_bytes",
+            self.buffer_max_bytes,
+            4096,
+            1 << 40,
+        )?;
+        range(
+            "store.dead_letter_max_bytes",
+            self.dead_letter_max_bytes,
+            4096,
+            1 << 50,
+        )?;
+        range(
+            "store.breaker_failures",
+            self.breaker_failures.into(),
+            1,
+            1000,
+        )?;
+        range("store.retry_base_ms", self.retry_base_ms, 1, 60_000)?;
+        range(
+            "store.retry_max_ms",
+            self.retry_max_ms,
+            self.retry_base_ms,
+            3_600_000,
+        )?;
+        range(
+            "store.log_retention_s",
+            self.log_retention_s,
+            1,
+            10 * 365 * 24 * 3600,
+        )?;
+        range(
+            "store.archived_retention_s",
+            self.archived_retention_s,
+            1,
+            10 * 365 * 24 * 3600,
+        )?;
+        range(
+            "store.retention_interval_s",
+            self.retention_interval_s,
+            1,
+            24 * 3600,
+        )?;
+        Ok(())
+    }
+}
+
 impl Default for LogSection {
     fn default() -> Self {
         LogSection {
@@ -280,6 +466,7 @@ impl Config {
             100,
             600_000,
         )?;
+        self.store.validate()?;
         let n = &self.net;
         range(
             "net.max_frame_bytes",

@@ -4,6 +4,8 @@ mod config;
 mod driver;
 mod http;
 mod listener;
+mod rebuild;
+mod recovery;
 mod scenario_cmd;
 mod serve;
 mod tls;

@@ -73,25 +73,56 @@ pub fn run(config: Config) -> Result<()> {
         config.resume_ttl(),
     ));
     let net = Arc::new(config.net_config(&tokens));
+    // Recovery reads the store before anything ticks; then its writer starts.
+    let store_config = config.store.store_config(&config.server.data_dir);
+    let recovered = crate::recovery::recover(
+        &store_config.path,
+        config.server.tick_threads,
+        config.rooms.grace_ms,
+    )
+    .with_context(|| format!("recovering rooms from {}", store_config.path.display()))?;
+    let store = Arc::new(
+        tickroom_persistence::Store::start(store_config.clone())
+            .with_context(|| format!("opening the store {}", store_config.path.display()))?,
+    );
+    println!(
+        "{}",
+        serde_json::json!({"recovered": {
+            "rooms": recovered.rooms,
+            "inputs": recovered.inputs,
+            "failed": recovered.failed.iter().map(|(room, error)| serde_json::json!({"room": room, "error": error})).collect::<Vec<_>>(),
+            "ms": recovered.elapsed.as_millis() as u64,
+            "store": store_config.path.display().to_string(),
+        }})
+    );
+    let recovered_rooms = recovered.init.iter().map(|i| i.rooms.len()).sum::<usize>();
     let settings = Arc::new(ShardSettings {
         tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
         empty_room_ttl: Duration::from_millis(config.rooms.empty_room_ttl_ms),
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
-        rooms: AtomicUsize::new(0),
+        rooms: AtomicUsize::new(recovered_rooms),
         stats: Default::default(),
+        store: Some(crate::driver::journal::StorePolicy {
+            store: store.clone(),
+            max_lag_ticks: config.store.max_lag_ticks,
+            snapshot_every_ticks: config.store.snapshot_every_ticks,
+            snapshot_every_inputs: config.store.snapshot_every_inputs,
+            snapshot_max_bytes: config.store.snapshot_max_bytes,
+        }),
     });
     let (queues, threads) = spawn_shards(
-        config.server.tick_threads,
         config.server.inbound_queue,
         settings.clone(),
+        recovered.init,
     )
     .context("starting tick threads")?;
     let router = Arc::new(RoomRouter::new(
         queues,
         Duration::from_millis(config.rooms.grace_ms),
     ));
+    router.remember_restored_seats(recovered.seats);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.io_threads)
@@ -211,6 +242,14 @@ pub fn run(config: Config) -> Result<()> {
         });
         if tokio::time::timeout(budget / 2, joined).await.is_err() {
             tracing::warn!("tick threads did not stop in time");
+        }
+        // Everything the ticks produced is committed before the process ends.
+        let store_for_stop = store.clone();
+        let stopped = tokio::task::spawn_blocking(move || store_for_stop.stop(budget / 2)).await;
+        match stopped {
+            Ok(Ok(())) => tracing::info!("store flushed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the store could not commit everything at shutdown"),
+            Err(e) => tracing::error!(error = %e, "the store stop task failed"),
         }
         let _ = close_tx.send(true);
         if tokio::time::timeout(budget / 2, connections.wait_idle()).await.is_err() {

@@ -339,7 +339,6 @@ fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
         h.last_error()
     );
     assert!(std::fs::metadata(&dead).unwrap().len() > 0);
-    assert!(h.buffered_bytes.load(Ordering::Relaxed) <= 20_000 + 4096);
     assert!(!h.is_refusing(), "the dead-letter file still has room");
 
     std::fs::remove_file(filler).unwrap();

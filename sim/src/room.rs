@@ -3,14 +3,14 @@
 use crate::components::{Piece, PieceLock, Position};
 use crate::input::{Input, Outcome};
 use crate::pipeline::apply_inputs;
-use crate::resources::{Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster};
+use crate::resources::{Formations, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster};
 use crate::snapshot::{CanonicalState, SnapshotError};
 use crate::systems::{expire_locks, publish_hash, run_phase_timers};
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use tickroom_protocol::{
-    Delta, ErrorBody, LockView, MemberId, MemberView, Phase, PieceId, PieceView, RoomConfig,
-    RoomId, RoomState, StateHash,
+    Delta, ErrorBody, LockView, MemberId, MemberView, Phase, PieceId, PieceView, Placement,
+    RoomConfig, RoomId, RoomState, StateHash,
 };
 
 /// What one tick produced.
@@ -255,6 +255,41 @@ impl Room {
             chat: s.chat.clone(),
             state_hash: s.hash(),
         }
+    }
+
+    /// Snapshot bytes and the state hash, computed from one encoding.
+    pub fn snapshot_with_hash(&self) -> (Vec<u8>, StateHash) {
+        let bytes = self.snapshot();
+        let hash = CanonicalState::hash_of_snapshot(&bytes).unwrap_or_default();
+        (bytes, hash)
+    }
+
+    /// The user id behind a seat (for the audit log and session resumes).
+    pub fn member_user(&self, id: MemberId) -> Option<&str> {
+        self.world
+            .resource::<Roster>()
+            .members
+            .get(&id)
+            .map(|m| m.user.as_str())
+    }
+
+    /// Every seat with its user id, in member id order.
+    pub fn seats(&self) -> Vec<(MemberView, String)> {
+        self.world
+            .resource::<Roster>()
+            .members
+            .values()
+            .map(|m| (m.view(), m.user.clone()))
+            .collect()
+    }
+
+    /// A saved formation: its key, who saved it, and where its pieces go.
+    pub fn formation(&self, name: &str) -> Option<(String, MemberId, Vec<Placement>)> {
+        self.world
+            .resource::<Formations>()
+            .by_name
+            .get(name)
+            .map(|f| (f.key.clone(), f.saved_by, f.placements.clone()))
     }
 
     /// Versioned snapshot bytes; [`Room::restore`] gives back a room with the

@@ -229,6 +229,14 @@ impl CanonicalState {
         out
     }
 
+    /// The state hash of a whole snapshot, without decoding it: the hash is
+    /// XXH3-64 of the body that follows the header.
+    pub fn hash_of_snapshot(bytes: &[u8]) -> Option<StateHash> {
+        bytes
+            .get(HEADER_LEN..)
+            .map(|body| StateHash(xxhash_rust::xxh3::xxh3_64(body)))
+    }
+
     /// Parses snapshot bytes into the state and its epoch.
     pub fn decode(bytes: &[u8]) -> Result<(CanonicalState, u32), SnapshotError> {
         if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {

@@ -2,10 +2,12 @@
 //! fed through bounded channels, pushing encoded frames into connections'
 //! queues without ever blocking.
 
+pub mod journal;
 mod router;
 mod shard;
 mod slot;
 pub mod stats;
 
-pub use router::RoomRouter;
-pub use shard::{ShardSettings, spawn_shards};
+pub use router::{RoomRouter, shard_index};
+pub use shard::{ShardInit, ShardSettings, spawn_shards};
+pub use slot::RoomSlot;

@@ -28,6 +28,14 @@ struct SessionRooms {
     /// Session → (room, the connection that holds it, when it closed).
     rooms: HashMap<String, SessionEntry>,
     inserts: u64,
+    /// User → room of seats recovered at start (first room by id when a
+    /// user sat in several).
+    restored: HashMap<String, RoomId>,
+}
+
+/// The shard that owns `room` among `count`.
+pub fn shard_index(room: &RoomId, count: usize) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(room.0.as_bytes()) % count.max(1) as u64) as usize
 }
 
 struct SessionEntry {
@@ -64,7 +72,16 @@ impl RoomRouter {
 
     /// The shard that owns `room`: a fixed hash, so the owner never changes.
     pub fn shard_of(&self, room: &RoomId) -> usize {
-        (xxhash_rust::xxh3::xxh3_64(room.0.as_bytes()) % self.shards.len() as u64) as usize
+        shard_index(room, self.shards.len())
+    }
+
+    /// Seats rebuilt from the store: their sessions are unknown after a
+    /// restart, so a resume finds its seat by the token's user instead.
+    pub fn remember_restored_seats(&self, seats: Vec<(String, RoomId)>) {
+        let mut s = self.sessions();
+        for (user, room) in seats {
+            s.restored.entry(user).or_insert(room);
+        }
     }
 
     fn new_room_id(&self) -> RoomId {
@@ -256,13 +273,29 @@ impl Router for RoomRouter {
                 "this session has no seat to resume",
             )
         };
-        let session = conn.identity().ok_or_else(failed)?.session;
+        let identity = conn.identity().ok_or_else(failed)?;
         let room = {
             let mut s = self.sessions();
-            let entry = s.rooms.get_mut(&session).ok_or_else(failed)?;
-            entry.closed = None;
-            entry.owner = conn.clone();
-            entry.room.clone()
+            match s.rooms.get_mut(&identity.session) {
+                Some(entry) => {
+                    entry.closed = None;
+                    entry.owner = conn.clone();
+                    entry.room.clone()
+                }
+                None => {
+                    // After a restart: the seat was recovered with its user.
+                    let room = s.restored.remove(&identity.user).ok_or_else(failed)?;
+                    s.rooms.insert(
+                        identity.session.clone(),
+                        SessionEntry {
+                            room: room.clone(),
+                            owner: conn.clone(),
+                            closed: None,
+                        },
+                    );
+                    room
+                }
+            }
         };
         conn.set_room(Some(room.clone()));
         // The control queue: a resume is at most one per hello.

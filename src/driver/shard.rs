@@ -1,11 +1,12 @@
 //! One tick thread: owns its rooms and ticks each at its own fixed rate,
 //! with drift compensation.
 
+use super::journal::{StoreOutbox, StorePolicy};
 use super::router::ShardQueues;
 use super::slot::RoomSlot;
 use crossbeam_channel::{Receiver, bounded, select, unbounded};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -59,6 +60,22 @@ pub struct ShardSettings {
     /// Rooms on all shards together.
     pub rooms: AtomicUsize,
     pub stats: super::stats::TickStats,
+    /// The store every tick is logged to; `None` runs without persistence.
+    pub store: Option<StorePolicy>,
+}
+
+/// What a tick thread starts with: the rooms recovered from the store, and
+/// the ids of archived rooms (never reused while the store keeps them).
+#[derive(Default)]
+pub struct ShardInit {
+    pub rooms: Vec<RoomSlot>,
+    pub retired: BTreeSet<RoomId>,
+}
+
+/// An unloaded room: its snapshot, restored when someone comes back.
+struct Hibernated {
+    snapshot: Vec<u8>,
+    private: bool,
 }
 
 /// Inputs drained per wake-up before ticking again, so a flood cannot
@@ -68,19 +85,19 @@ const DRAIN_BATCH: usize = 8192;
 const MAX_LAG_TICKS: u32 = 5;
 
 pub fn spawn_shards(
-    count: usize,
     queue: usize,
     settings: Arc<ShardSettings>,
+    init: Vec<ShardInit>,
 ) -> std::io::Result<(Vec<ShardQueues>, Vec<JoinHandle<()>>)> {
     let mut queues = Vec::new();
     let mut threads = Vec::new();
-    for i in 0..count {
+    for (i, init) in init.into_iter().enumerate() {
         let (requests, requests_rx) = bounded(queue);
         let (control, control_rx) = unbounded();
         let settings = settings.clone();
         let thread = std::thread::Builder::new()
             .name(format!("tick-{i}"))
-            .spawn(move || Shard::new(settings).run(requests_rx, control_rx))?;
+            .spawn(move || Shard::new(settings, init).run(requests_rx, control_rx))?;
         queues.push(ShardQueues { requests, control });
         threads.push(thread);
     }
@@ -93,15 +110,98 @@ struct Shard {
     /// When each room's next tick is due.
     due: BinaryHeap<Reverse<(Instant, RoomId)>>,
     seed_counter: u64,
+    outbox: StoreOutbox,
+    hibernated: BTreeMap<RoomId, Hibernated>,
+    retired: BTreeSet<RoomId>,
 }
 
 impl Shard {
-    fn new(settings: Arc<ShardSettings>) -> Shard {
-        Shard {
+    fn new(settings: Arc<ShardSettings>, init: ShardInit) -> Shard {
+        let mut shard = Shard {
             settings,
             rooms: BTreeMap::new(),
             due: BinaryHeap::new(),
             seed_counter: 0,
+            outbox: StoreOutbox::default(),
+            hibernated: BTreeMap::new(),
+            retired: init.retired,
+        };
+        for slot in init.rooms {
+            shard.insert_room(slot);
+        }
+        shard
+    }
+
+    fn insert_room(&mut self, mut slot: RoomSlot) {
+        let id = slot.room().id().clone();
+        // Recovered rooms start from a snapshot of themselves, with their
+        // new epoch.
+        if self.settings.store.is_some() {
+            self.outbox.push(tickroom_persistence::Pending::new(
+                tickroom_persistence::Write::Epoch {
+                    room: id.0.clone(),
+                    epoch: slot.room().epoch(),
+                },
+            ));
+        }
+        slot.snapshot_now(&self.settings, &mut self.outbox);
+        self.due
+            .push(Reverse((Instant::now() + slot.period, id.clone())));
+        self.rooms.insert(id, slot);
+    }
+
+    /// Offers the store what the ticks produced; never waits.
+    fn offer_store(&mut self) {
+        if let Some(policy) = &self.settings.store {
+            self.outbox.offer(&policy.store);
+        }
+    }
+
+    /// Counts one more live room, unless the server holds its maximum.
+    fn count_room(&self) -> Result<(), ErrorBody> {
+        let max = self.settings.max_rooms;
+        self.settings
+            .rooms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| {
+                ErrorBody::new(
+                    ErrorCode::TooManyRooms,
+                    format!("this server holds its maximum of {max} rooms"),
+                )
+                .with("max_rooms", max)
+            })
+    }
+
+    /// A room someone comes back to after it was unloaded: it counts
+    /// against `max_rooms` again.
+    fn wake(&mut self, room: &RoomId) -> Result<(), ErrorBody> {
+        if !self.hibernated.contains_key(room) {
+            return Ok(());
+        }
+        self.count_room()?;
+        let Some(h) = self.hibernated.remove(room) else {
+            return Ok(());
+        };
+        match tickroom_sim::Room::restore(&h.snapshot) {
+            Ok(r) => {
+                let grace_ms = self.settings.grace.as_millis() as u64;
+                let slot = RoomSlot::recovered(r, h.private, grace_ms);
+                self.rooms.insert(room.clone(), slot);
+                self.due.push(Reverse((Instant::now(), room.clone())));
+                tracing::info!(room = %room, "woke an unloaded room");
+                Ok(())
+            }
+            Err(e) => {
+                self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+                tracing::error!(room = %room, error = %e, "cannot wake an unloaded room");
+                Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the unloaded room could not be restored",
+                ))
+            }
         }
     }
 
@@ -146,14 +246,34 @@ impl Shard {
                 }
                 for slot in self.rooms.values_mut() {
                     if slot.has_pending() {
-                        slot.tick(&self.settings);
+                        slot.tick(&self.settings, &mut self.outbox);
                     }
+                    // Recovery after a clean stop starts from here.
+                    slot.snapshot_if_changed(&self.settings, &mut self.outbox);
                 }
+                self.hand_over_to_store();
             } else {
                 self.run_due_ticks();
+                self.offer_store();
             }
         }
         tracing::info!(rooms = self.rooms.len(), "tick thread stopped");
+    }
+
+    /// At shutdown: waits (briefly, in steps) until the store has taken
+    /// every write this thread produced.
+    fn hand_over_to_store(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.offer_store();
+            if self.outbox.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !self.outbox.is_empty() {
+            tracing::error!("the store did not take every write before shutdown");
+        }
     }
 
     /// Handles every request already queued. Called before each control
@@ -186,13 +306,30 @@ impl Shard {
                 continue;
             };
             let started = Instant::now();
-            slot.tick(&self.settings);
+            slot.tick(&self.settings, &mut self.outbox);
             self.settings.stats.record(started.elapsed());
             if slot.idle_for(self.settings.empty_room_ttl, now) {
-                // Nobody seated for the TTL: unload it (persistence keeps it).
-                self.rooms.remove(&room);
+                // Nobody seated for the TTL: unload it. An archived room is
+                // done; another is kept as a snapshot until someone returns.
+                slot.snapshot_if_changed(&self.settings, &mut self.outbox);
+                let Some(slot) = self.rooms.remove(&room) else {
+                    continue;
+                };
                 self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
-                tracing::info!(room = %room, "unloaded an empty room");
+                if slot.room().phase() == tickroom_protocol::Phase::Archived {
+                    self.retired.insert(room.clone());
+                    tracing::info!(room = %room, "unloaded an archived room");
+                } else {
+                    let snapshot = slot.room().snapshot();
+                    self.hibernated.insert(
+                        room.clone(),
+                        Hibernated {
+                            snapshot,
+                            private: slot.private,
+                        },
+                    );
+                    tracing::info!(room = %room, "unloaded an empty room");
+                }
                 continue;
             }
             let period = slot.period;
@@ -235,7 +372,10 @@ impl Shard {
                     .collect();
                 let _ = reply.send(page);
             }
-            ShardCommand::Resume { conn, room } => match self.rooms.get_mut(&room) {
+            ShardCommand::Resume { conn, room } => match {
+                let _ = self.wake(&room);
+                self.rooms.get_mut(&room)
+            } {
                 Some(slot) => slot.resume(conn, &self.settings),
                 None => RoomSlot::resume_failed(&conn, &self.settings),
             },
@@ -251,6 +391,23 @@ impl Shard {
                         Err(e) => reject(seq, e),
                     };
                     RoomSlot::reply(&conn, &reply, &self.settings);
+                }
+                ClientMessage::JoinRoom { seq, .. } if self.hibernated.contains_key(&room) => {
+                    match self.wake(&room) {
+                        Ok(()) => self.submit(conn, room, msg),
+                        Err(e) => {
+                            conn.set_room(None);
+                            RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
+                        }
+                    }
+                }
+                ClientMessage::JoinRoom { seq, .. } if self.retired.contains(&room) => {
+                    conn.set_room(None);
+                    let e =
+                        ErrorBody::new(ErrorCode::WrongPhase, format!("room {room} is archived"))
+                            .with("room", room.0.as_str())
+                            .with("phase", "archived");
+                    RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
                 }
                 ClientMessage::JoinRoom { .. } if !self.rooms.contains_key(&room) => {
                     // Rooms are also created by their first join.
@@ -292,32 +449,44 @@ impl Shard {
         config: RoomConfig,
         private: bool,
     ) -> Result<(), ErrorBody> {
-        if self.rooms.contains_key(room) {
+        if self
+            .settings
+            .store
+            .as_ref()
+            .is_some_and(|p| p.store.health().is_refusing())
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::StoreUnavailable,
+                "the store cannot take more writes; no room was created",
+            ));
+        }
+        if self.rooms.contains_key(room)
+            || self.hibernated.contains_key(room)
+            || self.retired.contains(room)
+        {
             return Err(ErrorBody::new(
                 ErrorCode::RoomExists,
                 format!("room {room} already exists"),
             )
             .with("room", room.0.as_str()));
         }
-        let max = self.settings.max_rooms;
-        let counted = self
-            .settings
-            .rooms
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            });
-        if counted.is_err() {
-            return Err(ErrorBody::new(
-                ErrorCode::TooManyRooms,
-                format!("this server holds its maximum of {max} rooms"),
-            )
-            .with("max_rooms", max));
-        }
+        self.count_room()?;
         self.seed_counter += 1;
         let seed = room_seed(room, self.seed_counter);
         let grace_ms = self.settings.grace.as_millis() as u64;
-        match RoomSlot::new(room.clone(), config, seed, private, grace_ms) {
+        match RoomSlot::new(room.clone(), config.clone(), seed, private, grace_ms) {
             Ok(slot) => {
+                if self.settings.store.is_some() {
+                    self.outbox.push(tickroom_persistence::Pending::new(
+                        tickroom_persistence::Write::CreateRoom(tickroom_persistence::RoomRecord {
+                            room: room.0.clone(),
+                            seed,
+                            config,
+                            private,
+                            created_at: tickroom_persistence::unix_ms(),
+                        }),
+                    ));
+                }
                 self.due
                     .push(Reverse((Instant::now() + slot.period, room.clone())));
                 self.rooms.insert(room.clone(), slot);

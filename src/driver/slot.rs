@@ -1,6 +1,7 @@
 //! One room on a tick thread: the sim `Room`, who is connected to it, and
 //! the inputs waiting for its next tick.
 
+use super::journal::{Journal, StoreOutbox};
 use super::shard::{ShardSettings, reject};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub struct RoomSlot {
     empty_since: Option<std::time::Instant>,
     /// Disconnected members and the tick at which their seat goes.
     grace: BTreeMap<MemberId, u64>,
+    pub journal: Journal,
 }
 
 impl RoomSlot {
@@ -48,13 +50,55 @@ impl RoomSlot {
         private: bool,
         grace_ms: u64,
     ) -> Result<RoomSlot, ErrorBody> {
-        let period = Duration::from_secs(1) / u32::from(config.tick_rate_hz.max(1));
         let room = Room::new(id, config, seed)?;
-        Ok(RoomSlot {
+        Ok(RoomSlot::with_room(
+            room,
+            private,
+            grace_ms,
+            Journal::new(0, 0, false),
+        ))
+    }
+
+    /// A room rebuilt from the store after a restart: nobody is connected,
+    /// so every seat that was connected gets a logged disconnect and every
+    /// seat its grace period, counted from now.
+    pub fn recovered(room: Room, private: bool, grace_ms: u64) -> RoomSlot {
+        let journal = Journal::new(
+            room.tick(),
+            room.version(),
+            room.phase() == tickroom_protocol::Phase::Archived,
+        );
+        let mut slot = RoomSlot::with_room(room, private, grace_ms, journal);
+        let deadline = slot.grace_deadline();
+        for (seat, _) in slot.room.seats() {
+            if seat.presence == tickroom_protocol::Presence::Connected {
+                slot.queue(Input::about(seat.id, InputKind::Disconnect), None);
+            }
+            slot.grace.insert(seat.id, deadline);
+        }
+        slot
+    }
+
+    /// Users seated here, for resuming their sessions after a restart.
+    pub fn seated_users(&self) -> Vec<String> {
+        self.room
+            .seats()
+            .into_iter()
+            .map(|(_, user)| user)
+            .collect()
+    }
+
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    fn with_room(room: Room, private: bool, grace_ms: u64, journal: Journal) -> RoomSlot {
+        let period = Duration::from_secs(1) / u32::from(room.config().tick_rate_hz.max(1));
+        RoomSlot {
+            clock: Arc::new(AtomicU64::new(room.tick())),
             room,
             period,
             private,
-            clock: Arc::new(AtomicU64::new(0)),
             pending: Vec::new(),
             reply_to: Vec::new(),
             last_seq: BTreeMap::new(),
@@ -65,7 +109,8 @@ impl RoomSlot {
             grace_ms,
             empty_since: None,
             grace: BTreeMap::new(),
-        })
+            journal,
+        }
     }
 
     pub fn summary(&self) -> super::shard::RoomSummary {
@@ -216,6 +261,15 @@ impl RoomSlot {
     }
 
     pub fn submit(&mut self, conn: Arc<ConnHandle>, msg: ClientMessage, settings: &ShardSettings) {
+        if let Some(e) = self.store_refusal(&msg, settings) {
+            if matches!(msg, ClientMessage::JoinRoom { .. }) && !self.seats.contains_key(&conn.id) {
+                conn.set_room(None);
+            }
+            if let Some(seq) = msg.seq() {
+                Self::reply(&conn, &reject(seq, e), settings);
+            }
+            return;
+        }
         let member = self.seats.get(&conn.id).copied();
         let input = |seq, kind| Input {
             member,
@@ -276,6 +330,43 @@ impl RoomSlot {
         }
     }
 
+    /// Mutating requests are refused while the store cannot keep up with
+    /// them (STORE_BEHIND), cannot take them (STORE_UNAVAILABLE), or the
+    /// room is at its snapshot size cap (ROOM_TOO_LARGE). Leaving is never
+    /// refused.
+    fn store_refusal(
+        &mut self,
+        msg: &ClientMessage,
+        settings: &ShardSettings,
+    ) -> Option<ErrorBody> {
+        let policy = settings.store.as_ref()?;
+        let (durable, grows) = match msg {
+            ClientMessage::JoinRoom { .. } => (false, true),
+            ClientMessage::Intent {
+                intent: tickroom_protocol::Intent::SaveFormation { .. },
+                ..
+            } => (true, true),
+            ClientMessage::Intent { .. } | ClientMessage::ChangeTeam { .. } => (false, false),
+            _ => return None,
+        };
+        self.journal
+            .refusal(policy, self.room.tick(), durable, grows)
+    }
+
+    pub fn snapshot_now(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
+        if let Some(policy) = &settings.store {
+            self.journal.snapshot(&self.room, policy, outbox);
+        }
+    }
+
+    /// Writes a snapshot if the room changed since its last one (before it
+    /// is unloaded, or at shutdown).
+    pub fn snapshot_if_changed(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
+        if let Some(policy) = &settings.store {
+            self.journal.snapshot_if_changed(&self.room, policy, outbox);
+        }
+    }
+
     /// The connection dropped: its seat enters the grace period.
     pub fn connection_closed(&mut self, conn: &ConnHandle) {
         let Some(member) = self.seats.remove(&conn.id) else {
@@ -287,7 +378,7 @@ impl RoomSlot {
         self.grace.insert(member, self.grace_deadline());
     }
 
-    pub fn tick(&mut self, settings: &ShardSettings) {
+    pub fn tick(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
         let next = self.room.tick() + 1;
         let expired: Vec<MemberId> = self
             .grace
@@ -306,6 +397,7 @@ impl RoomSlot {
 
         let mut joined_now = BTreeSet::new();
         let mut state = None;
+        let mut durable_acks = Vec::new();
         for ((input, outcome), to) in out.inputs.iter().zip(&out.outcomes).zip(reply_to) {
             let member = match outcome {
                 Outcome::Joined { member } => Some(*member),
@@ -348,6 +440,17 @@ impl RoomSlot {
                     Self::resume_failed(&conn, settings);
                     continue;
                 }
+                Outcome::Applied | Outcome::Duplicate
+                    if settings.store.is_some()
+                        && matches!(
+                            input.kind,
+                            InputKind::Intent(tickroom_protocol::Intent::SaveFormation { .. })
+                        ) =>
+                {
+                    // Acknowledged once its write has committed.
+                    durable_acks.push((conn, seq));
+                    continue;
+                }
                 Outcome::Applied | Outcome::Duplicate => {
                     if matches!(input.kind, InputKind::Leave) {
                         if let Some(m) = self.seats.remove(&conn.id) {
@@ -371,6 +474,10 @@ impl RoomSlot {
                 }
             };
             Self::reply(&conn, &reply, settings);
+        }
+        if let Some(policy) = &settings.store {
+            self.journal
+                .record_tick(&self.room, &out, policy, durable_acks, outbox);
         }
         // Seats that are gone take their bookkeeping with them.
         if let Some(d) = &out.delta {

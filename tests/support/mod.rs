@@ -13,6 +13,10 @@ pub struct Server {
     /// The QUIC address and the certificate to pin, when QUIC is on.
     pub quic: Option<tickroom_net::client::QuicTarget>,
     pub data_dir: std::path::PathBuf,
+    /// Leave the data dir behind on drop (for a restart on the same data).
+    pub keep_data: bool,
+    /// The `{"recovered": …}` line the server printed at start.
+    pub recovered: serde_json::Value,
     /// Everything the server printed on stdout after the address line.
     stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
@@ -24,11 +28,16 @@ impl Server {
     }
 
     pub fn start_with(env: &[(&str, &str)], wrap: impl FnOnce(Command) -> Command) -> Server {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let data_dir =
-            std::env::temp_dir().join(format!("tickroom-e2e-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data_dir);
+        let data_dir = fresh_data_dir();
+        Self::start_in(data_dir, env, wrap)
+    }
+
+    /// Starts on an existing data dir (a restart).
+    pub fn start_in(
+        data_dir: std::path::PathBuf,
+        env: &[(&str, &str)],
+        wrap: impl FnOnce(Command) -> Command,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickroom"));
         cmd.arg("serve")
             .env("TICKROOM_SERVER_HTTP", "127.0.0.1:0")
@@ -43,13 +52,17 @@ impl Server {
         let mut child = wrap(cmd).spawn().expect("the server starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut recovered = serde_json::Value::Null;
         let listening = loop {
             assert!(Instant::now() < deadline, "no listening line in time");
             let line = lines
                 .next()
                 .expect("the server printed its addresses before exiting")
                 .expect("stdout is readable");
+            if line.starts_with("{\"recovered\"") {
+                recovered = serde_json::from_str(&line).expect("a JSON line");
+            }
             if line.starts_with("{\"listening\"") {
                 break line;
             }
@@ -75,8 +88,22 @@ impl Server {
             ws,
             quic,
             data_dir,
+            keep_data: false,
+            recovered,
             stdout: Some(stdout),
         }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.data_dir.join("tickroom.db")
     }
 
     /// Sends SIGTERM and waits for the exit status, within `limit`.
@@ -104,8 +131,19 @@ impl Drop for Server {
         if let Some(t) = self.stdout.take() {
             let _ = t.join();
         }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
+}
+
+/// A new, empty data dir for one server.
+pub fn fresh_data_dir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data_dir = std::env::temp_dir().join(format!("tickroom-e2e-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    data_dir
 }
 
 /// A plain HTTP/1.1 GET; returns the status and the body.

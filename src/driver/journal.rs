@@ -1,0 +1,364 @@
+//! A room's path to the store: every tick with inputs or events becomes one
+//! logged write (inputs and outcomes, formation saves, audit entries),
+//! snapshots are taken every N ticks or M inputs, and the room knows how far
+//! behind the store is (STORE_BEHIND) and whether it may still grow
+//! (ROOM_TOO_LARGE).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tickroom_net::{ConnHandle, OutFrame};
+use tickroom_persistence::{
+    AuditRow, FormationRow, InputRow, Pending, RoomProgress, SnapshotRow, Store, TickBatch, Write,
+    unix_ms,
+};
+use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Intent, Phase, ServerMessage};
+use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
+
+/// The store side of the shard settings.
+pub struct StorePolicy {
+    pub store: Arc<Store>,
+    pub max_lag_ticks: u64,
+    pub snapshot_every_ticks: u64,
+    pub snapshot_every_inputs: u64,
+    pub snapshot_max_bytes: u64,
+}
+
+/// Writes a tick thread produced and the store has not taken yet (its
+/// channel was full); kept in order and offered again after every tick.
+#[derive(Default)]
+pub struct StoreOutbox {
+    pending: VecDeque<Pending>,
+}
+
+impl StoreOutbox {
+    pub fn push(&mut self, p: Pending) {
+        self.pending.push_back(p);
+    }
+
+    /// Hands over what the store takes; stops at the first refusal so the
+    /// order holds.
+    pub fn offer(&mut self, store: &Store) {
+        while let Some(p) = self.pending.pop_front() {
+            if let Err(p) = store.submit(p) {
+                self.pending.push_front(p);
+                break;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// One room's bookkeeping with the store.
+pub struct Journal {
+    progress: Arc<RoomProgress>,
+    /// Ticks handed to the store and not yet settled, oldest first.
+    unsettled: VecDeque<u64>,
+    inputs_since_snapshot: u64,
+    snapshot_tick: u64,
+    snapshot_version: u64,
+    snapshot_size: u64,
+    archived_written: bool,
+}
+
+impl Journal {
+    /// For a room whose state up to `tick` (at `version`) is already stored.
+    pub fn new(tick: u64, version: u64, archived: bool) -> Journal {
+        Journal {
+            progress: Arc::new(RoomProgress::default()),
+            unsettled: VecDeque::new(),
+            inputs_since_snapshot: 0,
+            snapshot_tick: tick,
+            snapshot_version: version,
+            snapshot_size: 0,
+            archived_written: archived,
+        }
+    }
+
+    /// How many of the room's ticks its oldest unsettled write is behind.
+    pub fn lag(&mut self, now: u64) -> u64 {
+        let settled = self.progress.settled();
+        while self.unsettled.front().is_some_and(|t| *t <= settled) {
+            self.unsettled.pop_front();
+        }
+        self.unsettled.front().map_or(0, |t| now.saturating_sub(*t))
+    }
+
+    /// Why a mutating request must be refused now, if it must.
+    pub fn refusal(
+        &mut self,
+        policy: &StorePolicy,
+        now: u64,
+        durable: bool,
+        grows: bool,
+    ) -> Option<ErrorBody> {
+        let health = policy.store.health();
+        if health.is_refusing() {
+            return Some(ErrorBody::new(
+                ErrorCode::StoreUnavailable,
+                "the store cannot take more writes; nothing was applied, retry later",
+            ));
+        }
+        if durable && !health.is_healthy() {
+            return Some(ErrorBody::new(
+                ErrorCode::StoreUnavailable,
+                "the store is failing and this request must be durable before it is acknowledged; nothing was applied",
+            ));
+        }
+        let lag = self.lag(now);
+        if lag > policy.max_lag_ticks {
+            return Some(
+                ErrorBody::new(
+                    ErrorCode::StoreBehind,
+                    "the store is behind; nothing was applied, retry shortly",
+                )
+                .with("lag_ticks", lag)
+                .with("max_lag_ticks", policy.max_lag_ticks),
+            );
+        }
+        if grows && self.snapshot_size >= policy.snapshot_max_bytes / 16 * 15 {
+            return Some(
+                ErrorBody::new(
+                    ErrorCode::RoomTooLarge,
+                    "the room's snapshot is at its size cap; it takes no new members or formations",
+                )
+                .with("snapshot_bytes", self.snapshot_size)
+                .with("snapshot_max_bytes", policy.snapshot_max_bytes),
+            );
+        }
+        None
+    }
+
+    /// The writes for one tick, pushed onto `outbox`. `durable_acks` are
+    /// the formation saves to acknowledge once their write has committed.
+    pub fn record_tick(
+        &mut self,
+        room: &Room,
+        out: &TickOutput,
+        policy: &StorePolicy,
+        durable_acks: Vec<(Arc<ConnHandle>, u64)>,
+        outbox: &mut StoreOutbox,
+    ) {
+        let mut on_commit = None;
+        if !durable_acks.is_empty() {
+            on_commit = Some(ack_when_durable(durable_acks));
+        }
+        if !out.inputs.is_empty() || out.delta.is_some() {
+            let batch = tick_batch(room, out);
+            self.inputs_since_snapshot += batch.inputs.len() as u64;
+            self.unsettled.push_back(out.tick);
+            outbox.push(Pending {
+                write: Write::Tick(batch),
+                progress: Some(self.progress.clone()),
+                on_commit,
+            });
+        } else if let Some(f) = on_commit {
+            f(Ok(()));
+        }
+        if room.phase() == Phase::Archived && !self.archived_written {
+            self.archived_written = true;
+            outbox.push(Pending::new(Write::Archived {
+                room: room.id().0.clone(),
+                at: unix_ms(),
+            }));
+            self.snapshot(room, policy, outbox);
+            return;
+        }
+        let due_by_ticks = room.tick() >= self.snapshot_tick + policy.snapshot_every_ticks
+            && room.version() != self.snapshot_version;
+        if due_by_ticks || self.inputs_since_snapshot >= policy.snapshot_every_inputs {
+            self.snapshot(room, policy, outbox);
+        }
+    }
+
+    /// A snapshot now, unless nothing changed since the last one.
+    pub fn snapshot_if_changed(
+        &mut self,
+        room: &Room,
+        policy: &StorePolicy,
+        outbox: &mut StoreOutbox,
+    ) {
+        if room.version() != self.snapshot_version
+            || room.tick() > self.snapshot_tick && self.inputs_since_snapshot > 0
+        {
+            self.snapshot(room, policy, outbox);
+        }
+    }
+
+    pub fn snapshot(&mut self, room: &Room, policy: &StorePolicy, outbox: &mut StoreOutbox) {
+        let (bytes, hash) = room.snapshot_with_hash();
+        let size = bytes.len() as u64;
+        if size > policy.snapshot_max_bytes {
+            tracing::error!(room = %room.id(), size, cap = policy.snapshot_max_bytes, "a room's snapshot passed the size cap; it is stored, and the room refuses to grow");
+        }
+        self.snapshot_size = size;
+        self.snapshot_tick = room.tick();
+        self.snapshot_version = room.version();
+        self.inputs_since_snapshot = 0;
+        self.unsettled.push_back(room.tick());
+        outbox.push(Pending {
+            write: Write::Snapshot(SnapshotRow {
+                room: room.id().0.clone(),
+                tick: room.tick(),
+                version: room.version(),
+                epoch: room.epoch(),
+                state_hash: hash.0,
+                at: unix_ms(),
+                bytes,
+            }),
+            progress: Some(self.progress.clone()),
+            on_commit: None,
+        });
+    }
+}
+
+/// Answers formation saves once their write is durable: `ack`, or
+/// STORE_UNAVAILABLE when the commit failed (the save is in the room and
+/// the write is kept for retry; saving again with the same key is safe).
+fn ack_when_durable(acks: Vec<(Arc<ConnHandle>, u64)>) -> tickroom_persistence::OnCommit {
+    Box::new(move |result| {
+        for (conn, seq) in acks {
+            let msg = match &result {
+                Ok(()) => ServerMessage::Ack { seq },
+                Err(reason) => ServerMessage::Reject {
+                    seq,
+                    code: ErrorCode::StoreUnavailable,
+                    message: "the save is applied but not yet durable; save again with the same key to be told when it is".into(),
+                    details: ErrorBody::new(ErrorCode::StoreUnavailable, "")
+                        .with("reason", reason.as_str())
+                        .details,
+                },
+            };
+            if let Ok(frame) = OutFrame::encode(conn.codec, &msg, true) {
+                let _ = conn.push(frame);
+            }
+        }
+    })
+}
+
+/// A short stable name of an input's kind, for queries on the log.
+pub fn input_kind(kind: &InputKind) -> &'static str {
+    match kind {
+        InputKind::Join { .. } => "join",
+        InputKind::Leave => "leave",
+        InputKind::Disconnect => "disconnect",
+        InputKind::Reconnect => "reconnect",
+        InputKind::GraceExpired => "grace_expired",
+        InputKind::ChangeTeam { .. } => "change_team",
+        InputKind::Intent(i) => i.kind(),
+        InputKind::Admin(AdminAction::Archive { .. }) => "admin_archive",
+        InputKind::Admin(AdminAction::Kick { .. }) => "admin_kick",
+    }
+}
+
+pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Plain data into a Vec: cannot fail.
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+fn tick_batch(room: &Room, out: &TickOutput) -> TickBatch {
+    let mut formations = Vec::new();
+    let mut audit = Vec::new();
+    let user_of = |input: &Input| {
+        input
+            .member
+            .and_then(|m| room.member_user(m))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut archived_by_input = false;
+    for rec in out.log() {
+        if !matches!(rec.outcome, Outcome::Applied) {
+            continue;
+        }
+        match &rec.input.kind {
+            InputKind::Intent(Intent::SaveFormation { name, key }) => {
+                if let (Some(m), Some((_, _, placements))) =
+                    (rec.input.member, room.formation(name))
+                {
+                    let team = room.member(m).and_then(|v| v.team).map(|t| u16::from(t.0));
+                    formations.push(FormationRow {
+                        user: user_of(rec.input),
+                        key: key.clone(),
+                        name: name.clone(),
+                        team,
+                        member: m.0,
+                        placements: encode(&placements),
+                    });
+                }
+            }
+            InputKind::Intent(Intent::StartMatch {}) => audit.push(AuditRow {
+                action: "start_match".into(),
+                actor: user_of(rec.input),
+                details: "{}".into(),
+            }),
+            InputKind::Intent(Intent::ArchiveRoom {}) => {
+                archived_by_input = true;
+                audit.push(AuditRow {
+                    action: "archive".into(),
+                    actor: user_of(rec.input),
+                    details: "{}".into(),
+                });
+            }
+            InputKind::Admin(AdminAction::Archive { by }) => {
+                archived_by_input = true;
+                audit.push(AuditRow {
+                    action: "archive".into(),
+                    actor: by.clone(),
+                    details: r#"{"admin":true}"#.into(),
+                });
+            }
+            InputKind::Admin(AdminAction::Kick { member, by }) => audit.push(AuditRow {
+                action: "kick".into(),
+                actor: by.clone(),
+                details: serde_json::json!({"admin": true, "member": member.0}).to_string(),
+            }),
+            _ => {}
+        }
+    }
+    let auto_archived = out.delta.as_ref().is_some_and(|d| {
+        d.events.iter().any(|e| {
+            matches!(
+                e.event,
+                DomainEvent::PhaseChanged {
+                    phase: Phase::Archived,
+                    ..
+                }
+            )
+        })
+    });
+    if auto_archived && !archived_by_input {
+        audit.push(AuditRow {
+            action: "archive".into(),
+            actor: "system".into(),
+            details: r#"{"reason":"auto_archive_after_expiry"}"#.into(),
+        });
+    }
+    TickBatch {
+        room: room.id().0.clone(),
+        tick: out.tick,
+        from_version: out
+            .delta
+            .as_ref()
+            .map_or(room.version(), |d| d.from_version),
+        to_version: room.version(),
+        state_hash: out.delta.as_ref().and_then(|d| d.state_hash).map(|h| h.0),
+        at: unix_ms(),
+        inputs: out
+            .log()
+            .map(|rec| InputRow {
+                index: rec.index,
+                member: rec.input.member.map(|m| m.0),
+                seq: rec.input.seq,
+                kind: input_kind(&rec.input.kind).to_owned(),
+                code: rec.outcome.rejection().map(|e| e.code.as_str().to_owned()),
+                input: encode(rec.input),
+                outcome: encode(rec.outcome),
+            })
+            .collect(),
+        formations,
+        audit,
+    }
+}
