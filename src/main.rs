@@ -6,6 +6,7 @@ mod http;
 mod listener;
 mod rebuild;
 mod recovery;
+mod replay_cmd;
 mod scenario_cmd;
 mod serve;
 mod tls;
@@ -33,6 +34,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Rebuild a room from its seed and log and check every stored hash.
+    Replay(replay_cmd::ReplayArgs),
     /// Run and maintain scenario files (scripted, deterministic room tests).
     Scenario {
         #[command(subcommand)]
@@ -59,6 +62,10 @@ fn main() -> ExitCode {
             })
             .map(|()| ExitCode::SUCCESS),
         Command::Scenario { command } => scenario_cmd::run(command),
+        Command::Replay(args) => {
+            init_tracing("warn");
+            replay_cmd::run(args)
+        }
     };
     match result {
         Ok(code) => code,

@@ -126,6 +126,9 @@ impl Store {
 
     /// Hands a write to the store thread without waiting; a full channel
     /// gives the write back (the caller keeps it and tries again later).
+    // The refused write itself comes back (moved, not copied): the caller
+    // must keep it.
+    #[allow(clippy::result_large_err)]
     pub fn submit(&self, pending: Pending) -> Result<(), Pending> {
         match self.tx.try_send(Msg::Write(pending)) {
             Ok(()) => Ok(()),
@@ -288,6 +291,7 @@ impl Writer {
 
     /// Appends to the dead-letter file; gives the write back when the file
     /// is full or failing.
+    #[allow(clippy::result_large_err)]
     fn spill(&mut self, p: Pending) -> Result<(), Pending> {
         let Some(dead) = self.dead.as_mut() else {
             return Err(p);

@@ -91,7 +91,7 @@ fn tick(room: &str, tick: u64, inputs: u32) -> Write {
         tick,
         from_version: tick * 10,
         to_version: tick * 10 + u64::from(inputs),
-        state_hash: (tick % 2 == 0).then_some(u64::MAX - tick),
+        state_hash: tick.is_multiple_of(2).then_some(u64::MAX - tick),
         at: 1000 + tick,
         inputs: (0..inputs)
             .map(|i| InputRow {

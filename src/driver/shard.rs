@@ -372,13 +372,14 @@ impl Shard {
                     .collect();
                 let _ = reply.send(page);
             }
-            ShardCommand::Resume { conn, room } => match {
+            ShardCommand::Resume { conn, room } => {
+                // A room that cannot be woken (server full) has no seat to give.
                 let _ = self.wake(&room);
-                self.rooms.get_mut(&room)
-            } {
-                Some(slot) => slot.resume(conn, &self.settings),
-                None => RoomSlot::resume_failed(&conn, &self.settings),
-            },
+                match self.rooms.get_mut(&room) {
+                    Some(slot) => slot.resume(conn, &self.settings),
+                    None => RoomSlot::resume_failed(&conn, &self.settings),
+                }
+            }
             ShardCommand::Submit { conn, room, msg } => match msg {
                 ClientMessage::CreateRoom {
                     seq,
