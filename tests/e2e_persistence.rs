@@ -299,4 +299,6 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("\"hashes_checked\""), "{text}");
+    eprintln!("kill test recovery: {}", server.recovered);
+    eprintln!("kill test replay: {}", text.trim());
 }
