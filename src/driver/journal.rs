@@ -180,15 +180,46 @@ impl Journal {
         policy: &StorePolicy,
         outbox: &mut StoreOutbox,
     ) {
-        if room.version() != self.snapshot_version
-            || room.tick() > self.snapshot_tick && self.inputs_since_snapshot > 0
-        {
+        if self.changed_since_snapshot(room) {
             self.snapshot(room, policy, outbox);
         }
     }
 
+    fn changed_since_snapshot(&self, room: &Room) -> bool {
+        room.version() != self.snapshot_version
+            || room.tick() > self.snapshot_tick && self.inputs_since_snapshot > 0
+    }
+
+    /// The room's snapshot bytes for unloading it, stored too if the room
+    /// changed since its last snapshot: encoded once for both.
+    pub fn unload_snapshot(
+        &mut self,
+        room: &Room,
+        policy: Option<&StorePolicy>,
+        outbox: &mut StoreOutbox,
+    ) -> Vec<u8> {
+        let (bytes, hash) = room.snapshot_with_hash();
+        if let Some(policy) = policy
+            && self.changed_since_snapshot(room)
+        {
+            self.store_snapshot(room, policy, outbox, bytes.clone(), hash);
+        }
+        bytes
+    }
+
     pub fn snapshot(&mut self, room: &Room, policy: &StorePolicy, outbox: &mut StoreOutbox) {
         let (bytes, hash) = room.snapshot_with_hash();
+        self.store_snapshot(room, policy, outbox, bytes, hash);
+    }
+
+    fn store_snapshot(
+        &mut self,
+        room: &Room,
+        policy: &StorePolicy,
+        outbox: &mut StoreOutbox,
+        bytes: Vec<u8>,
+        hash: tickroom_protocol::StateHash,
+    ) {
         let size = bytes.len() as u64;
         if size > policy.snapshot_max_bytes {
             tracing::error!(room = %room.id(), size, cap = policy.snapshot_max_bytes, "a room's snapshot passed the size cap; it is stored, and the room refuses to grow");

@@ -311,7 +311,7 @@ impl Shard {
             if slot.idle_for(self.settings.empty_room_ttl, now) {
                 // Nobody seated for the TTL: unload it. An archived room is
                 // done; another is kept as a snapshot until someone returns.
-                slot.snapshot_if_changed(&self.settings, &mut self.outbox);
+                let snapshot = slot.unload_snapshot(&self.settings, &mut self.outbox);
                 let Some(slot) = self.rooms.remove(&room) else {
                     continue;
                 };
@@ -320,7 +320,6 @@ impl Shard {
                     self.retired.insert(room.clone());
                     tracing::info!(room = %room, "unloaded an archived room");
                 } else {
-                    let snapshot = slot.room().snapshot();
                     self.hibernated.insert(
                         room.clone(),
                         Hibernated {

@@ -359,6 +359,17 @@ impl RoomSlot {
         }
     }
 
+    /// The snapshot an unloaded room is kept as; also stored if the room
+    /// changed since its last stored snapshot.
+    pub fn unload_snapshot(
+        &mut self,
+        settings: &ShardSettings,
+        outbox: &mut StoreOutbox,
+    ) -> Vec<u8> {
+        self.journal
+            .unload_snapshot(&self.room, settings.store.as_ref(), outbox)
+    }
+
     /// Writes a snapshot if the room changed since its last one (before it
     /// is unloaded, or at shutdown).
     pub fn snapshot_if_changed(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
