@@ -44,19 +44,25 @@ fn idle(c: &mut Criterion) {
 }
 
 fn snapshot(c: &mut Criterion) {
-    let mut group = c.benchmark_group("snapshot_300_players");
-    let (mut room, members) = busy_room(300, 3);
-    for round in 0..20 {
-        room.step(move_inputs(&members, round));
+    for players in [30u16, 300] {
+        let mut group = c.benchmark_group(format!("snapshot_{players}_players"));
+        let (mut room, members) = busy_room(players, 3);
+        for round in 0..20 {
+            room.step(move_inputs(&members, round));
+        }
+        let bytes = room.snapshot();
+        group.bench_function("snapshot", |b| b.iter(|| black_box(room.snapshot())));
+        // What the server's journal takes on the tick thread per stored snapshot.
+        group.bench_function("snapshot_with_hash", |b| {
+            b.iter(|| black_box(room.snapshot_with_hash()))
+        });
+        group.bench_function("restore", |b| {
+            b.iter(|| black_box(Room::restore(&bytes).map(|r| r.tick())))
+        });
+        group.bench_function("state_hash", |b| b.iter(|| black_box(room.state_hash())));
+        group.finish();
+        println!("snapshot of a {players}-player room: {} bytes", bytes.len());
     }
-    let bytes = room.snapshot();
-    group.bench_function("snapshot", |b| b.iter(|| black_box(room.snapshot())));
-    group.bench_function("restore", |b| {
-        b.iter(|| black_box(Room::restore(&bytes).map(|r| r.tick())))
-    });
-    group.bench_function("state_hash", |b| b.iter(|| black_box(room.state_hash())));
-    group.finish();
-    println!("snapshot of a 300-player room: {} bytes", bytes.len());
 }
 
 criterion_group!(benches, moving, idle, snapshot);

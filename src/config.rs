@@ -100,6 +100,9 @@ pub struct TlsSection {
     pub key_file: String,
 }
 
+/// The shortest accepted HTTP API bearer token, in bytes.
+const MIN_API_TOKEN: usize = 16;
+
 /// The shortest accepted join-token (HS256) secret, in bytes.
 pub const MIN_JWT_SECRET: usize = 32;
 
@@ -114,6 +117,12 @@ pub struct AuthSection {
     pub resume_token_ttl_s: u64,
     /// Accept join tokens over plain `ws://` on a non-loopback address.
     pub allow_tokens_without_tls: bool,
+    /// Bearer token for the HTTP API's mutations (create, archive, kick);
+    /// empty = those endpoints are off.
+    pub admin_token: String,
+    /// Bearer token for the HTTP API's reads when the server listens off
+    /// loopback (on loopback reads are open); the admin token works too.
+    pub read_token: String,
 }
 
 impl AuthSection {
@@ -212,6 +221,16 @@ pub struct RoomsSection {
 pub struct LogSection {
     /// A tracing filter, e.g. `info` or `tickroom=debug,info`; `RUST_LOG` wins.
     pub level: String,
+    /// `text` (human-readable) or `json` (one JSON object per line).
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for ServerSection {
@@ -416,6 +435,7 @@ impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             level: "info".into(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -613,6 +633,17 @@ impl Config {
             0,
             30 * 86_400,
         )?;
+        for (key, token) in [
+            ("auth.admin_token", &self.auth.admin_token),
+            ("auth.read_token", &self.auth.read_token),
+        ] {
+            if !token.is_empty() && token.len() < MIN_API_TOKEN {
+                bail!(
+                    "config `{key}` is {} bytes; API tokens need at least {MIN_API_TOKEN}",
+                    token.len()
+                );
+            }
+        }
         Ok(())
     }
 
@@ -657,6 +688,7 @@ impl Config {
         let n = &self.net;
         tickroom_net::NetConfig {
             tokens: tokens.clone(),
+            stats: Default::default(),
             limits: tickroom_protocol::Limits {
                 max_frame_bytes: n.max_frame_bytes,
                 max_json_depth: n.max_json_depth,

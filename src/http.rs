@@ -1,15 +1,17 @@
 //! The HTTP server owns the port: it serves `/ws` upgrades (handing the
-//! upgraded connection to `net` as plain async IO) and, later, the ops API.
+//! upgraded connection to `net` as plain async IO), the probes, the OpenAPI
+//! document and the REST API (`crate::api`).
 
 use axum::Router as HttpRouter;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tickroom_net::ws::derive_accept_key;
 use tickroom_net::{ConnId, NetConfig, Router};
 use tickroom_protocol::{Codec, ErrorBody, ErrorCode};
@@ -24,14 +26,83 @@ pub struct AppState {
     /// Flips to true when connections must close.
     pub shutdown: watch::Receiver<bool>,
     pub connections: Arc<tickroom_net::tracker::ConnTracker>,
+    pub store: Arc<tickroom_persistence::Store>,
+    pub api: Arc<crate::api::ApiAuth>,
+    /// The store's database file, for the history API.
+    pub store_path: std::path::PathBuf,
+    /// Tick statistics, for `/metrics`.
+    pub ticks: Arc<crate::driver::ShardSettings>,
+}
+
+/// Every route: method, path and handler. The router is built from this
+/// table, and a test holds the OpenAPI document to the same set.
+fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    use crate::api;
+    vec![
+        ("GET", "/", get(crate::console::index)),
+        ("GET", "/console/app.js", get(crate::console::script)),
+        ("GET", "/console/style.css", get(crate::console::style)),
+        ("GET", "/ws", get(ws_upgrade)),
+        ("GET", "/health", get(health)),
+        ("GET", "/ready", get(ready)),
+        ("GET", "/metrics", get(metrics)),
+        ("GET", "/api/openapi.json", get(api::openapi_json)),
+        ("GET", "/api/v1/rooms", get(api::list_rooms)),
+        ("POST", "/api/v1/rooms", post(api::create_room)),
+        ("GET", "/api/v1/rooms/{id}", get(api::get_room)),
+        (
+            "POST",
+            "/api/v1/rooms/{id}/archive",
+            post(api::archive_room),
+        ),
+        ("POST", "/api/v1/rooms/{id}/kick", post(api::kick_member)),
+        ("GET", "/api/v1/history", get(crate::history::list)),
+        ("GET", "/api/v1/history/{id}", get(crate::history::at_tick)),
+    ]
 }
 
 pub fn routes(state: AppState) -> HttpRouter {
-    HttpRouter::new()
-        .route("/ws", get(ws_upgrade))
-        .route("/health", get(|| async { "ok" }))
-        .route("/api/v1/rooms", get(list_rooms))
+    route_table()
+        .into_iter()
+        .fold(HttpRouter::new(), |r, (_, path, handler)| {
+            r.route(path, handler)
+        })
         .with_state(state)
+}
+
+/// Prometheus metrics (OpenMetrics text); the README lists every name.
+#[utoipa::path(get, path = "/metrics", tag = "probes",
+    security((), ("read" = [])),
+    responses(
+        (status = 200, description = "OpenMetrics text exposition", body = String, content_type = "application/openmetrics-text"),
+        (status = 401, description = "off loopback without the read token", body = crate::api::ApiError),
+    ))]
+pub(crate) async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = crate::api::require_read(&app, &headers) {
+        return crate::api::error_response(&e);
+    }
+    let sources = crate::metrics::Sources {
+        ticks: app.ticks.clone(),
+        net: app.net.stats.clone(),
+        store: app.store.clone(),
+        census: app.rooms.census().await,
+    };
+    let text = crate::metrics::render(sources);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Alive.
+#[utoipa::path(get, path = "/health", tag = "probes",
+    responses((status = 200, description = "the process is alive", body = String, example = "ok")))]
+pub(crate) async fn health() -> &'static str {
+    "ok"
 }
 
 fn refuse(status: StatusCode, body: ErrorBody) -> Response {
@@ -46,30 +117,71 @@ fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> boo
     })
 }
 
-#[derive(serde::Deserialize)]
-struct ListQuery {
-    after: Option<String>,
-    limit: Option<usize>,
+/// Ready to serve: 200 when every tick thread answers and the store commits
+/// as it goes; 503 while a tick thread does not answer within a second, the
+/// store is degraded (writes wait in its buffer or dead-letter file) or
+/// refusing (mutations get STORE_UNAVAILABLE), or the server is shutting
+/// down.
+#[utoipa::path(get, path = "/ready", tag = "probes",
+    responses(
+        (status = 200, description = "ready: the store commits as it goes", body = Object),
+        (status = 503, description = "degraded, refusing or shutting down; the body says which", body = Object),
+    ))]
+pub(crate) async fn ready(State(app): State<AppState>) -> Response {
+    let h = app.store.health();
+    let state = if h.is_refusing() {
+        "refusing"
+    } else if !h.is_healthy() {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let draining = *app.shutdown.borrow();
+    let shards = app.rooms.probe_shards(Duration::from_secs(1)).await;
+    let threads_ok = shards.iter().all(Option::is_some);
+    let ready = state == "ok" && threads_ok && !draining;
+    let body = serde_json::json!({
+        "ready": ready,
+        "shutting_down": draining,
+        "tick_threads": shards.iter().enumerate().map(|(i, answered)| serde_json::json!({
+            "shard": i,
+            "answering": answered.is_some(),
+            "answer_us": answered.map(|d| d.as_micros() as u64),
+        })).collect::<Vec<_>>(),
+        "tick_overruns": app.ticks.stats.overruns.load(Ordering::Relaxed),
+        "store": {
+            "state": state,
+            "breaker": h.breaker().as_str(),
+            "queue_depth": app.store.queue_depth(),
+            "buffered_writes": h.buffered_writes.load(Ordering::Relaxed),
+            "buffered_bytes": h.buffered_bytes.load(Ordering::Relaxed),
+            "dead_letter_bytes": h.dead_letter_bytes.load(Ordering::Relaxed),
+            "failed_commits": h.failed_commits.load(Ordering::Relaxed),
+            "last_commit_micros": h.last_commit_micros.load(Ordering::Relaxed),
+            "last_error": h.last_error(),
+        },
+    });
+    let status = match ready {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-/// Public rooms, paged by id: `?limit=50&after=<last id of the previous page>`.
-async fn list_rooms(
-    State(app): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<ListQuery>,
-) -> Response {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let rooms = app
-        .rooms
-        .list_rooms(q.after.map(tickroom_protocol::RoomId), limit)
-        .await;
-    let next = (rooms.len() == limit)
-        .then(|| rooms.last().map(|r| r.room.0.clone()))
-        .flatten();
-    let body = serde_json::json!({"rooms": rooms, "next": next}).to_string();
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-async fn ws_upgrade(
+/// The WebSocket endpoint; docs/protocol.md describes what flows over it.
+#[utoipa::path(get, path = "/ws", tag = "websocket",
+    params(("Sec-WebSocket-Protocol" = String, Header, description = "`tickroom.v1.json` or `tickroom.v1.postcard`")),
+    responses(
+        (status = 101, description = "switched to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket upgrade, or no supported subprotocol", body = crate::api::ApiError),
+        (status = 503, description = "too many connections", body = crate::api::ApiError),
+    ))]
+pub(crate) async fn ws_upgrade(
     State(app): State<AppState>,
     ConnectInfo(crate::listener::PeerAddr(peer)): ConnectInfo<crate::listener::PeerAddr>,
     mut req: Request<Body>,
@@ -149,4 +261,32 @@ async fn ws_upgrade(
         HeaderValue::from_static(codec.subprotocol()),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_the_router_serves() {
+        let served: BTreeSet<(String, String)> = route_table()
+            .into_iter()
+            .map(|(m, p, _)| (m.to_owned(), p.to_owned()))
+            .collect();
+        let doc = serde_json::to_value(crate::api::ApiDoc::openapi()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete", "head", "options"]
+                    .contains(&method.as_str())
+                {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        assert_eq!(documented, served);
+    }
 }

@@ -1,9 +1,14 @@
 //! `tickroom`: the binary that wires the crates together.
 
+mod api;
 mod config;
+mod console;
 mod driver;
+mod export_cmd;
+mod history;
 mod http;
 mod listener;
+mod metrics;
 mod rebuild;
 mod recovery;
 mod replay_cmd;
@@ -33,9 +38,14 @@ enum Command {
         /// A TOML config file; `TICKROOM_<SECTION>_<KEY>` variables override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Log lines as text or JSON (overrides `log.format`).
+        #[arg(long, value_enum)]
+        log_format: Option<config::LogFormat>,
     },
     /// Rebuild a room from its seed and log and check every stored hash.
-    Replay(replay_cmd::ReplayArgs),
+    Replay(replay_cmd::StoredRoomArgs),
+    /// Write a stored room's history as a scenario file that replays it.
+    Export(export_cmd::ExportArgs),
     /// Run and maintain scenario files (scripted, deterministic room tests).
     Scenario {
         #[command(subcommand)]
@@ -43,28 +53,42 @@ enum Command {
     },
 }
 
-fn init_tracing(level: &str) {
+fn init_tracing(level: &str, format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => logs.init(),
+        // Spans' fields (connection_id, trace_id) ride along on every line.
+        config::LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => config::Config::load(config.as_deref(), std::env::vars())
-            .and_then(|config| {
-                init_tracing(&config.log.level);
+        Command::Serve { config, log_format } => {
+            config::Config::load(config.as_deref(), std::env::vars()).and_then(|config| {
+                let format = log_format.unwrap_or(config.log.format);
+                init_tracing(&config.log.level, format);
                 serve::run(config)
             })
-            .map(|()| ExitCode::SUCCESS),
+        }
+        .map(|()| ExitCode::SUCCESS),
         Command::Scenario { command } => scenario_cmd::run(command),
         Command::Replay(args) => {
-            init_tracing("warn");
+            init_tracing("warn", config::LogFormat::Text);
             replay_cmd::run(args)
+        }
+        Command::Export(args) => {
+            init_tracing("warn", config::LogFormat::Text);
+            export_cmd::run(args)
         }
     };
     match result {

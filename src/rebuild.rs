@@ -60,10 +60,26 @@ pub fn rebuild(
     stored: &StoredRoom,
     start: Start,
     to_tick: Option<u64>,
-    mut on_tick: impl FnMut(&Room, &TickOutput),
+    on_tick: impl FnMut(&Room, &TickOutput),
 ) -> Result<Rebuilt, RebuildError> {
+    let room = base(reader, stored, start, to_tick)?;
+    replay(reader, stored, room, to_tick, on_tick)
+}
+
+fn end_tick(stored: &StoredRoom, to_tick: Option<u64>) -> u64 {
+    to_tick.map_or(stored.last_tick, |t| t.min(stored.last_tick))
+}
+
+/// The room a rebuild starts from: created from its seed and config, or
+/// restored from the snapshot `start` picks (its hash checked).
+pub fn base(
+    reader: &Reader,
+    stored: &StoredRoom,
+    start: Start,
+    to_tick: Option<u64>,
+) -> Result<Room, RebuildError> {
     let id = stored.record.room.as_str();
-    let end = to_tick.map_or(stored.last_tick, |t| t.min(stored.last_tick));
+    let end = end_tick(stored, to_tick);
     let snapshots = reader.snapshots(id)?;
     let base = match start {
         Start::Newest => snapshots.iter().rev().find(|s| s.tick <= end),
@@ -78,7 +94,7 @@ pub fn rebuild(
     if base.is_none() && stored.log_from_tick > 0 {
         return Err(RebuildError::NoBase(stored.log_from_tick));
     }
-    let mut room = match base {
+    let room = match base {
         Some(meta) => {
             let bytes = reader
                 .snapshot_bytes(id, meta.tick)?
@@ -105,6 +121,21 @@ pub fn rebuild(
             message: format!("the stored room config is refused: {}", e.message),
         })?,
     };
+    Ok(room)
+}
+
+/// Steps `room` (from [`base`]) through the log up to `to_tick`, comparing
+/// every outcome and every stored hash on the way.
+pub fn replay(
+    reader: &Reader,
+    stored: &StoredRoom,
+    mut room: Room,
+    to_tick: Option<u64>,
+    mut on_tick: impl FnMut(&Room, &TickOutput),
+) -> Result<Rebuilt, RebuildError> {
+    let id = stored.record.room.as_str();
+    let end = end_tick(stored, to_tick);
+    let snapshots = reader.snapshots(id)?;
     let from_tick = room.tick();
     // Every hash the store recorded after the start: snapshots and the
     // hashes ticks published.

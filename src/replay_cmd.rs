@@ -3,29 +3,47 @@
 //! state hash against every stored snapshot and published hash and every
 //! outcome against the logged one, and prints the first divergence.
 
-use crate::rebuild::{RebuildError, Start, rebuild};
+use crate::rebuild::{Divergence, RebuildError, Start, rebuild};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
-use tickroom_persistence::Reader;
+use tickroom_persistence::{Reader, StoredRoom};
 
+/// A room in a store, up to a tick: what `replay` and `export` read.
 #[derive(clap::Args)]
-pub struct ReplayArgs {
+pub struct StoredRoomArgs {
     /// The store's database file.
     #[arg(long)]
-    db: PathBuf,
+    pub db: PathBuf,
     /// The room id.
     #[arg(long)]
-    room: String,
+    pub room: String,
     /// Stop after this tick (default: the room's last logged tick).
     #[arg(long)]
-    to_tick: Option<u64>,
+    pub to_tick: Option<u64>,
 }
 
-pub fn run(args: ReplayArgs) -> Result<ExitCode> {
-    let reader = Reader::open(&args.db)?;
-    let stored = reader.room(&args.room)?;
+impl StoredRoomArgs {
+    pub fn open(&self) -> Result<(Reader, StoredRoom)> {
+        let reader = Reader::open(&self.db)?;
+        let stored = reader.room(&self.room)?;
+        Ok((reader, stored))
+    }
+}
+
+/// Prints where a rebuild diverged (text, then one JSON line); exit code 1.
+pub fn report_divergence(d: &Divergence, note: &str) -> ExitCode {
+    println!(
+        "DIVERGED at tick {}: {} expected {}, actual {}{note}",
+        d.tick, d.what, d.expected, d.actual
+    );
+    println!("{}", serde_json::json!({ "divergence": d }));
+    ExitCode::from(1)
+}
+
+pub fn run(args: StoredRoomArgs) -> Result<ExitCode> {
+    let (reader, stored) = args.open()?;
     let started = Instant::now();
     let mut ticks = 0u64;
     let result = rebuild(&reader, &stored, Start::Oldest, args.to_tick, |_, _| {
@@ -58,14 +76,7 @@ pub fn run(args: ReplayArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(RebuildError::Diverged(d)) => {
-            println!(
-                "DIVERGED at tick {}: {} expected {}, actual {}",
-                d.tick, d.what, d.expected, d.actual
-            );
-            println!("{}", serde_json::json!({ "divergence": d }));
-            Ok(ExitCode::from(1))
-        }
+        Err(RebuildError::Diverged(d)) => Ok(report_divergence(&d, "")),
         Err(e) => Err(e.into()),
     }
 }

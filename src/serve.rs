@@ -7,7 +7,7 @@ use crate::http::{AppState, routes};
 use anyhow::{Context, Result};
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tickroom_net::tracker::ConnTracker;
 use tokio::sync::watch;
@@ -104,6 +104,7 @@ pub fn run(config: Config) -> Result<()> {
         default_room: config.rooms.default.clone(),
         rooms: AtomicUsize::new(recovered_rooms),
         stats: Default::default(),
+        journal_stats: Default::default(),
         store: Some(crate::driver::journal::StorePolicy {
             store: store.clone(),
             max_lag_ticks: config.store.max_lag_ticks,
@@ -185,6 +186,15 @@ pub fn run(config: Config) -> Result<()> {
             next_conn: Arc::new(AtomicU64::new(1)),
             shutdown: close_rx,
             connections: connections.clone(),
+            store: store.clone(),
+            ticks: settings.clone(),
+            store_path: store_config.path.clone(),
+            api: Arc::new(crate::api::ApiAuth {
+                admin: Some(config.auth.admin_token.clone()).filter(|t| !t.is_empty()),
+                read: Some(config.auth.read_token.clone()).filter(|t| !t.is_empty()),
+                open_reads: config.all_loopback(),
+                default_room: config.rooms.default.clone(),
+            }),
         };
         let stats_log = settings.clone();
         tokio::spawn(async move {
@@ -260,6 +270,29 @@ pub fn run(config: Config) -> Result<()> {
             let _ = tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await;
         }
         tracing::info!(summary = %settings.stats.summary(), "stopped");
+        let stats = &settings.stats;
+        let health = store.health();
+        // One machine-readable line for load runs and benchmarks.
+        println!(
+            "{}",
+            serde_json::json!({"stopped": {
+                "ticks": stats.ticks.load(Ordering::Relaxed),
+                "tick_mean_us": stats.tick_ns_total.load(Ordering::Relaxed)
+                    / stats.ticks.load(Ordering::Relaxed).max(1)
+                    / 1000,
+                "tick_p50_us_at_most": stats.quantile_us(0.5),
+                "tick_p99_us_at_most": stats.quantile_us(0.99),
+                "tick_max_us": stats.tick_ns_max.load(Ordering::Relaxed) / 1000,
+                "overruns": stats.overruns.load(Ordering::Relaxed),
+                "journal_mean_ns": settings.journal_stats.tick_ns_total.load(Ordering::Relaxed)
+                    / settings.journal_stats.ticks.load(Ordering::Relaxed).max(1),
+                "journal_p99_us_at_most": settings.journal_stats.quantile_us(0.99),
+                "journal_max_us": settings.journal_stats.tick_ns_max.load(Ordering::Relaxed) / 1000,
+                "store_commits": health.commits.load(Ordering::Relaxed),
+                "store_committed_writes": health.committed_writes.load(Ordering::Relaxed),
+                "store_failed_commits": health.failed_commits.load(Ordering::Relaxed),
+            }})
+        );
         Ok::<(), anyhow::Error>(())
     })?;
     runtime.shutdown_timeout(Duration::from_millis(200));

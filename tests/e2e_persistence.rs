@@ -61,6 +61,12 @@ async fn player(
         .unwrap()
         .push((c.welcome.resume_token.clone(), joined.member.0));
     let piece = PieceId(8 + i);
+    // A rejection, so the log and the export below carry one per player.
+    let unlocked = Intent::MovePiece {
+        piece: PieceId(0),
+        to: Pos::new(1, 1),
+    };
+    assert!(c.intent(unlocked).await.unwrap().is_err());
     assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
     let mut saves: BTreeMap<u64, String> = BTreeMap::new();
     let mut n: i32 = 0;
@@ -286,19 +292,16 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
     // The whole history replays from creation and matches every stored hash
     // (the recovery snapshot's included).
     assert!(server.terminate(Duration::from_secs(10)).is_some());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickroom"))
-        .args(["replay", "--db"])
-        .arg(server.db_path())
-        .args(["--room", &room.0])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "replay failed: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let db = server.db_path();
+    let text = support::replay(&db, &room.0);
     assert!(text.contains("\"hashes_checked\""), "{text}");
     eprintln!("kill test recovery: {}", server.recovered);
     eprintln!("kill test replay: {}", text.trim());
+
+    // The history exports to a scenario that `scenario run` passes.
+    let file = support::export_and_run(&db, &room.0);
+    assert!(
+        file.contains(" !") && file.contains(" move "),
+        "rejections and moves are in the export"
+    );
 }

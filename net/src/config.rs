@@ -27,6 +27,8 @@ pub struct NetConfig {
     pub abuse_limit: u32,
     /// A connection whose queue has not drained for this long is a slow consumer.
     pub stall_timeout: Duration,
+    /// Counters for the ops side (metrics).
+    pub stats: std::sync::Arc<crate::stats::NetStats>,
 }
 
 impl Default for NetConfig {
@@ -48,6 +50,7 @@ impl Default for NetConfig {
             rates: RateLimits::default(),
             abuse_limit: 100,
             stall_timeout: Duration::from_secs(5),
+            stats: Default::default(),
         }
     }
 }

@@ -71,6 +71,7 @@ pub struct ConnHandle {
     /// Set when the connection's task is done with it, before the router
     /// hears of the close: a seat must never be bound to it afterwards.
     gone: std::sync::atomic::AtomicBool,
+    meter: crate::stats::Meter,
 }
 
 impl fmt::Debug for ConnHandle {
@@ -96,6 +97,7 @@ impl ConnHandle {
         max_frames: usize,
         max_bytes: usize,
         stall_timeout: Duration,
+        meter: crate::stats::Meter,
     ) -> (Arc<ConnHandle>, OutQueue) {
         let (out, rx) = mpsc::channel(max_frames.max(1));
         let handle = Arc::new(ConnHandle {
@@ -113,6 +115,7 @@ impl ConnHandle {
             room_clock: Mutex::new(None),
             room: Mutex::new(None),
             gone: std::sync::atomic::AtomicBool::new(false),
+            meter,
         });
         (handle, OutQueue { rx })
     }
@@ -166,7 +169,12 @@ impl ConnHandle {
     }
 
     /// Called by the writer after a frame left the queue.
+    pub(crate) fn meter(&self) -> &crate::stats::Meter {
+        &self.meter
+    }
+
     pub(crate) fn sent(&self, len: usize) {
+        self.meter.frame_out(len);
         self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         self.last_drained_ms.store(now_ms(), Ordering::Relaxed);
     }
@@ -179,6 +187,12 @@ impl ConnHandle {
     pub fn close_with(&self, code: ErrorCode, reason: &str) {
         let mut close = self.close.lock().unwrap_or_else(|p| p.into_inner());
         if close.is_none() {
+            if code == ErrorCode::SlowConsumer {
+                self.meter
+                    .stats()
+                    .slow_consumers
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             *close = Some(CloseReason {
                 code,
                 reason: reason.to_owned(),
@@ -270,7 +284,8 @@ impl ConnHandle {
     /// pushed to it is dropped (`PushOutcome::Gone`).
     pub fn detached(id: ConnId, codec: Codec) -> Arc<ConnHandle> {
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-        ConnHandle::new(id, codec, peer, 1, 1024, Duration::from_secs(5)).0
+        let meter = crate::stats::Meter::new(Default::default(), crate::stats::Transport::Ws);
+        ConnHandle::new(id, codec, peer, 1, 1024, Duration::from_secs(5), meter).0
     }
 }
 

@@ -14,6 +14,7 @@ mod rate;
 pub mod reconnecting;
 mod session;
 mod state;
+pub mod stats;
 pub mod tokens;
 pub mod tracker;
 pub mod ws;

@@ -160,7 +160,9 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
         config.outbound_frames,
         config.outbound_bytes,
         config.stall_timeout,
+        crate::stats::Meter::new(config.stats.clone(), crate::stats::Transport::Quic),
     );
+    let _live = handle.meter().connection(Codec::Postcard);
     let mut session = Session::new(handle.clone(), server.router.clone(), config.clone());
     let handshake_deadline = Instant::now() + config.handshake_timeout;
     let mut shutdown = server.shutdown.clone();
@@ -276,6 +278,7 @@ async fn send_reply(send: &mut quinn::SendStream, conn: &ConnHandle, reply: &Rep
         for msg in &reply.messages {
             match OutFrame::encode(Codec::Postcard, msg, true) {
                 Ok(frame) => {
+                    conn.meter().frame_out(frame.payload.len());
                     if send
                         .write_all(&frame_bytes(frame.payload.as_bytes()))
                         .await

@@ -114,6 +114,7 @@ impl Session {
 
     /// Handles one inbound frame.
     pub fn on_frame(&mut self, frame: &[u8]) -> Reply {
+        self.conn.meter().frame_in(frame.len());
         match self
             .conn
             .codec
@@ -162,6 +163,10 @@ impl Session {
     fn hello(&mut self, version: u16, token: Option<String>, resume: Option<String>) -> Reply {
         let versions = supported_versions();
         if !(versions.min..=versions.max).contains(&version) {
+            let stats = self.conn.meter().stats();
+            stats
+                .version_mismatches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Reply::fatal(
                 ErrorBody::new(
                     ErrorCode::VersionMismatch,
@@ -279,6 +284,10 @@ impl Session {
         wait: std::time::Duration,
     ) -> Reply {
         self.strikes += 1;
+        let stats = self.conn.meter().stats();
+        stats
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let retry_after_ms = wait.as_millis().max(1) as u64;
         let body = ErrorBody::new(
             ErrorCode::RateLimited,

@@ -100,7 +100,9 @@ async fn run<S>(
         config.outbound_frames,
         config.outbound_bytes,
         config.stall_timeout,
+        crate::stats::Meter::new(config.stats.clone(), crate::stats::Transport::Ws),
     );
+    let _live = conn.meter().connection(codec);
     let mut session = Session::new(conn.clone(), router, config.clone());
     let handshake_deadline = Instant::now() + config.handshake_timeout;
     let mut last_heard = Instant::now();
@@ -153,6 +155,7 @@ async fn run<S>(
                     for msg in &reply.messages {
                         match OutFrame::encode(codec, msg, true) {
                             Ok(frame) => {
+                                conn.meter().frame_out(frame.payload.len());
                                 if sink.feed(to_message(frame.payload)).await.is_err() {
                                     return false;
                                 }

@@ -23,7 +23,7 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
             "INSERT OR IGNORE INTO ticks (room, tick, from_version, to_version, state_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut input = tx.prepare_cached(
-            "INSERT OR IGNORE INTO inputs (room, tick, idx, member, seq, kind, code, input, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO inputs (room, tick, idx, member, seq, kind, code, input, outcome, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut formation = tx.prepare_cached(
             "INSERT OR IGNORE INTO formations (room, user, key, name, team, member, tick, at, placements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -39,6 +39,9 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
         )?;
         let mut epoch =
             tx.prepare_cached("UPDATE rooms SET epoch = max(epoch, ?2) WHERE id = ?1")?;
+        // A purged room may still be loaded (its members leave after the
+        // purge): its later writes are dropped, not left as orphan rows.
+        let mut known = tx.prepare_cached("SELECT 1 FROM rooms WHERE id = ?1")?;
         for w in writes {
             match w {
                 Write::CreateRoom(r) => {
@@ -55,6 +58,8 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                         i64_bits(r.created_at)
                     ])?;
                 }
+                Write::Tick(t) if !known.exists(params![t.room])? => {}
+                Write::Snapshot(s) if !known.exists(params![s.room])? => {}
                 Write::Tick(t) => {
                     tick.execute(params![
                         t.room,
@@ -74,7 +79,8 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                             i.kind,
                             i.code,
                             i.input,
-                            i.outcome
+                            i.outcome,
+                            i.trace_id.map(i64_bits)
                         ])?;
                     }
                     for f in &t.formations {

@@ -40,6 +40,8 @@ pub struct StoreHealth {
     pub spilled_writes: AtomicU64,
     /// The last commit's duration in microseconds.
     pub last_commit_micros: AtomicU64,
+    /// All successful commits' durations, in microseconds.
+    pub commit_micros_total: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 

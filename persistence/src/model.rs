@@ -44,6 +44,9 @@ pub struct InputRow {
     pub input: Vec<u8>,
     /// The encoded outcome.
     pub outcome: Vec<u8>,
+    /// The trace id of the request that carried it (client requests and
+    /// API actions); the server's log lines show it as 16 hex digits.
+    pub trace_id: Option<u64>,
 }
 
 /// A formation save, kept durably and idempotent by (room, user, key).

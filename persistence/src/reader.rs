@@ -186,7 +186,7 @@ impl Reader {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tick, idx, member, seq, kind, code, input, outcome FROM inputs
+                "SELECT tick, idx, member, seq, kind, code, input, outcome, trace_id FROM inputs
                  WHERE room = ?1 AND tick > ?2 AND tick <= ?3 ORDER BY tick, idx",
             )
             .map_err(StoreError::from)?;
@@ -205,6 +205,7 @@ impl Reader {
                         code: r.get(5)?,
                         input: r.get(6)?,
                         outcome: r.get(7)?,
+                        trace_id: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
                     },
                 ))
             })()

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 /// Migration 1: the whole first schema. Append new migrations; never edit
 /// a released one. u64 values (seeds, hashes) are stored as their i64 bits.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE rooms (
     id TEXT PRIMARY KEY,
     seed INTEGER NOT NULL,
@@ -80,7 +81,12 @@ CREATE TABLE audit (
     details TEXT NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX audit_once ON audit (room, tick, action, actor, details);
-"#];
+"#,
+    // Migration 2: the trace id of the request behind each logged input.
+    r#"
+ALTER TABLE inputs ADD COLUMN trace_id INTEGER;
+"#,
+];
 
 /// The schema version this binary writes.
 pub fn schema_version() -> usize {

@@ -377,6 +377,9 @@ impl Writer {
                 self.health
                     .last_commit_micros
                     .store(micros, Ordering::Relaxed);
+                self.health
+                    .commit_micros_total
+                    .fetch_add(micros, Ordering::Relaxed);
                 self.health.commits.fetch_add(1, Ordering::Relaxed);
                 self.health
                     .committed_writes

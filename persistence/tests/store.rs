@@ -102,6 +102,7 @@ fn tick(room: &str, tick: u64, inputs: u32) -> Write {
                 code: (i == 1).then(|| "LOCK_HELD".into()),
                 input: vec![i as u8; 40],
                 outcome: vec![1, 2],
+                trace_id: Some(u64::MAX - u64::from(i)),
             })
             .collect(),
         formations: vec![],
@@ -469,4 +470,22 @@ fn retention_compacts_behind_the_oldest_kept_snapshot_and_purges_archived_rooms(
     assert_eq!(logged_ticks(&db, "keep"), (21..=30).collect::<Vec<_>>());
     assert!(matches!(r.room("gone"), Err(StoreError::NoRoom(_))));
     assert_eq!(r.input_count("gone").unwrap(), 0);
+    drop(r);
+
+    // The purged room was still loaded: what it writes afterwards is dropped
+    // rather than left behind as rows of a room that no longer exists.
+    let store = Store::start(config(&db)).unwrap();
+    store
+        .submit(Pending::new(tick("gone", 31, 1)))
+        .ok()
+        .unwrap();
+    store
+        .submit(Pending::new(tick("keep", 31, 1)))
+        .ok()
+        .unwrap();
+    store.stop(Duration::from_secs(5)).unwrap();
+    let r = Reader::open(&db).unwrap();
+    assert_eq!(r.input_count("gone").unwrap(), 0);
+    assert_eq!(logged_ticks(&db, "gone"), Vec::<u64>::new());
+    assert_eq!(r.room("keep").unwrap().last_tick, 31);
 }

@@ -37,7 +37,7 @@ catalog! {
     NestingTooDeep = "NESTING_TOO_DEEP": "A JSON frame nests objects/arrays deeper than the configured maximum depth.",
     FieldTooLong = "FIELD_TOO_LONG": "A string or list inside a frame is longer than the decoder's hard limit, or a name/chat text is longer than the room allows.",
     VersionMismatch = "VERSION_MISMATCH": "hello carried a protocol version this server does not speak; details carry the supported min and max. The connection is then closed.",
-    Unauthorized = "UNAUTHORIZED": "A join token is missing where required, badly signed or expired, or a resume token is invalid.",
+    Unauthorized = "UNAUTHORIZED": "A join token is missing where required, badly signed or expired, a resume token is invalid, or an HTTP API request lacks a valid bearer token.",
     NotInRoom = "NOT_IN_ROOM": "A room request came from a connection (or member) that is not seated in a room, or whose seat is in its reconnect grace period.",
     AlreadyInRoom = "ALREADY_IN_ROOM": "join_room or create_room from a connection that already sits in a room.",
     RoomNotFound = "ROOM_NOT_FOUND": "The room id names no room on this server.",

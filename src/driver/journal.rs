@@ -23,6 +23,15 @@ pub struct StorePolicy {
     pub snapshot_max_bytes: u64,
 }
 
+impl StorePolicy {
+    /// From this snapshot size on, a room takes no new members or
+    /// formations (ROOM_TOO_LARGE): the last sixteenth of the cap is
+    /// headroom for what existing members still do.
+    pub fn near_size_cap(&self) -> u64 {
+        self.snapshot_max_bytes / 16 * 15
+    }
+}
+
 /// Writes a tick thread produced and the store has not taken yet (its
 /// channel was full); kept in order and offered again after every tick.
 #[derive(Default)]
@@ -118,7 +127,7 @@ impl Journal {
                 .with("max_lag_ticks", policy.max_lag_ticks),
             );
         }
-        if grows && self.snapshot_size >= policy.snapshot_max_bytes / 16 * 15 {
+        if grows && self.snapshot_size >= policy.near_size_cap() {
             return Some(
                 ErrorBody::new(
                     ErrorCode::RoomTooLarge,
@@ -137,6 +146,7 @@ impl Journal {
         &mut self,
         room: &Room,
         out: &TickOutput,
+        traces: &[Option<super::trace::TraceId>],
         policy: &StorePolicy,
         durable_acks: Vec<(Arc<ConnHandle>, u64)>,
         outbox: &mut StoreOutbox,
@@ -146,7 +156,7 @@ impl Journal {
             on_commit = Some(ack_when_durable(durable_acks));
         }
         if !out.inputs.is_empty() || out.delta.is_some() {
-            let batch = tick_batch(room, out);
+            let batch = tick_batch(room, out, traces);
             self.inputs_since_snapshot += batch.inputs.len() as u64;
             self.unsettled.push_back(out.tick);
             outbox.push(Pending {
@@ -221,8 +231,11 @@ impl Journal {
         hash: tickroom_protocol::StateHash,
     ) {
         let size = bytes.len() as u64;
+        let near = policy.near_size_cap();
         if size > policy.snapshot_max_bytes {
             tracing::error!(room = %room.id(), size, cap = policy.snapshot_max_bytes, "a room's snapshot passed the size cap; it is stored, and the room refuses to grow");
+        } else if size >= near && self.snapshot_size < near {
+            tracing::warn!(room = %room.id(), size, cap = policy.snapshot_max_bytes, "a room's snapshot is near its size cap: it refuses new members and formations (ROOM_TOO_LARGE)");
         }
         self.snapshot_size = size;
         self.snapshot_tick = room.tick();
@@ -289,7 +302,12 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).unwrap_or_default()
 }
 
-fn tick_batch(room: &Room, out: &TickOutput) -> TickBatch {
+/// `traces[i]` is the trace id of input `i`, when it has one.
+fn tick_batch(
+    room: &Room,
+    out: &TickOutput,
+    traces: &[Option<super::trace::TraceId>],
+) -> TickBatch {
     let mut formations = Vec::new();
     let mut audit = Vec::new();
     let user_of = |input: &Input| {
@@ -387,6 +405,11 @@ fn tick_batch(room: &Room, out: &TickOutput) -> TickBatch {
                 code: rec.outcome.rejection().map(|e| e.code.as_str().to_owned()),
                 input: encode(rec.input),
                 outcome: encode(rec.outcome),
+                trace_id: traces
+                    .get(rec.index as usize)
+                    .copied()
+                    .flatten()
+                    .map(|t| t.0),
             })
             .collect(),
         formations,

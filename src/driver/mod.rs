@@ -2,12 +2,14 @@
 //! fed through bounded channels, pushing encoded frames into connections'
 //! queues without ever blocking.
 
+pub mod admin;
 pub mod journal;
 mod router;
 mod shard;
 mod slot;
 pub mod stats;
+pub mod trace;
 
 pub use router::{RoomRouter, shard_index};
-pub use shard::{ShardInit, ShardSettings, spawn_shards};
+pub use shard::{Census, ShardInit, ShardSettings, spawn_shards};
 pub use slot::RoomSlot;

@@ -168,6 +168,69 @@ impl RoomRouter {
         rooms
     }
 
+    /// An HTTP API operation, answered by the tick thread that owns the
+    /// room (archive and kick after the tick that applied them). Creating
+    /// without an id picks one.
+    pub async fn admin(
+        &self,
+        room: Option<RoomId>,
+        op: super::admin::AdminOp,
+    ) -> super::admin::AdminResult {
+        let room = match room {
+            Some(r) if !r.is_valid() => return Err(invalid_room_id()),
+            Some(r) => r,
+            None => self.new_room_id(),
+        };
+        let (reply, wait) = tokio::sync::oneshot::channel();
+        self.send(
+            &room,
+            ShardCommand::Admin {
+                room: room.clone(),
+                op,
+                reply,
+            },
+        )?;
+        wait.await.unwrap_or_else(|_| {
+            Err(ErrorBody::new(
+                ErrorCode::ShuttingDown,
+                "the server is shutting down",
+            ))
+        })
+    }
+
+    /// Rooms by phase, members and unloaded rooms over every tick thread.
+    pub async fn census(&self) -> super::shard::Census {
+        let mut waits = Vec::new();
+        for shard in &self.shards {
+            let (reply, wait) = tokio::sync::oneshot::channel();
+            if shard.control.send(ShardCommand::Census { reply }).is_ok() {
+                waits.push(wait);
+            }
+        }
+        let mut total = super::shard::Census::default();
+        for wait in waits {
+            if let Ok(c) = wait.await {
+                total.add(&c);
+            }
+        }
+        total
+    }
+
+    /// How long each tick thread took to answer a probe on its control
+    /// channel, or `None` when it did not answer within `limit` (stuck, or
+    /// gone).
+    pub async fn probe_shards(&self, limit: Duration) -> Vec<Option<Duration>> {
+        let mut answers = Vec::with_capacity(self.shards.len());
+        for shard in &self.shards {
+            let (reply, wait) = tokio::sync::oneshot::channel();
+            let sent = std::time::Instant::now();
+            let answered = shard.control.send(ShardCommand::Census { reply }).is_ok()
+                && matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_)));
+            answers.push(answered.then(|| sent.elapsed()));
+        }
+        answers
+    }
+
     /// Stops every tick thread after its current tick.
     pub fn shutdown(&self) {
         // From now on requests are refused with SHUTTING_DOWN instead of
@@ -179,17 +242,21 @@ impl RoomRouter {
     }
 }
 
+fn invalid_room_id() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::InvalidArgument,
+        "room ids are 1 to 64 characters of A-Z, a-z, 0-9, _ and -",
+    )
+    .with("field", "room")
+}
+
 impl Router for RoomRouter {
     fn submit(&self, conn: &Arc<ConnHandle>, msg: ClientMessage) -> Result<(), ErrorBody> {
         let room = match &msg {
             ClientMessage::CreateRoom { room: Some(r), .. }
             | ClientMessage::JoinRoom { room: r, .. } => {
                 if !r.is_valid() {
-                    return Err(ErrorBody::new(
-                        ErrorCode::InvalidArgument,
-                        "room ids are 1 to 64 characters of A-Z, a-z, 0-9, _ and -",
-                    )
-                    .with("field", "room"));
+                    return Err(invalid_room_id());
                 }
                 r.clone()
             }

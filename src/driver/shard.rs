@@ -34,7 +34,44 @@ pub enum ShardCommand {
         limit: usize,
         reply: tokio::sync::oneshot::Sender<Vec<RoomSummary>>,
     },
+    /// How many rooms by phase, members and unloaded rooms (metrics).
+    Census {
+        reply: tokio::sync::oneshot::Sender<Census>,
+    },
+    /// An operation of the HTTP API.
+    Admin {
+        room: RoomId,
+        op: super::admin::AdminOp,
+        reply: super::admin::AdminReplyTo,
+    },
     Shutdown,
+}
+
+/// Rooms of one shard or of all, as metrics show them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Census {
+    /// Loaded rooms by phase: setup, live, expired, archived.
+    pub rooms: [u64; 4],
+    pub members: u64,
+    /// Empty rooms kept as a snapshot until someone joins.
+    pub unloaded: u64,
+}
+
+impl Census {
+    pub const PHASES: [tickroom_protocol::Phase; 4] = [
+        tickroom_protocol::Phase::Setup,
+        tickroom_protocol::Phase::Live,
+        tickroom_protocol::Phase::Expired,
+        tickroom_protocol::Phase::Archived,
+    ];
+
+    pub fn add(&mut self, other: &Census) {
+        for (a, b) in self.rooms.iter_mut().zip(other.rooms) {
+            *a += b;
+        }
+        self.members += other.members;
+        self.unloaded += other.unloaded;
+    }
 }
 
 /// A room as listings show it.
@@ -60,6 +97,9 @@ pub struct ShardSettings {
     /// Rooms on all shards together.
     pub rooms: AtomicUsize,
     pub stats: super::stats::TickStats,
+    /// The part of each tick spent logging it (building its write for the
+    /// store); included in `stats`.
+    pub journal_stats: super::stats::TickStats,
     /// The store every tick is logged to; `None` runs without persistence.
     pub store: Option<StorePolicy>,
 }
@@ -348,6 +388,21 @@ impl Shard {
     fn handle(&mut self, cmd: ShardCommand) -> bool {
         match cmd {
             ShardCommand::Shutdown => return true,
+            ShardCommand::Admin { room, op, reply } => self.admin(room, op, reply),
+            ShardCommand::Census { reply } => {
+                let mut census = Census {
+                    unloaded: self.hibernated.len() as u64,
+                    ..Census::default()
+                };
+                for slot in self.rooms.values() {
+                    let room = slot.room();
+                    if let Some(i) = Census::PHASES.iter().position(|p| *p == room.phase()) {
+                        census.rooms[i] += 1;
+                    }
+                    census.members += room.member_count() as u64;
+                }
+                let _ = reply.send(census);
+            }
             ShardCommand::Closed { conn, room } => {
                 if let Some(slot) = self.rooms.get_mut(&room) {
                     slot.connection_closed(&conn);
@@ -403,11 +458,7 @@ impl Shard {
                 }
                 ClientMessage::JoinRoom { seq, .. } if self.retired.contains(&room) => {
                     conn.set_room(None);
-                    let e =
-                        ErrorBody::new(ErrorCode::WrongPhase, format!("room {room} is archived"))
-                            .with("room", room.0.as_str())
-                            .with("phase", "archived");
-                    RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
+                    RoomSlot::reply(&conn, &reject(seq, archived(&room)), &self.settings);
                 }
                 ClientMessage::JoinRoom { .. } if !self.rooms.contains_key(&room) => {
                     // Rooms are also created by their first join.
@@ -435,10 +486,62 @@ impl Shard {
                     conn.set_room(None);
                 }
                 if let Some(seq) = msg.seq() {
-                    let e = ErrorBody::new(ErrorCode::RoomNotFound, format!("no room {room}"))
-                        .with("room", room.0.as_str());
-                    RoomSlot::reply(&conn, &reject(seq, e), &self.settings);
+                    RoomSlot::reply(&conn, &reject(seq, not_found(&room)), &self.settings);
                 }
+            }
+        }
+    }
+
+    fn admin(
+        &mut self,
+        room: RoomId,
+        op: super::admin::AdminOp,
+        reply: super::admin::AdminReplyTo,
+    ) {
+        use super::admin::{AdminOp, AdminReply};
+        let op = match op {
+            AdminOp::Create {
+                config,
+                private,
+                by,
+            } => {
+                let created = self.create_room(&room, config, private);
+                if created.is_ok() && self.settings.store.is_some() {
+                    // An admin action: audited at tick 0, before the room's first tick.
+                    use tickroom_persistence::{AuditRow, Pending, TickBatch, Write};
+                    self.outbox.push(Pending::new(Write::Tick(TickBatch {
+                        room: room.0.clone(),
+                        tick: 0,
+                        from_version: 0,
+                        to_version: 0,
+                        state_hash: None,
+                        at: tickroom_persistence::unix_ms(),
+                        inputs: Vec::new(),
+                        formations: Vec::new(),
+                        audit: vec![AuditRow {
+                            action: "create".into(),
+                            actor: by,
+                            details: serde_json::json!({ "private": private }).to_string(),
+                        }],
+                    })));
+                }
+                let _ = reply.send(created.map(|()| AdminReply::Created { room }));
+                return;
+            }
+            AdminOp::InRoom(op) => op,
+        };
+        if self.retired.contains(&room) {
+            let _ = reply.send(Err(archived(&room)));
+            return;
+        }
+        if let Err(e) = self.wake(&room) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        match self.rooms.get_mut(&room) {
+            Some(slot) => slot.admin(op, reply, &self.settings),
+            None => {
+                let _ = reply.send(Err(not_found(&room)));
             }
         }
     }
@@ -508,6 +611,17 @@ fn room_seed(room: &RoomId, counter: u64) -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     xxhash_rust::xxh3::xxh3_64_with_seed(room.0.as_bytes(), now ^ counter.rotate_left(32))
+}
+
+fn not_found(room: &RoomId) -> ErrorBody {
+    ErrorBody::new(ErrorCode::RoomNotFound, format!("no room {room}")).with("room", room.0.as_str())
+}
+
+/// An archived room that was unloaded: its id is not reused.
+fn archived(room: &RoomId) -> ErrorBody {
+    ErrorBody::new(ErrorCode::WrongPhase, format!("room {room} is archived"))
+        .with("room", room.0.as_str())
+        .with("phase", "archived")
 }
 
 pub(super) fn reject(seq: u64, e: ErrorBody) -> ServerMessage {

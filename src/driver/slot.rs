@@ -12,7 +12,7 @@ use tickroom_protocol::{
     ClientMessage, Codec, CursorPos, ErrorBody, ErrorCode, MemberId, Pos, RoomConfig, RoomId,
     ServerMessage,
 };
-use tickroom_sim::{Input, InputKind, Outcome, Room};
+use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room};
 
 pub struct RoomSlot {
     room: Room,
@@ -24,6 +24,10 @@ pub struct RoomSlot {
     /// Inputs for the next tick, and who to answer for each.
     pending: Vec<Input>,
     reply_to: Vec<Option<ReplyTo>>,
+    /// The trace id of each pending input that came from a client or the API.
+    traces: Vec<Option<super::trace::TraceId>>,
+    /// HTTP API actions waiting for their outcome: (index in `pending`, reply).
+    admin_replies: Vec<(usize, super::admin::AdminReplyTo)>,
     /// The last sequence number applied (acked or rejected) per member, for
     /// the `welcome` of a resumed session.
     last_seq: BTreeMap<MemberId, u64>,
@@ -101,6 +105,8 @@ impl RoomSlot {
             private,
             pending: Vec::new(),
             reply_to: Vec::new(),
+            admin_replies: Vec::new(),
+            traces: Vec::new(),
             last_seq: BTreeMap::new(),
             members: BTreeMap::new(),
             seats: BTreeMap::new(),
@@ -141,7 +147,28 @@ impl RoomSlot {
         !self.pending.is_empty()
     }
 
+    /// Queues an input for the next tick; one from a connection gets a trace id.
     fn queue(&mut self, input: Input, conn: Option<Arc<ConnHandle>>) {
+        let trace = conn.as_ref().map(|_| super::trace::next_id());
+        self.queue_traced(input, conn, trace);
+    }
+
+    fn queue_traced(
+        &mut self,
+        input: Input,
+        conn: Option<Arc<ConnHandle>>,
+        trace: Option<super::trace::TraceId>,
+    ) {
+        if let Some(t) = &trace {
+            tracing::debug!(
+                trace_id = %t,
+                connection_id = conn.as_ref().map(|c| c.id.0),
+                seq = ?input.seq,
+                kind = super::journal::input_kind(&input.kind),
+                "request queued"
+            );
+        }
+        self.traces.push(trace);
         self.pending.push(input);
         self.reply_to.push(conn.map(|conn| ReplyTo {
             conn,
@@ -151,6 +178,10 @@ impl RoomSlot {
 
     /// A resume whose seat is gone: RESUME_FAILED and a fresh session.
     pub fn resume_failed(conn: &ConnHandle, settings: &ShardSettings) {
+        settings
+            .stats
+            .resumes_failed
+            .fetch_add(1, Ordering::Relaxed);
         let error = ServerMessage::Error {
             code: ErrorCode::ResumeFailed,
             message: "the seat of this session is gone; join again".into(),
@@ -196,6 +227,7 @@ impl RoomSlot {
                 self.grace.remove(&seat.id);
                 self.pending
                     .push(Input::about(seat.id, InputKind::Reconnect));
+                self.traces.push(None);
                 self.reply_to.push(Some(ReplyTo { conn, resume: true }));
             }
         }
@@ -234,6 +266,7 @@ impl RoomSlot {
         let Some(identity) = conn.identity() else {
             return;
         };
+        settings.stats.resumes_ok.fetch_add(1, Ordering::Relaxed);
         let welcome = ServerMessage::Welcome {
             session: identity.session.clone(),
             resume_token: settings.tokens.issue_resume(&identity),
@@ -262,6 +295,7 @@ impl RoomSlot {
 
     pub fn submit(&mut self, conn: Arc<ConnHandle>, msg: ClientMessage, settings: &ShardSettings) {
         if let Some(e) = self.store_refusal(&msg, settings) {
+            settings.stats.rejected(e.code);
             if matches!(msg, ClientMessage::JoinRoom { .. }) && !self.seats.contains_key(&conn.id) {
                 conn.set_room(None);
             }
@@ -320,8 +354,17 @@ impl RoomSlot {
                 let config = self.room.config();
                 let on_board = (0..config.board_width).contains(&pos.x)
                     && (0..config.board_height).contains(&pos.y);
-                if let (Some(m), true) = (member, on_board) {
-                    self.cursors.insert(m, pos);
+                settings
+                    .stats
+                    .cursor_updates
+                    .fetch_add(1, Ordering::Relaxed);
+                if let (Some(m), true) = (member, on_board)
+                    && self.cursors.insert(m, pos).is_some()
+                {
+                    settings
+                        .stats
+                        .cursors_coalesced
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             ClientMessage::Hello { .. }
@@ -389,6 +432,65 @@ impl RoomSlot {
         self.grace.insert(member, self.grace_deadline());
     }
 
+    /// An operation of the HTTP API on this room. Archive and kick are
+    /// logged admin inputs, answered with their outcome after the tick.
+    pub fn admin(
+        &mut self,
+        op: super::admin::RoomOp,
+        reply: super::admin::AdminReplyTo,
+        settings: &ShardSettings,
+    ) {
+        use super::admin::{AdminReply, KickTarget, RoomDetail, RoomOp};
+        let action = match op {
+            RoomOp::Get => {
+                let detail = RoomDetail {
+                    summary: self.summary(),
+                    private: self.private,
+                    epoch: self.room.epoch(),
+                    config: self.room.config().clone(),
+                    state: self.room.state(),
+                };
+                let _ = reply.send(Ok(AdminReply::Room(Box::new(detail))));
+                return;
+            }
+            RoomOp::Archive { by } => AdminAction::Archive { by },
+            RoomOp::Kick { target, by } => {
+                let member = match target {
+                    KickTarget::Member(m) => m,
+                    KickTarget::User(user) => match self.room.member_by_user(&user) {
+                        Some(m) => m.id,
+                        None => {
+                            let e = ErrorBody::new(
+                                ErrorCode::MemberNotFound,
+                                format!("user {user} has no seat in this room"),
+                            )
+                            .with("user", user.as_str());
+                            let _ = reply.send(Err(e));
+                            return;
+                        }
+                    },
+                };
+                AdminAction::Kick { member, by }
+            }
+        };
+        if let Some(policy) = &settings.store
+            && let Some(e) = self.journal.refusal(policy, self.room.tick(), false, false)
+        {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        self.admin_replies.push((self.pending.len(), reply));
+        self.queue_traced(
+            Input {
+                member: None,
+                seq: None,
+                kind: InputKind::Admin(action),
+            },
+            None,
+            Some(super::trace::next_id()),
+        );
+    }
+
     pub fn tick(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
         let next = self.room.tick() + 1;
         let expired: Vec<MemberId> = self
@@ -402,13 +504,40 @@ impl RoomSlot {
             self.queue(Input::about(m, InputKind::GraceExpired), None);
         }
         let inputs = std::mem::take(&mut self.pending);
+        let traces = std::mem::take(&mut self.traces);
         let reply_to = std::mem::take(&mut self.reply_to);
         let out = self.room.step(inputs);
         self.clock.store(out.tick, Ordering::Relaxed);
+        for (index, reply) in std::mem::take(&mut self.admin_replies) {
+            let result = match out.outcomes.get(index) {
+                Some(Outcome::Rejected(e)) => Err(e.clone()),
+                Some(_) => Ok(super::admin::AdminReply::Applied {
+                    room: self.room.id().clone(),
+                    tick: out.tick,
+                    version: self.room.version(),
+                }),
+                None => Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "the admin action has no outcome",
+                )),
+            };
+            let _ = reply.send(result);
+        }
 
         let mut joined_now = BTreeSet::new();
         let mut state = None;
         let mut durable_acks = Vec::new();
+        for (outcome, trace) in out.outcomes.iter().zip(&traces) {
+            if let Some(t) = trace {
+                tracing::debug!(trace_id = %t, tick = out.tick, outcome = ?outcome, "request applied");
+            }
+            match outcome {
+                Outcome::Rejected(e) => settings.stats.rejected(e.code),
+                _ => {
+                    settings.stats.applied.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         for ((input, outcome), to) in out.inputs.iter().zip(&out.outcomes).zip(reply_to) {
             let member = match outcome {
                 Outcome::Joined { member } => Some(*member),
@@ -487,19 +616,27 @@ impl RoomSlot {
             Self::reply(&conn, &reply, settings);
         }
         if let Some(policy) = &settings.store {
+            let started = std::time::Instant::now();
             self.journal
-                .record_tick(&self.room, &out, policy, durable_acks, outbox);
+                .record_tick(&self.room, &out, &traces, policy, durable_acks, outbox);
+            settings.journal_stats.record(started.elapsed());
         }
         // Seats that are gone take their bookkeeping with them.
         if let Some(d) = &out.delta {
             for e in &d.events {
-                if let tickroom_protocol::DomainEvent::MemberLeft { member, .. } = e.event {
+                if let tickroom_protocol::DomainEvent::MemberLeft { member, reason } = e.event {
                     self.last_seq.remove(&member);
                     self.grace.remove(&member);
                     if let Some(conn) = self.members.remove(&member) {
                         self.seats.remove(&conn.id);
                         conn.set_room_clock(None);
                         conn.set_room(None);
+                        if reason == tickroom_protocol::LeaveReason::Kicked {
+                            conn.close_with(
+                                ErrorCode::Kicked,
+                                "an admin removed you from the room",
+                            );
+                        }
                     }
                 }
             }

@@ -18,9 +18,47 @@ pub struct TickStats {
     pub overruns: AtomicU64,
     pub dropped_frames: AtomicU64,
     pub slow_consumers: AtomicU64,
+    /// Inputs the rooms applied (joins and idempotent repeats included).
+    pub applied: AtomicU64,
+    /// Rejections by code (the catalog's order), by the rooms or before
+    /// them (store refusals).
+    rejected: PerCode,
+    pub resumes_ok: AtomicU64,
+    pub resumes_failed: AtomicU64,
+    /// Cursor updates received, and those overwritten by a newer one from
+    /// the same member before the tick sent them.
+    pub cursor_updates: AtomicU64,
+    pub cursors_coalesced: AtomicU64,
+}
+
+/// One counter per code of the catalog, indexed by its position.
+#[derive(Debug)]
+struct PerCode(Vec<AtomicU64>);
+
+impl Default for PerCode {
+    fn default() -> Self {
+        PerCode(
+            (0..tickroom_protocol::ErrorCode::ALL.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
+    }
 }
 
 impl TickStats {
+    pub fn rejected(&self, code: tickroom_protocol::ErrorCode) {
+        if let Some(c) = self.rejected.0.get(code as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn rejections(&self, code: tickroom_protocol::ErrorCode) -> u64 {
+        self.rejected
+            .0
+            .get(code as usize)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
     pub fn record(&self, took: Duration) {
         let ns = took.as_nanos().min(u128::from(u64::MAX)) as u64;
         self.ticks.fetch_add(1, Ordering::Relaxed);
@@ -72,6 +110,15 @@ impl TickStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_has_a_rejection_counter() {
+        let s = TickStats::default();
+        for code in tickroom_protocol::ErrorCode::ALL {
+            s.rejected(*code);
+            assert_eq!(s.rejections(*code), 1);
+        }
+    }
 
     #[test]
     fn durations_land_in_log2_buckets_and_quantiles_read_back() {

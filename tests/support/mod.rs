@@ -148,9 +148,28 @@ pub fn fresh_data_dir() -> std::path::PathBuf {
 
 /// A plain HTTP/1.1 GET; returns the status and the body.
 pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request with `headers` and `body`; the status and the body.
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.expect("read");
@@ -189,4 +208,72 @@ pub fn terminate_in_background(
         let status = server.terminate(Duration::from_secs(10));
         (status, server)
     })
+}
+
+/// Runs the `tickroom` binary with `args`; returns whether it succeeded and
+/// its stdout followed by its stderr.
+pub fn cli<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickroom"))
+        .args(args)
+        .output()
+        .expect("the tickroom binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Runs `tickroom replay` on `room` of `db`, asserts it passed, and returns
+/// its output.
+pub fn replay(db: &std::path::Path, room: &str) -> String {
+    let (ok, text) = cli(&[
+        "replay".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--room".as_ref(),
+        room.as_ref(),
+    ]);
+    assert!(ok, "replay failed: {text}");
+    text
+}
+
+/// A room with no teams and two neutral pieces: one player, one lock.
+pub fn small_room() -> tickroom_protocol::RoomConfig {
+    tickroom_protocol::RoomConfig {
+        teams: 0,
+        pieces_per_team: 0,
+        neutral_pieces: 2,
+        ..Default::default()
+    }
+}
+
+/// A JSON client that created `room` (a [`small_room`]) and sits in it as `name`.
+pub async fn first_player(ws: &str, room: &str, name: &str) -> tickroom_net::client::Client {
+    let room = tickroom_protocol::RoomId::from(room);
+    let mut c = tickroom_net::client::Client::connect(ws, tickroom_protocol::Codec::Json)
+        .await
+        .expect("connect");
+    c.create_room(Some(room.clone()), small_room(), false)
+        .await
+        .expect("room created");
+    c.join(&room, name, None).await.expect("joined");
+    c
+}
+
+/// Exports `room` from `db` to a scenario file beside it, checks that
+/// `tickroom scenario run` passes it, and returns the file's text.
+pub fn export_and_run(db: &std::path::Path, room: &str) -> String {
+    let file = db.with_file_name(format!("{room}.scenario"));
+    let (ok, text) = cli(&[
+        "export".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--room".as_ref(),
+        room.as_ref(),
+        "--out".as_ref(),
+        file.as_os_str(),
+    ]);
+    assert!(ok, "export failed: {text}");
+    let (ok, ran) = cli(&["scenario".as_ref(), "run".as_ref(), file.as_os_str()]);
+    assert!(ok && ran.contains("1 passed"), "{ran}");
+    std::fs::read_to_string(&file).expect("the export was written")
 }

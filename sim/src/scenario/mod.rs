@@ -25,9 +25,12 @@
 //! idempotent repeat. `expect` lines are checked after their tick. See
 //! `docs/scenarios.md` for the whole language.
 
+mod export;
 mod expr;
 mod parse;
 mod run;
+mod words;
 
+pub use export::ScenarioWriter;
 pub use parse::{ParseError, Scenario, parse, with_hash};
 pub use run::{RunReport, run};

@@ -1,11 +1,12 @@
 //! Parsing scenario files.
 
 use super::expr::{Vars, eval, substitute};
+use super::words::{self, NO_SEAT};
 use std::collections::BTreeMap;
 use std::fmt;
 use tickroom_protocol::{
-    ErrorCode, Intent, Phase, PieceId, Pos, Presence, ReleaseReason, Role, RoomConfig, StateHash,
-    TeamId,
+    ErrorCode, Intent, Phase, PieceId, Pos, Presence, ReleaseReason, Role, RoomConfig, RoomId,
+    StateHash, TeamId,
 };
 
 /// A parsed scenario.
@@ -14,6 +15,11 @@ pub struct Scenario {
     pub name: String,
     pub seed: u64,
     pub config: RoomConfig,
+    /// The room's id (`room-id`); it is part of the state hash.
+    pub room: RoomId,
+    /// Snapshot bytes the room starts from instead of being created (an
+    /// export of a room whose log was compacted).
+    pub(crate) start: Option<Vec<u8>>,
     pub(crate) ticks: BTreeMap<u64, TickScript>,
     /// The recorded final state hash.
     pub hash: Option<StateHash>,
@@ -39,7 +45,11 @@ pub(crate) struct TickScript {
 #[derive(Debug, Clone)]
 pub(crate) struct Action {
     pub line: usize,
+    /// The client's name (its user id); `-` for the seatless client.
     pub client: String,
+    /// The seatless client `-`: its requests name no member, whatever user
+    /// ids other clients have.
+    pub seatless: bool,
     pub op: Op,
     pub expected: Expected,
 }
@@ -57,8 +67,14 @@ pub(crate) enum Op {
     GraceExpire,
     Team(TeamId),
     Intent(Intent),
-    AdminArchive,
-    AdminKick(String),
+    AdminArchive {
+        by: String,
+    },
+    AdminKick {
+        /// `None` names no member (`admin kick -`).
+        target: Option<String>,
+        by: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +237,8 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
         name: None,
         seed: None,
         config: serde_json::Map::new(),
+        room: None,
+        start: None,
         ticks: BTreeMap::new(),
         tick: None,
         hash: None,
@@ -246,6 +264,8 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
             message: "missing `seed N` line".into(),
         })?,
         config,
+        room: b.room.unwrap_or_else(|| RoomId::from("scenario")),
+        start: b.start,
         ticks: b.ticks,
         hash: b.hash,
     })
@@ -255,6 +275,8 @@ struct Builder {
     name: Option<String>,
     seed: Option<u64>,
     config: serde_json::Map<String, serde_json::Value>,
+    room: Option<RoomId>,
+    start: Option<Vec<u8>>,
     ticks: BTreeMap<u64, TickScript>,
     tick: Option<u64>,
     hash: Option<StateHash>,
@@ -264,8 +286,8 @@ struct Builder {
 
 /// Loops may not expand into more than this many lines in all.
 const MAX_EXPANDED: usize = 2_000_000;
-/// The last tick a scenario may name.
-const MAX_TICK: u64 = 10_000_000;
+/// The last tick a scenario may name (a week of a 60 Hz room is 36 million).
+const MAX_TICK: u64 = 1_000_000_000;
 
 impl Builder {
     fn run(&mut self, stmts: &[Stmt], vars: &mut Vars, depth: usize) -> Result<(), ParseError> {
@@ -338,10 +360,12 @@ impl Builder {
             }
         };
         match words[0] {
-            "scenario" | "seed" | "hash"
+            "scenario" | "seed" | "hash" | "room-id" | "snapshot"
                 if match words[0] {
                     "scenario" => self.name.is_some(),
                     "seed" => self.seed.is_some(),
+                    "room-id" => self.room.is_some(),
+                    "snapshot" => self.start.is_some(),
                     _ => self.hash.is_some(),
                 } =>
             {
@@ -371,6 +395,27 @@ impl Builder {
                     };
                     self.config.insert(k.to_owned(), value);
                 }
+            }
+            "room-id" => {
+                top_level("room-id")?;
+                let id = RoomId::from(words.get(1).copied().unwrap_or_default());
+                if words.len() != 2 || !id.is_valid() {
+                    return Err(err(n, "expected `room-id ID`: 1 to 64 of A-Z a-z 0-9 _ -"));
+                }
+                self.room = Some(id);
+            }
+            "snapshot" => {
+                top_level("snapshot")?;
+                if self.tick.is_some() {
+                    return Err(err(n, "`snapshot` must come before the first `tick`"));
+                }
+                let bytes = match words.as_slice() {
+                    [_, hex] => decode_hex(hex),
+                    _ => None,
+                };
+                self.start = Some(
+                    bytes.ok_or_else(|| err(n, "expected `snapshot` and the snapshot in hex"))?,
+                );
             }
             "hash" => {
                 top_level("hash")?;
@@ -412,6 +457,20 @@ fn err(line: usize, message: impl Into<String>) -> ParseError {
         line,
         message: message.into(),
     }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn text(n: usize, w: Option<&str>) -> Result<String, ParseError> {
+    words::decode(w.unwrap_or_default()).map_err(|m| err(n, m))
 }
 
 fn num<T: std::str::FromStr>(n: usize, w: Option<&str>) -> Result<T, ParseError> {
@@ -474,10 +533,20 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
         }
         _ => (words, Expected::Applied),
     };
-    let Some(client) = words.first().map(|w| (*w).to_owned()) else {
+    let Some(raw_client) = words.first().copied() else {
         return Err(err(n, "an expected outcome needs an action before it"));
     };
     let verb = words.get(1).copied().unwrap_or_default();
+    if raw_client == "admin" {
+        return parse_admin(n, words, expected);
+    }
+    let client = match raw_client {
+        NO_SEAT if verb == "join" => {
+            return Err(err(n, "the seatless client `-` cannot join"));
+        }
+        NO_SEAT => NO_SEAT.to_owned(),
+        w => words::decode(w).map_err(|m| err(n, m))?,
+    };
     let arg = |k: usize| words.get(k).copied();
     let need = |count: usize| {
         if words.len() != count + 2 {
@@ -486,22 +555,16 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
             Ok(())
         }
     };
-    let op = match (client.as_str(), verb) {
-        ("admin", "archive") => {
-            need(0)?;
-            Op::AdminArchive
-        }
-        ("admin", "kick") => {
-            need(1)?;
-            Op::AdminKick(arg(2).unwrap_or_default().to_owned())
-        }
-        (_, "join") => {
+    let op = match verb {
+        "join" => {
             let (mut team, mut r, mut name) = (None, None, None);
             for kv in &words[2..] {
                 match kv.split_once('=') {
                     Some(("team", v)) => team = Some(TeamId(num(n, Some(v))?)),
                     Some(("role", v)) => r = Some(role(n, v)?),
-                    Some(("name", v)) => name = Some(v.replace('_', " ")),
+                    Some(("name", v)) => {
+                        name = Some(words::decode_display_name(v).map_err(|m| err(n, m))?)
+                    }
                     _ => {
                         return Err(err(
                             n,
@@ -516,68 +579,103 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
                 name,
             }
         }
-        (_, "leave") => need(0).map(|()| Op::Leave)?,
-        (_, "disconnect") => need(0).map(|()| Op::Disconnect)?,
-        (_, "reconnect") => need(0).map(|()| Op::Reconnect)?,
-        (_, "grace-expire") => need(0).map(|()| Op::GraceExpire)?,
-        (_, "team") => {
+        "leave" => need(0).map(|()| Op::Leave)?,
+        "disconnect" => need(0).map(|()| Op::Disconnect)?,
+        "reconnect" => need(0).map(|()| Op::Reconnect)?,
+        "grace-expire" => need(0).map(|()| Op::GraceExpire)?,
+        "team" => {
             need(1)?;
             Op::Team(TeamId(num(n, arg(2))?))
         }
-        (_, "move") => {
+        "move" => {
             need(3)?;
             Op::Intent(Intent::MovePiece {
                 piece: piece(n, arg(2))?,
                 to: Pos::new(num(n, arg(3))?, num(n, arg(4))?),
             })
         }
-        (_, "lock") => {
+        "lock" => {
             need(1)?;
             Op::Intent(Intent::TakeLock {
                 piece: piece(n, arg(2))?,
             })
         }
-        (_, "renew") => {
+        "renew" => {
             need(1)?;
             Op::Intent(Intent::RenewLock {
                 piece: piece(n, arg(2))?,
             })
         }
-        (_, "release") => {
+        "release" => {
             need(1)?;
             Op::Intent(Intent::ReleaseLock {
                 piece: piece(n, arg(2))?,
             })
         }
-        (_, "save") => {
+        "save" => {
             need(2)?;
             Op::Intent(Intent::SaveFormation {
-                name: arg(2).unwrap_or_default().to_owned(),
-                key: arg(3).unwrap_or_default().to_owned(),
+                name: text(n, arg(2))?,
+                key: text(n, arg(3))?,
             })
         }
-        (_, "apply") => {
+        "apply" => {
             need(1)?;
             Op::Intent(Intent::ApplyFormation {
-                name: arg(2).unwrap_or_default().to_owned(),
+                name: text(n, arg(2))?,
             })
         }
-        (_, "roll") => {
+        "roll" => {
             need(1)?;
             Op::Intent(Intent::RollDice {
-                notation: arg(2).unwrap_or_default().to_owned(),
+                notation: text(n, arg(2))?,
             })
         }
-        (_, "chat") => Op::Intent(Intent::Chat {
-            text: words[2..].join(" "),
+        "chat" => Op::Intent(Intent::Chat {
+            text: words::decode_chat(&words[2..]).map_err(|m| err(n, m))?,
         }),
-        (_, "start") => need(0).map(|()| Op::Intent(Intent::StartMatch {}))?,
-        (_, "archive") => need(0).map(|()| Op::Intent(Intent::ArchiveRoom {}))?,
+        "start" => need(0).map(|()| Op::Intent(Intent::StartMatch {}))?,
+        "archive" => need(0).map(|()| Op::Intent(Intent::ArchiveRoom {}))?,
         _ => return Err(err(n, format!("unknown action `{}`", words.join(" ")))),
     };
     Ok(Action {
         line: n,
+        seatless: client == NO_SEAT && raw_client == NO_SEAT,
         client,
+        op,
+        expected,
+    })
+}
+
+/// `admin archive [by=NAME]`, `admin kick CLIENT [by=NAME]`.
+fn parse_admin(n: usize, words: &[&str], expected: Expected) -> Result<Action, ParseError> {
+    let (args, by) = match words.last() {
+        Some(w) if w.starts_with("by=") && words.len() > 2 => (
+            &words[1..words.len() - 1],
+            words::decode(&w[3..]).map_err(|m| err(n, m))?,
+        ),
+        _ => (&words[1..], "admin".to_owned()),
+    };
+    let op = match args {
+        ["archive"] => Op::AdminArchive { by },
+        ["kick", target] => Op::AdminKick {
+            target: match *target {
+                NO_SEAT => None,
+                t => Some(words::decode(t).map_err(|m| err(n, m))?),
+            },
+            by,
+        },
+        _ => {
+            return Err(err(
+                n,
+                "expected `admin archive [by=NAME]` or `admin kick CLIENT [by=NAME]`",
+            ));
+        }
+    };
+    Ok(Action {
+        line: n,
+        client: "admin".into(),
+        seatless: true,
         op,
         expected,
     })
@@ -586,9 +684,8 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
 fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
     let arg = |k: usize| w.get(k).copied();
     let name = |k: usize| {
-        arg(k)
-            .map(str::to_owned)
-            .ok_or_else(|| err(n, "expected a client name"))
+        let w = arg(k).ok_or_else(|| err(n, "expected a client name"))?;
+        words::decode(w).map_err(|m| err(n, m))
     };
     let check = match (arg(0), arg(2)) {
         (Some("piece"), Some("at")) => Check::PieceAt(
@@ -702,7 +799,7 @@ mod tests {
             ("scenario x\nseed 1\ntick 1\n expect lock 0 a b\n", 4),
             ("scenario x\nseed 1\ntick 1\n a leave now\n", 4),
             ("scenario x\nseed 1\ntick 1\n restore please\n", 4),
-            ("scenario x\nseed 1\ntick 10000001\n", 3),
+            ("scenario x\nseed 1\ntick 1000000001\n", 3),
             (
                 "scenario x\nseed 1\nhash 0000000000000001\nhash 0000000000000002\n",
                 4,

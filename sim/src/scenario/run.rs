@@ -3,7 +3,7 @@
 use super::parse::{Action, Check, Expected, Op, Scenario};
 use crate::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 use std::collections::BTreeMap;
-use tickroom_protocol::{Delta, DomainEvent, MemberId, Presence, RoomId, RoomState, StateHash};
+use tickroom_protocol::{Delta, DomainEvent, MemberId, Presence, RoomState, StateHash};
 use xxhash_rust::xxh3::Xxh3;
 
 /// The result of running one scenario.
@@ -99,10 +99,15 @@ impl Clients {
     }
 
     fn input(&mut self, a: &Action) -> Input {
-        let seq = self.seqs.entry(a.client.clone()).or_default();
-        *seq += 1;
-        let seq = Some(*seq);
-        let member = self.member(&a.client);
+        let (member, seq) = match a.seatless {
+            true => (None, None),
+            false => {
+                let seq = self.seqs.entry(a.client.clone()).or_default();
+                *seq += 1;
+                let seq = Some(*seq);
+                (self.member(&a.client), seq)
+            }
+        };
         let kind = match &a.op {
             Op::Join { team, role, name } => {
                 return Input {
@@ -116,21 +121,24 @@ impl Clients {
                     },
                 };
             }
-            Op::AdminArchive => {
+            Op::AdminArchive { by } => {
                 return Input {
                     member: None,
                     seq: None,
-                    kind: InputKind::Admin(AdminAction::Archive { by: "admin".into() }),
+                    kind: InputKind::Admin(AdminAction::Archive { by: by.clone() }),
                 };
             }
-            Op::AdminKick(target) => {
+            Op::AdminKick { target, by } => {
                 return Input {
                     member: None,
                     seq: None,
                     kind: InputKind::Admin(AdminAction::Kick {
                         // A client that never joined names nobody.
-                        member: self.member(target).unwrap_or(MemberId(u32::MAX)),
-                        by: "admin".into(),
+                        member: target
+                            .as_deref()
+                            .and_then(|t| self.member(t))
+                            .unwrap_or(MemberId(u32::MAX)),
+                        by: by.clone(),
                     }),
                 };
             }
@@ -169,24 +177,61 @@ fn fold_trace(trace: &mut Xxh3, out: &TickOutput) {
     trace.update(&bytes);
 }
 
+/// The room a run starts with: created from the header, or restored from the
+/// `snapshot` line, which must agree with the header.
+fn starting_room(s: &Scenario) -> Result<Room, String> {
+    let Some(bytes) = &s.start else {
+        return Room::new(s.room.clone(), s.config.clone(), s.seed)
+            .map_err(|e| format!("room config: {e}"));
+    };
+    let room = Room::restore(bytes).map_err(|e| format!("the snapshot does not restore: {e}"))?;
+    let mut differs = Vec::new();
+    if *room.id() != s.room {
+        differs.push(format!("room-id {} (the file says {})", room.id(), s.room));
+    }
+    if room.seed() != s.seed {
+        differs.push(format!("seed {} (the file says {})", room.seed(), s.seed));
+    }
+    if *room.config() != s.config {
+        differs.push("a room config different from the `room` line".to_owned());
+    }
+    if let Some(first) = s.ticks.keys().next()
+        && *first <= room.tick()
+    {
+        differs.push(format!(
+            "tick {} (the file scripts tick {first}, which is not after it)",
+            room.tick()
+        ));
+    }
+    match differs.is_empty() {
+        true => Ok(room),
+        false => Err(format!("the snapshot has {}", differs.join(", "))),
+    }
+}
+
 fn execute(s: &Scenario, with_restores: bool) -> Execution {
     let mut failures = Vec::new();
-    let mut room = match Room::new(RoomId::from("scenario"), s.config.clone(), s.seed) {
+    let mut room = match starting_room(s) {
         Ok(r) => r,
         Err(e) => {
             return Execution {
                 hash: StateHash::default(),
                 trace: 0,
-                failures: vec![format!("room config: {e}")],
+                failures: vec![e],
             };
         }
     };
+    // Seats already in a starting snapshot belong to their users' clients.
     let mut clients = Clients {
-        members: BTreeMap::new(),
+        members: room
+            .seats()
+            .into_iter()
+            .map(|(view, user)| (user, view.id))
+            .collect(),
         seqs: BTreeMap::new(),
     };
     let mut trace = Xxh3::new();
-    for tick in 1..=s.last_tick() {
+    for tick in room.tick() + 1..=s.last_tick() {
         let script = s.ticks.get(&tick);
         let actions = script.map_or(&[][..], |t| &t.actions[..]);
         let inputs = actions.iter().map(|a| clients.input(a)).collect();

@@ -1,0 +1,232 @@
+//! End-to-end: the store fails under a live room and the server says so
+//! instead of losing anything. A second connection holds the database with
+//! `BEGIN EXCLUSIVE`: the store thread first waits on the lock (the room's
+//! writes pile up: STORE_BEHIND), then parks writes in its bounded buffer
+//! (degraded: formation saves get STORE_UNAVAILABLE, `/ready` answers 503),
+//! then the buffer is full and every mutation gets STORE_UNAVAILABLE. The
+//! room keeps ticking throughout. When the lock goes, the buffer is
+//! committed, `/ready` is 200 again, and every move the server acknowledged
+//! is in the log. Also: a room whose snapshot nears the size cap refuses new
+//! members with ROOM_TOO_LARGE and keeps serving the ones it has.
+
+mod support;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::{Server, http_get};
+use tickroom_net::client::{Client, ClientError};
+use tickroom_persistence::Reader;
+use tickroom_protocol::{
+    Codec, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId, ServerMessage,
+};
+
+const FAULT_ENV: &[(&str, &str)] = &[
+    ("TICKROOM_NET_RATE_MOVES_PER_S", "100000"),
+    ("TICKROOM_NET_RATE_ACTIONS_PER_10S", "100000"),
+    ("TICKROOM_NET_ABUSE_LIMIT", "1000000"),
+    ("TICKROOM_STORE_BUSY_TIMEOUT_MS", "1000"),
+    ("TICKROOM_STORE_MAX_LAG_TICKS", "5"),
+    ("TICKROOM_STORE_BREAKER_FAILURES", "1"),
+    ("TICKROOM_STORE_RETRY_BASE_MS", "50"),
+    ("TICKROOM_STORE_RETRY_MAX_MS", "300"),
+    ("TICKROOM_STORE_BUFFER_MAX_BYTES", "4096"),
+];
+
+/// Holds the database's write lock from another connection until told to
+/// let go.
+fn hold_lock(db: std::path::PathBuf) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release, released) = mpsc::channel::<()>();
+    let (held_tx, held) = mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        held_tx.send(()).unwrap();
+        let _ = released.recv();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    held.recv().unwrap();
+    (release, thread)
+}
+
+async fn ready(server: &Server) -> (u16, serde_json::Value) {
+    let (status, body) = http_get(&server.http, "/ready").await;
+    (status, serde_json::from_str(&body).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() {
+    let mut server = Server::start(FAULT_ENV);
+    server.keep_data = true;
+    let room = RoomId::from("faulty");
+    let mut c = support::first_player(&server.ws, &room.0, "p").await;
+    let piece = PieceId(0);
+    assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
+    let mut acked_moves = 0u64;
+    let mut n = 0;
+    let mut move_once = async |c: &mut Client, acked: &mut u64| {
+        n += 1;
+        let to = Pos::new(n % 900 + 1, n % 500 + 1);
+        let r = c.intent(Intent::MovePiece { piece, to }).await.unwrap();
+        if r.is_ok() {
+            *acked += 1;
+        }
+        r.err()
+    };
+    for _ in 0..5 {
+        assert_eq!(move_once(&mut c, &mut acked_moves).await, None);
+    }
+    let (status, body) = ready(&server).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["store"]["state"], "ok");
+    let threads = body["tick_threads"]
+        .as_array()
+        .expect("tick threads reported");
+    assert!(
+        !threads.is_empty() && threads.iter().all(|t| t["answering"] == true),
+        "{body}"
+    );
+
+    // The fault.
+    let (release, locker) = hold_lock(server.db_path());
+    let mut behind = None;
+    let mut unavailable = None;
+    let mut degraded_ready = None;
+    let mut save_refused = None;
+    let mut deltas_during_fault = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while behind.is_none() || unavailable.is_none() || save_refused.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "faults not all seen: behind {behind:?}, unavailable {unavailable:?}, save {save_refused:?}"
+        );
+        if let Some(e) = move_once(&mut c, &mut acked_moves).await {
+            match e.code {
+                ErrorCode::StoreBehind => behind = Some(e),
+                ErrorCode::StoreUnavailable => unavailable = Some(e),
+                other => panic!("unexpected rejection {other}: {}", e.message),
+            }
+        }
+        let (status, body) = ready(&server).await;
+        if status == 503 && degraded_ready.is_none() {
+            degraded_ready = Some(body.clone());
+        }
+        if body["store"]["state"] == "degraded" && save_refused.is_none() {
+            let save = Intent::SaveFormation {
+                name: "f".into(),
+                key: "k1".into(),
+            };
+            if let Err(e) = c.intent(save).await.unwrap() {
+                assert_eq!(e.code, ErrorCode::StoreUnavailable, "{}", e.message);
+                save_refused = Some(e);
+            }
+        }
+        while let Ok(m) = c.recv_timeout(Duration::from_millis(1)).await {
+            if matches!(m, ServerMessage::Delta(_)) {
+                deltas_during_fault += 1;
+            }
+        }
+    }
+    let behind = behind.unwrap();
+    assert!(behind.details.contains_key("lag_ticks"), "{behind:?}");
+    let degraded = degraded_ready.expect("/ready answered 503 during the fault");
+    assert_eq!(degraded["ready"], false);
+    assert!(degraded["store"]["last_error"].is_string(), "{degraded}");
+    assert!(
+        deltas_during_fault > 0,
+        "the room kept ticking and applying moves during the fault"
+    );
+
+    // The fault clears: the buffer is committed and mutations go through.
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the store did not recover");
+        let moved = move_once(&mut c, &mut acked_moves).await;
+        let (status, body) = ready(&server).await;
+        if moved.is_none() && status == 200 {
+            assert_eq!(body["store"]["state"], "ok");
+            assert_eq!(body["store"]["breaker"], "closed");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let save = Intent::SaveFormation {
+        name: "f".into(),
+        key: "k2".into(),
+    };
+    assert!(
+        c.intent(save).await.unwrap().is_ok(),
+        "durable saves work again"
+    );
+    assert!(server.terminate(Duration::from_secs(10)).is_some());
+
+    // Nothing acknowledged was lost: every applied move is logged, and the
+    // log replays with every stored hash.
+    let r = Reader::open(&server.db_path()).unwrap();
+    let mut logged_moves = 0u64;
+    r.for_each_input::<tickroom_persistence::StoreError>(&room.0, 0, u64::MAX, |_, row| {
+        if row.kind == "move_piece" && row.code.is_none() {
+            logged_moves += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(logged_moves, acked_moves);
+    let db = server.db_path();
+    support::replay(&db, &room.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_near_its_snapshot_cap_refuses_new_members_and_keeps_serving() {
+    let server = Server::start(&[
+        ("TICKROOM_STORE_SNAPSHOT_MAX_BYTES", "4096"),
+        ("TICKROOM_STORE_SNAPSHOT_EVERY_INPUTS", "1"),
+    ]);
+    let room = RoomId::from("crowded");
+    let big = RoomConfig {
+        max_players: 200,
+        teams: 0,
+        pieces_per_team: 0,
+        neutral_pieces: 100,
+        max_name_chars: 64,
+        ..RoomConfig::default()
+    };
+    let mut host = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    host.create_room(Some(room.clone()), big, false)
+        .await
+        .unwrap();
+    host.join(&room, "host", None).await.unwrap();
+    let mut members = Vec::new();
+    let refused = loop {
+        assert!(members.len() < 150, "never refused");
+        let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+        let name = format!("member-{:0>50}", members.len());
+        match c.join(&room, &name, None).await {
+            Ok(_) => members.push(c),
+            Err(e) => break e,
+        }
+    };
+    let ClientError::Refused(refused) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(refused.code, ErrorCode::RoomTooLarge, "{refused:?}");
+    assert!(refused.details.contains_key("snapshot_max_bytes"));
+    assert!(members.len() > 3, "the room grew before it refused");
+    // The members it has are still served.
+    let piece = PieceId(0);
+    assert!(
+        host.intent(Intent::TakeLock { piece })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let to = Pos::new(10, 10);
+    assert!(
+        host.intent(Intent::MovePiece { piece, to })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}

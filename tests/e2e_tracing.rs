@@ -1,0 +1,74 @@
+//! End-to-end: with `--log-format json`-style config every log line is a
+//! JSON object, and a mutation's trace id is both on the log lines about it
+//! (with its connection id) and stored with its row in the input log.
+
+mod support;
+
+use std::time::Duration;
+use support::Server;
+use tickroom_persistence::Reader;
+use tickroom_protocol::{Intent, PieceId, RoomId};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutations_trace_id_links_its_log_lines_and_its_logged_row() {
+    let dir = support::fresh_data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let log_path = dir.join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Server::start_in(
+        dir,
+        &[
+            ("TICKROOM_LOG_FORMAT", "json"),
+            ("RUST_LOG", "tickroom=debug,info"),
+        ],
+        |mut cmd| {
+            cmd.stderr(log);
+            cmd
+        },
+    );
+    server.keep_data = true;
+    let room = RoomId::from("traced");
+    let mut c = support::first_player(&server.ws, &room.0, "t").await;
+    let piece = PieceId(1);
+    assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
+    assert!(server.terminate(Duration::from_secs(10)).is_some());
+
+    let r = Reader::open(&server.db_path()).unwrap();
+    let mut rows = Vec::new();
+    r.for_each_input::<tickroom_persistence::StoreError>(&room.0, 0, u64::MAX, |_, row| {
+        rows.push((row.kind, row.trace_id));
+        Ok(())
+    })
+    .unwrap();
+    let logged = |kind: &str| rows.iter().find(|(k, _)| k == kind).and_then(|(_, t)| *t);
+    let trace_id = logged("take_lock").expect("the take_lock row has a trace id");
+    assert!(logged("join").is_some_and(|t| t != trace_id), "{rows:?}");
+    // Log lines show it as 16 hex digits.
+    let trace = format!("{trace_id:016x}");
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let about: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["trace_id"] == trace.as_str())
+        .collect();
+    let messages: Vec<&str> = about
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"request queued"), "{about:?}");
+    assert!(messages.contains(&"request applied"), "{about:?}");
+    assert!(
+        about.iter().any(|l| l["fields"]["connection_id"].is_u64()),
+        "{about:?}"
+    );
+    // Connection spans carry the connection id on the transport's lines.
+    assert!(
+        lines.iter().any(|l| l["span"]["connection_id"].is_u64()),
+        "some line inside a connection span"
+    );
+}
