@@ -147,13 +147,20 @@ impl ConnHandle {
         let refused = if over_bytes {
             true
         } else {
+            // Counted before the frame is visible to the writer: the writer
+            // may pop it and call `sent` before `try_send` even returns, and
+            // counting after would let the counter wrap below zero.
+            self.queued_bytes.fetch_add(len, Ordering::Relaxed);
             match self.out.try_send(frame) {
-                Ok(()) => {
-                    self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-                    return PushOutcome::Queued;
+                Ok(()) => return PushOutcome::Queued,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                    true
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => true,
-                Err(mpsc::error::TrySendError::Closed(_)) => return PushOutcome::Gone,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                    return PushOutcome::Gone;
+                }
             }
         };
         debug_assert!(refused);
@@ -303,5 +310,62 @@ pub(crate) async fn unless_closed(
             conn.close_with(ErrorCode::SlowConsumer, "a write did not complete within the stall timeout");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::Payload;
+    use bytes::Bytes;
+
+    /// The writer may take a frame off the queue and report it sent before
+    /// `push` returns. The byte count must never go below zero (in a debug
+    /// build that panicked the pushing thread, the tick or store thread).
+    #[test]
+    fn a_writer_racing_the_pusher_never_drives_the_byte_count_below_zero() {
+        let meter = crate::stats::Meter::new(Default::default(), crate::stats::Transport::Ws);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (conn, mut queue) = ConnHandle::new(
+            ConnId(1),
+            Codec::Postcard,
+            peer,
+            4,
+            1 << 20,
+            Duration::from_secs(60),
+            meter,
+        );
+        const FRAMES: usize = 200_000;
+        let writer = {
+            let conn = conn.clone();
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while seen < FRAMES {
+                    match queue.rx.try_recv() {
+                        Ok(frame) => {
+                            conn.sent(frame.payload.len());
+                            seen += 1;
+                        }
+                        Err(_) => std::thread::yield_now(),
+                    }
+                }
+            })
+        };
+        let mut pushed = 0;
+        while pushed < FRAMES {
+            let frame = OutFrame {
+                payload: Payload::Binary(Bytes::from_static(b"0123456789")),
+                critical: false,
+            };
+            match conn.push(frame) {
+                PushOutcome::Queued => pushed += 1,
+                PushOutcome::Dropped => std::thread::yield_now(),
+                other => panic!("unexpected {other:?}"),
+            }
+            // At most the 4 queued frames and the one the writer holds.
+            assert!(conn.queued_bytes() <= 5 * 10, "{}", conn.queued_bytes());
+        }
+        writer.join().unwrap();
+        assert_eq!(conn.queued_bytes(), 0);
     }
 }

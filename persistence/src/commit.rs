@@ -32,7 +32,14 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
             "INSERT OR IGNORE INTO audit (room, tick, at, actor, action, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         let mut snapshot = tx.prepare_cached(
-            "INSERT OR IGNORE INTO snapshots (room, tick, version, epoch, state_hash, size, at, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            // A restored room snapshots itself at the tick it came back at,
+            // which may already hold its previous life's snapshot: the newer
+            // epoch wins, so a second restart bumps the epoch again. The same
+            // write offered twice (dead-letter replay) changes nothing.
+            "INSERT INTO snapshots (room, tick, version, epoch, state_hash, size, at, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (room, tick) DO UPDATE SET version = excluded.version, epoch = excluded.epoch,
+                state_hash = excluded.state_hash, size = excluded.size, at = excluded.at, bytes = excluded.bytes
+             WHERE excluded.epoch > snapshots.epoch",
         )?;
         let mut archived = tx.prepare_cached(
             "UPDATE rooms SET archived_at = ?2 WHERE id = ?1 AND archived_at IS NULL",
