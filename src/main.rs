@@ -8,6 +8,7 @@ mod export_cmd;
 mod history;
 mod http;
 mod listener;
+mod loadgen;
 mod metrics;
 mod rebuild;
 mod recovery;
@@ -46,6 +47,8 @@ enum Command {
     Replay(replay_cmd::StoredRoomArgs),
     /// Write a stored room's history as a scenario file that replays it.
     Export(export_cmd::ExportArgs),
+    /// Drive a local server with simulated players and measure it.
+    Loadgen(Box<loadgen::LoadArgs>),
     /// Run and maintain scenario files (scripted, deterministic room tests).
     Scenario {
         #[command(subcommand)]
@@ -89,6 +92,10 @@ fn main() -> ExitCode {
         Command::Export(args) => {
             init_tracing("warn", config::LogFormat::Text);
             export_cmd::run(args)
+        }
+        Command::Loadgen(args) => {
+            init_tracing("warn", config::LogFormat::Text);
+            loadgen::run(*args)
         }
     };
     match result {

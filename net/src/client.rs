@@ -124,6 +124,12 @@ pub struct ConnectOptions {
     /// The protocol version to claim in `hello` (default: this build's);
     /// for testing servers.
     pub protocol_version: Option<u16>,
+    /// The local address to connect from (a load generator spreads its
+    /// clients over 127.0.0.x); `None` lets the system pick.
+    pub local_ip: Option<std::net::IpAddr>,
+    /// A QUIC endpoint to open the connection on, shared by many clients
+    /// (one UDP socket instead of one each); `None` opens one for this client.
+    pub quic_endpoint: Option<quinn::Endpoint>,
 }
 
 /// The byte stream under a WebSocket: plain TCP or TLS.
@@ -172,6 +178,9 @@ pub async fn open_websocket_with(
     };
     if let Some(size) = options.recv_buffer {
         socket.set_recv_buffer_size(size)?;
+    }
+    if let Some(ip) = options.local_ip {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
     }
     let tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
@@ -255,15 +264,19 @@ impl Client {
             Limits::SERVER_FRAMES.max_frame_bytes,
             1024 * 1024,
         )));
-        let bind: std::net::SocketAddr = if target.addr.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
+        let endpoint = match options.quic_endpoint.clone() {
+            Some(shared) => shared,
+            None => {
+                let bind = match options.local_ip {
+                    Some(ip) => std::net::SocketAddr::new(ip, 0),
+                    None if target.addr.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+                    None => ([0u16; 8], 0).into(),
+                };
+                quinn::Endpoint::client(bind)?
+            }
         };
-        let mut endpoint = quinn::Endpoint::client(bind)?;
-        endpoint.set_default_client_config(config);
         let conn = endpoint
-            .connect(target.addr, &target.server_name)
+            .connect_with(config, target.addr, &target.server_name)
             .map_err(|e| protocol(&e))?
             .await
             .map_err(|e| protocol(&e))?;

@@ -1,0 +1,395 @@
+//! What the load generator's clients saw, in a form that merges exactly
+//! across tasks and processes: latency histograms (merged bucket by bucket,
+//! never by averaging percentiles), counters, and per-room version spans.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The message classes whose send-to-receipt latency is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    /// `move_piece`, until the delta carrying its `piece_moved`.
+    Move,
+    /// `take_lock` / `renew_lock`, until the delta carrying the lock event.
+    Lock,
+    /// `chat`, until the delta carrying its `chat_posted`.
+    Chat,
+    /// `cursor`, until a `cursors` frame carrying that position (cursors
+    /// coalesce: positions overtaken by a newer one are not counted).
+    Cursor,
+    /// `ping`, until its `pong` (idle clients' heartbeat).
+    Ping,
+}
+
+impl Class {
+    pub const ALL: [Class; 5] = [
+        Class::Move,
+        Class::Lock,
+        Class::Chat,
+        Class::Cursor,
+        Class::Ping,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Move => "move",
+            Class::Lock => "lock",
+            Class::Chat => "chat",
+            Class::Cursor => "cursor",
+            Class::Ping => "ping",
+        }
+    }
+
+    /// Critical classes must come back in a delta: one that never does is a
+    /// lost event.
+    pub fn critical(self) -> bool {
+        matches!(self, Class::Move | Class::Lock | Class::Chat)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Latencies are recorded in microseconds, up to two minutes, at three
+/// significant digits.
+const MAX_US: u64 = 120_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    // The bounds are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// One room's version bookkeeping, summed over the clients in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomSpan {
+    pub clients: u64,
+    /// Sum of the room versions the clients joined at.
+    pub joined_versions: u64,
+    /// Sum over clients of the versions their deltas covered.
+    pub received_versions: u64,
+    /// The newest version any client of the room saw.
+    pub final_version: u64,
+}
+
+impl RoomSpan {
+    /// Versions every client should have received: from its join to the
+    /// newest version anyone saw.
+    pub fn expected(&self) -> u64 {
+        (self.clients * self.final_version).saturating_sub(self.joined_versions)
+    }
+
+    fn merge(&mut self, other: &RoomSpan) {
+        self.clients += other.clients;
+        self.joined_versions += other.joined_versions;
+        self.received_versions += other.received_versions;
+        self.final_version = self.final_version.max(other.final_version);
+    }
+}
+
+/// Everything counted, by one task, one process, or the whole run.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    latency: Vec<Histogram<u64>>,
+    /// Requests sent per class during the measured run.
+    pub sent: BTreeMap<String, u64>,
+    /// Critical requests whose event came back in a delta.
+    pub echoed: BTreeMap<String, u64>,
+    pub acks: u64,
+    /// Requests the server rejected, by code.
+    pub rejects: BTreeMap<String, u64>,
+    /// Errors not tied to a request (`error`, `closing`, failed connects),
+    /// by code.
+    pub errors: BTreeMap<String, u64>,
+    pub clients: u64,
+    pub connected: u64,
+    pub connect_failures: u64,
+    /// Connections that ended before the run did (any reason).
+    pub dropped: u64,
+    pub slow_consumers: u64,
+    pub deltas: u64,
+    pub events: u64,
+    /// Deltas whose `from_version` skipped past the previous `to_version`.
+    pub gaps: u64,
+    pub gap_versions: u64,
+    pub rooms: BTreeMap<String, RoomSpan>,
+    /// Intents (move, lock, chat) sent but neither acknowledged nor rejected
+    /// when the client stopped.
+    pub unresolved: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            latency: Class::ALL.iter().map(|_| new_histogram()).collect(),
+            sent: BTreeMap::new(),
+            echoed: BTreeMap::new(),
+            acks: 0,
+            rejects: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            clients: 0,
+            connected: 0,
+            connect_failures: 0,
+            dropped: 0,
+            slow_consumers: 0,
+            deltas: 0,
+            events: 0,
+            gaps: 0,
+            gap_versions: 0,
+            rooms: BTreeMap::new(),
+            unresolved: 0,
+        }
+    }
+}
+
+impl Tally {
+    pub fn record(&mut self, class: Class, micros: u64) {
+        self.latency[class.index()].saturating_record(micros.max(1));
+    }
+
+    pub fn sent(&mut self, class: Class) {
+        *self.sent.entry(class.name().into()).or_default() += 1;
+    }
+
+    pub fn echoed(&mut self, class: Class) {
+        *self.echoed.entry(class.name().into()).or_default() += 1;
+    }
+
+    pub fn error(&mut self, code: &str) {
+        *self.errors.entry(code.into()).or_default() += 1;
+    }
+
+    pub fn reject(&mut self, code: &str) {
+        *self.rejects.entry(code.into()).or_default() += 1;
+    }
+
+    pub fn latency(&self, class: Class) -> &Histogram<u64> {
+        &self.latency[class.index()]
+    }
+
+    pub fn merge(&mut self, other: &Tally) {
+        for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.add(theirs);
+        }
+        let add = |a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        };
+        add(&mut self.sent, &other.sent);
+        add(&mut self.echoed, &other.echoed);
+        add(&mut self.errors, &other.errors);
+        add(&mut self.rejects, &other.rejects);
+        self.acks += other.acks;
+        self.clients += other.clients;
+        self.connected += other.connected;
+        self.connect_failures += other.connect_failures;
+        self.dropped += other.dropped;
+        self.slow_consumers += other.slow_consumers;
+        self.deltas += other.deltas;
+        self.events += other.events;
+        self.gaps += other.gaps;
+        self.gap_versions += other.gap_versions;
+        self.unresolved += other.unresolved;
+        for (room, span) in &other.rooms {
+            self.rooms.entry(room.clone()).or_default().merge(span);
+        }
+    }
+
+    /// Critical intents sent (move, lock, chat).
+    pub fn critical_sent(&self) -> u64 {
+        self.count_critical(&self.sent)
+    }
+
+    pub fn critical_echoed(&self) -> u64 {
+        self.count_critical(&self.echoed)
+    }
+
+    fn count_critical(&self, map: &BTreeMap<String, u64>) -> u64 {
+        Class::ALL
+            .iter()
+            .filter(|c| c.critical())
+            .map(|c| map.get(c.name()).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// Requests the server refused: not expected back in a delta.
+    pub fn rejected(&self) -> u64 {
+        self.rejects.values().sum()
+    }
+
+    pub fn expected_versions(&self) -> u64 {
+        self.rooms.values().map(RoomSpan::expected).sum()
+    }
+
+    pub fn received_versions(&self) -> u64 {
+        self.rooms.values().map(|r| r.received_versions).sum()
+    }
+
+    /// The exact wire form between processes: histograms as
+    /// `[value, count]` pairs of their recorded buckets.
+    pub fn to_wire(&self) -> WireTally {
+        WireTally {
+            latency: Class::ALL
+                .iter()
+                .map(|c| {
+                    let h = self.latency(*c);
+                    let buckets = h
+                        .iter_recorded()
+                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                        .collect();
+                    (c.name().to_owned(), buckets)
+                })
+                .collect(),
+            sent: self.sent.clone(),
+            echoed: self.echoed.clone(),
+            acks: self.acks,
+            rejects: self.rejects.clone(),
+            errors: self.errors.clone(),
+            clients: self.clients,
+            connected: self.connected,
+            connect_failures: self.connect_failures,
+            dropped: self.dropped,
+            slow_consumers: self.slow_consumers,
+            deltas: self.deltas,
+            events: self.events,
+            gaps: self.gaps,
+            gap_versions: self.gap_versions,
+            rooms: self.rooms.clone(),
+            unresolved: self.unresolved,
+        }
+    }
+
+    pub fn from_wire(w: &WireTally) -> Tally {
+        let mut t = Tally::default();
+        for c in Class::ALL {
+            if let Some(buckets) = w.latency.get(c.name()) {
+                for &(value, count) in buckets {
+                    let _ = t.latency[c.index()].record_n(value.min(MAX_US), count);
+                }
+            }
+        }
+        t.sent = w.sent.clone();
+        t.echoed = w.echoed.clone();
+        t.acks = w.acks;
+        t.rejects = w.rejects.clone();
+        t.errors = w.errors.clone();
+        t.clients = w.clients;
+        t.connected = w.connected;
+        t.connect_failures = w.connect_failures;
+        t.dropped = w.dropped;
+        t.slow_consumers = w.slow_consumers;
+        t.deltas = w.deltas;
+        t.events = w.events;
+        t.gaps = w.gaps;
+        t.gap_versions = w.gap_versions;
+        t.rooms = w.rooms.clone();
+        t.unresolved = w.unresolved;
+        t
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WireTally {
+    pub latency: BTreeMap<String, Vec<(u64, u64)>>,
+    pub sent: BTreeMap<String, u64>,
+    pub echoed: BTreeMap<String, u64>,
+    pub acks: u64,
+    pub rejects: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub clients: u64,
+    pub connected: u64,
+    pub connect_failures: u64,
+    pub dropped: u64,
+    pub slow_consumers: u64,
+    pub deltas: u64,
+    pub events: u64,
+    pub gaps: u64,
+    pub gap_versions: u64,
+    pub rooms: BTreeMap<String, RoomSpan>,
+    pub unresolved: u64,
+}
+
+/// Quantiles of one class, in microseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quantiles {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl Quantiles {
+    pub fn of(h: &Histogram<u64>) -> Quantiles {
+        // hdrhistogram reports a bucket's highest equivalent value, so a
+        // quantile is never understated.
+        Quantiles {
+            count: h.len(),
+            p50_us: h.value_at_quantile(0.50),
+            p90_us: h.value_at_quantile(0.90),
+            p99_us: h.value_at_quantile(0.99),
+            max_us: h.max(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_histograms_give_the_quantiles_of_all_samples_not_averages() {
+        // Two halves with very different latencies: the merged p50 and p99
+        // must be those of the union, which averaging would not give.
+        let mut fast = Tally::default();
+        let mut slow = Tally::default();
+        for i in 0..900 {
+            fast.record(Class::Move, 1_000 + i);
+        }
+        for i in 0..100 {
+            slow.record(Class::Move, 50_000 + i * 10);
+        }
+        let mut all = Tally::default();
+        all.merge(&Tally::from_wire(&fast.to_wire()));
+        all.merge(&Tally::from_wire(&slow.to_wire()));
+        let q = Quantiles::of(all.latency(Class::Move));
+        assert_eq!(q.count, 1000);
+        // The 500th sample is 1,499 µs and the 990th 50,890 µs (to the
+        // histogram's 3 significant digits); averaging the halves' p50s
+        // would say about 26 ms.
+        assert!((1_499..=1_500).contains(&q.p50_us), "{q:?}");
+        assert!((50_890..=50_950).contains(&q.p99_us), "{q:?}");
+        assert!((50_990..=51_050).contains(&q.max_us), "{q:?}");
+    }
+
+    #[test]
+    fn expected_versions_run_from_each_join_to_the_newest_version_seen() {
+        let mut a = Tally::default();
+        a.rooms.insert(
+            "r".into(),
+            RoomSpan {
+                clients: 1,
+                joined_versions: 10,
+                received_versions: 90,
+                final_version: 100,
+            },
+        );
+        let mut b = Tally::default();
+        // Joined at 40 and was cut off at 70: 30 of 60 versions.
+        b.rooms.insert(
+            "r".into(),
+            RoomSpan {
+                clients: 1,
+                joined_versions: 40,
+                received_versions: 30,
+                final_version: 70,
+            },
+        );
+        a.merge(&b);
+        assert_eq!(a.expected_versions(), 90 + 60);
+        assert_eq!(a.received_versions(), 120);
+    }
+}

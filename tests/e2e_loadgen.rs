@@ -1,0 +1,157 @@
+//! End-to-end: `tickroom loadgen` against the real server. A small run over
+//! both transports, spread over two processes and several loopback source
+//! addresses, must deliver every critical event with no version gap; an
+//! idle run over JSON measures heartbeats. The report's figures are checked
+//! against each other and against the server's own counters.
+
+mod support;
+
+use serde_json::Value;
+use support::Server;
+
+fn loadgen(server: &Server, extra: &[&str]) -> Value {
+    let report = server.data_dir.join(format!("report-{}.json", extra.len()));
+    let cert = server.data_dir.join("tls").join("cert.der");
+    let quic = server.quic.as_ref().expect("QUIC is on").addr.to_string();
+    let mut args = vec![
+        "loadgen".to_owned(),
+        "--ws".into(),
+        server.ws.clone(),
+        "--quic".into(),
+        quic,
+        "--quic-cert".into(),
+        cert.display().to_string(),
+        "--report".into(),
+        report.display().to_string(),
+        "--server-pid".into(),
+        server.child.id().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let (ok, text) = support::cli(&args);
+    assert!(ok, "loadgen failed:\n{text}");
+    assert!(text.contains("critical: own events"), "{text}");
+    eprintln!("{text}");
+    let json = std::fs::read(&report).expect("the report was written");
+    serde_json::from_slice(&json).expect("the report is JSON")
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+#[test]
+fn a_small_mixed_run_over_two_processes_loses_nothing() {
+    let server = Server::start(&[]);
+    let r = loadgen(
+        &server,
+        &[
+            "--transport",
+            "mixed",
+            "--clients",
+            "30",
+            "--rooms",
+            "3",
+            "--duration-s",
+            "3",
+            "--chat-every-s",
+            "1",
+            "--processes",
+            "2",
+            "--source-ips",
+            "127.0.0.2-127.0.0.4",
+        ],
+    );
+    let c = &r["clients"];
+    assert_eq!(u(&c["connected"]), 30, "{c}");
+    assert_eq!(u(&c["dropped"]), 0, "{c}");
+    let cr = &r["critical"];
+    // Every critical request came back in a delta, every client got every
+    // room version from its join on, and nothing was cut off.
+    assert_eq!(u(&cr["lost"]), 0, "{cr}");
+    assert_eq!(u(&cr["gaps"]), 0, "{cr}");
+    assert_eq!(u(&cr["own_delivered"]), u(&cr["own_expected"]), "{cr}");
+    assert_eq!(
+        u(&cr["room_versions_delivered"]),
+        u(&cr["room_versions_expected"]),
+        "{cr}"
+    );
+    // About 20 moves/s for 3 s from each of 30 clients (a loaded machine
+    // may skip some sends; the report says how many went).
+    let moves = u(&r["sent"]["move"]);
+    assert!(moves > 30 * 20, "moves sent: {moves}");
+    // Each client sees every version of its room: 10 members per room.
+    assert!(u(&cr["room_versions_expected"]) >= 10 * moves / 3, "{cr}");
+    for class in ["move", "cursor", "chat"] {
+        let q = &r["latency_us"][class];
+        assert!(u(&q["count"]) > 0, "{class}: {q}");
+        assert!(u(&q["p50_us"]) <= u(&q["p99_us"]), "{class}: {q}");
+        assert!(u(&q["p99_us"]) <= u(&q["max_us"]), "{class}: {q}");
+    }
+    assert_eq!(
+        u(&r["latency_us"]["move"]["count"]),
+        u(&r["echoed"]["move"]),
+        "one latency sample per echoed move"
+    );
+    assert_eq!(r["rejects"], serde_json::json!({}), "{}", r["rejects"]);
+    assert_eq!(r["errors"], serde_json::json!({}), "{}", r["errors"]);
+    // Every intent was acknowledged (the joins' and locks' acks too).
+    assert!(u(&r["acks"]) >= u(&cr["own_expected"]));
+    let s = &r["server"];
+    assert!(s["cpu_s"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(u(&s["rss_kib_end"]) > 0, "{s}");
+    assert!(
+        s["cpu_s_per_million_intents"].as_f64().unwrap() > 0.0,
+        "{s}"
+    );
+    assert!(!s["samples"].as_array().unwrap().is_empty(), "{s}");
+    // The server's own gauge agrees on how many connections the run held.
+    let conns = s["samples"][0]["gauges"]["tickroom_connections"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(conns, 30.0, "{s}");
+    assert_eq!(u(&r["loadgen"]["processes"]), 2);
+}
+
+#[test]
+fn an_idle_run_over_json_measures_heartbeats_and_changes_nothing() {
+    let server = Server::start(&[]);
+    let r = loadgen(
+        &server,
+        &[
+            "--codec",
+            "json",
+            "--behavior",
+            "idle",
+            "--heartbeat-s",
+            "0.5",
+            "--clients",
+            "20",
+            "--rooms",
+            "2",
+            "--duration-s",
+            "2",
+        ],
+    );
+    assert_eq!(u(&r["clients"]["connected"]), 20);
+    let pings = &r["latency_us"]["ping"];
+    // Two seconds at one ping per half second: about four per client.
+    assert!(u(&pings["count"]) >= 20 * 3, "{pings}");
+    assert_eq!(u(&r["sent"]["ping"]), u(&r["echoed"]["ping"]));
+    assert!(r["sent"].get("move").is_none(), "{}", r["sent"]);
+    let cr = &r["critical"];
+    assert_eq!(u(&cr["lost"]), 0, "{cr}");
+    // Only the other clients' joins change an idle room.
+    assert_eq!(
+        u(&cr["room_versions_delivered"]),
+        u(&cr["room_versions_expected"]),
+        "{cr}"
+    );
+    assert!(u(&cr["room_versions_expected"]) <= 20 * 10, "{cr}");
+}
+
+#[test]
+fn a_target_off_loopback_is_refused() {
+    let (ok, text) = support::cli(&["loadgen", "--ws", "ws://192.0.2.1:7700/ws"]);
+    assert!(!ok);
+    assert!(text.contains("loopback"), "{text}");
+}
