@@ -117,6 +117,12 @@ impl Collector for Sources {
         )?;
         gauge(
             &mut e,
+            "tickroom_outbound_queued_bytes",
+            "Bytes waiting in client connections' outbound queues",
+            self.net.queued_bytes(),
+        )?;
+        gauge(
+            &mut e,
             "tickroom_members",
             "Seats in loaded rooms (connected or in their grace period)",
             self.census.members as i64,

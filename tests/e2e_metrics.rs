@@ -193,4 +193,20 @@ async fn a_scripted_session_moves_the_counters_it_should() {
         ),
         0.0
     );
+
+    // Everything sent was read: the outbound queues settle at zero bytes
+    // (a counter that leaked on closed connections would not).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let queued = get(&scrape(&server).await, "tickroom_outbound_queued_bytes");
+        assert!(queued >= 0.0, "{queued}");
+        if queued == 0.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queued} bytes stay queued"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

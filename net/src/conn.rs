@@ -152,7 +152,10 @@ impl ConnHandle {
             // counting after would let the counter wrap below zero.
             self.queued_bytes.fetch_add(len, Ordering::Relaxed);
             match self.out.try_send(frame) {
-                Ok(()) => return PushOutcome::Queued,
+                Ok(()) => {
+                    self.meter.queued(len as i64);
+                    return PushOutcome::Queued;
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
                     true
@@ -182,6 +185,7 @@ impl ConnHandle {
 
     pub(crate) fn sent(&self, len: usize) {
         self.meter.frame_out(len);
+        self.meter.queued(-(len as i64));
         self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
         self.last_drained_ms.store(now_ms(), Ordering::Relaxed);
     }
@@ -293,6 +297,14 @@ impl ConnHandle {
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
         let meter = crate::stats::Meter::new(Default::default(), crate::stats::Transport::Ws);
         ConnHandle::new(id, codec, peer, 1, 1024, Duration::from_secs(5), meter).0
+    }
+}
+
+impl Drop for ConnHandle {
+    fn drop(&mut self) {
+        // Frames still queued when the connection ends are never sent.
+        self.meter
+            .queued(-(self.queued_bytes.load(Ordering::Relaxed) as i64));
     }
 }
 

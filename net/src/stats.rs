@@ -47,6 +47,8 @@ pub struct NetStats {
     pub version_mismatches: AtomicU64,
     /// Connections closed with SLOW_CONSUMER.
     pub slow_consumers: AtomicU64,
+    /// Bytes queued for sending, over all connections.
+    queued_bytes: AtomicI64,
 }
 
 impl NetStats {
@@ -64,6 +66,10 @@ impl NetStats {
     }
     pub fn bytes_out(&self, t: Transport) -> u64 {
         self.bytes_out[t.index()].load(Ordering::Relaxed)
+    }
+    /// Bytes waiting in connections' outbound queues right now.
+    pub fn queued_bytes(&self) -> i64 {
+        self.queued_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -87,6 +93,10 @@ impl Meter {
         let t = self.transport.index();
         self.stats.frames_in[t].fetch_add(1, Ordering::Relaxed);
         self.stats.bytes_in[t].fetch_add(len as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn queued(&self, delta: i64) {
+        self.stats.queued_bytes.fetch_add(delta, Ordering::Relaxed);
     }
 
     pub(crate) fn frame_out(&self, len: usize) {
