@@ -4,7 +4,7 @@
 use super::journal::{StoreOutbox, StorePolicy};
 use super::router::ShardQueues;
 use super::slot::RoomSlot;
-use crossbeam_channel::{Receiver, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, TryRecvError, bounded, select, unbounded};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
@@ -121,6 +121,9 @@ struct Hibernated {
 /// Inputs drained per wake-up before ticking again, so a flood cannot
 /// starve the ticks.
 const DRAIN_BATCH: usize = 8192;
+/// How long a request waits at most for the tick thread to look at it
+/// when no tick is due sooner.
+const REQUEST_POLL: Duration = Duration::from_millis(2);
 /// A room more than this many ticks behind skips ahead instead of bursting.
 const MAX_LAG_TICKS: u32 = 5;
 
@@ -254,6 +257,11 @@ impl Shard {
                 .map_or(Duration::from_secs(3600), |Reverse((t, _))| {
                     t.saturating_duration_since(Instant::now())
                 });
+            // Requests do not wake this thread: what they ask is applied
+            // at a tick, so they are drained when one is due, or after
+            // REQUEST_POLL for the few answered at once (room creation,
+            // listings). Waking per request cost a futex wake and a context
+            // switch per intent. Control commands still wake it at once.
             select! {
                 recv(control) -> cmd => match cmd {
                     Ok(cmd) => {
@@ -262,11 +270,7 @@ impl Shard {
                     }
                     Err(_) => stopping = true,
                 },
-                recv(requests) -> cmd => match cmd {
-                    Ok(cmd) => stopping |= self.handle(cmd),
-                    Err(_) => stopping = true,
-                },
-                default(wait) => {}
+                default(wait.min(REQUEST_POLL)) => {}
             }
             while let Ok(cmd) = control.try_recv() {
                 self.drain_requests(&requests);
@@ -275,7 +279,11 @@ impl Shard {
             for _ in 0..DRAIN_BATCH {
                 match requests.try_recv() {
                     Ok(cmd) => stopping |= self.handle(cmd),
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        stopping = true;
+                        break;
+                    }
                 }
             }
             if stopping {

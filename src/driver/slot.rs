@@ -527,6 +527,10 @@ impl RoomSlot {
         let mut joined_now = BTreeSet::new();
         let mut state = None;
         let mut durable_acks = Vec::new();
+        // Replies wait for the fan-out below, so that each connection gets
+        // its replies, the delta and the cursors pushed back to back and
+        // its writer sends them in one write rather than one per frame.
+        let mut held = Held::default();
         for (outcome, trace) in out.outcomes.iter().zip(&traces) {
             if let Some(t) = trace {
                 tracing::debug!(trace_id = %t, tick = out.tick, outcome = ?outcome, "request applied");
@@ -573,10 +577,12 @@ impl RoomSlot {
                     }
                     joined_now.insert(conn.id);
                     let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                    held.flush(&conn, settings);
                     self.welcome_back(&conn, m, snapshot, settings);
                     continue;
                 }
                 Outcome::Rejected(_) if resume => {
+                    held.flush(&conn, settings);
                     Self::resume_failed(&conn, settings);
                     continue;
                 }
@@ -613,7 +619,7 @@ impl RoomSlot {
                     reject(seq, e.clone())
                 }
             };
-            Self::reply(&conn, &reply, settings);
+            held.hold(conn, &reply);
         }
         if let Some(policy) = &settings.store {
             let started = std::time::Instant::now();
@@ -647,57 +653,112 @@ impl RoomSlot {
             if self.seats.get(&conn.id) == Some(&member) {
                 joined_now.insert(conn.id);
                 let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                held.flush(&conn, settings);
                 self.welcome_back(&conn, member, snapshot, settings);
             }
         }
-        if let Some(delta) = out.delta {
-            let msg = ServerMessage::Delta(delta);
-            self.broadcast(&msg, true, &joined_now, settings);
-        }
-        if !self.cursors.is_empty() {
-            let cursors = std::mem::take(&mut self.cursors)
+        let delta = out.delta.map(ServerMessage::Delta);
+        let cursors = (!self.cursors.is_empty()).then(|| ServerMessage::Cursors {
+            room: self.room.id().clone(),
+            cursors: std::mem::take(&mut self.cursors)
                 .into_iter()
                 .map(|(member, pos)| CursorPos { member, pos })
-                .collect();
-            let msg = ServerMessage::Cursors {
-                room: self.room.id().clone(),
-                cursors,
-            };
-            self.broadcast(&msg, false, &BTreeSet::new(), settings);
+                .collect(),
+        });
+        self.fan_out(
+            held,
+            delta.as_ref(),
+            cursors.as_ref(),
+            &joined_now,
+            settings,
+        );
+    }
+
+    /// Queues, connection by connection, its held replies, then the delta
+    /// (critical; not to those that joined this tick, whose `joined` already
+    /// holds it), then the cursors (droppable). Broadcasts are encoded once
+    /// per codec and the same bytes shared.
+    fn fan_out(
+        &self,
+        mut held: Held,
+        delta: Option<&ServerMessage>,
+        cursors: Option<&ServerMessage>,
+        joined_now: &BTreeSet<ConnId>,
+        settings: &ShardSettings,
+    ) {
+        let mut deltas = SharedFrames::default();
+        let mut cursor_frames = SharedFrames::default();
+        for conn in self.members.values() {
+            held.flush(conn, settings);
+            if let Some(msg) = delta
+                && !joined_now.contains(&conn.id)
+                && let Some(frame) = deltas.get(conn.codec, msg, true)
+            {
+                count(conn.push(frame), settings);
+            }
+            if let Some(msg) = cursors
+                && let Some(frame) = cursor_frames.get(conn.codec, msg, false)
+            {
+                count(conn.push(frame), settings);
+            }
+        }
+        // Replies to connections that are no longer members (a leave, a
+        // refused join).
+        for (conn, frames) in held.0.into_values() {
+            for frame in frames {
+                count(conn.push(frame), settings);
+            }
+        }
+    }
+}
+
+/// Replies encoded and waiting for the tick's fan-out, by connection.
+#[derive(Default)]
+struct Held(BTreeMap<ConnId, (Arc<ConnHandle>, Vec<OutFrame>)>);
+
+impl Held {
+    fn hold(&mut self, conn: Arc<ConnHandle>, msg: &ServerMessage) {
+        match OutFrame::encode(conn.codec, msg, true) {
+            Ok(frame) => self
+                .0
+                .entry(conn.id)
+                .or_insert_with(|| (conn, Vec::new()))
+                .1
+                .push(frame),
+            Err(e) => tracing::error!(error = %e, "could not encode a reply"),
         }
     }
 
-    /// Encodes `msg` once per codec and queues the same bytes for every
-    /// member connection (except `skip`).
-    fn broadcast(
-        &self,
-        msg: &ServerMessage,
-        critical: bool,
-        skip: &BTreeSet<ConnId>,
-        settings: &ShardSettings,
-    ) {
-        let mut frames: [Option<OutFrame>; 2] = [None, None];
-        for conn in self.members.values() {
-            if skip.contains(&conn.id) {
-                continue;
-            }
-            let slot = match conn.codec {
-                Codec::Postcard => 0,
-                Codec::Json => 1,
-            };
-            if frames[slot].is_none() {
-                match OutFrame::encode(conn.codec, msg, critical) {
-                    Ok(f) => frames[slot] = Some(f),
-                    Err(e) => {
-                        tracing::error!(error = %e, "could not encode a broadcast");
-                        return;
-                    }
-                }
-            }
-            if let Some(frame) = &frames[slot] {
-                count(conn.push(frame.clone()), settings);
+    /// Queues what is held for `conn` now.
+    fn flush(&mut self, conn: &ConnHandle, settings: &ShardSettings) {
+        if let Some((_, frames)) = self.0.remove(&conn.id) {
+            for frame in frames {
+                count(conn.push(frame), settings);
             }
         }
+    }
+}
+
+/// One broadcast message encoded at most once per codec.
+#[derive(Default)]
+struct SharedFrames([Option<OutFrame>; 2]);
+
+impl SharedFrames {
+    fn get(&mut self, codec: Codec, msg: &ServerMessage, critical: bool) -> Option<OutFrame> {
+        let slot = match codec {
+            Codec::Postcard => 0,
+            Codec::Json => 1,
+        };
+        if self.0[slot].is_none() {
+            match OutFrame::encode(codec, msg, critical) {
+                Ok(f) => self.0[slot] = Some(f),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not encode a broadcast");
+                    return None;
+                }
+            }
+        }
+        self.0[slot].clone()
     }
 }
 

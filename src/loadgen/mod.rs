@@ -439,9 +439,9 @@ async fn worker(
     })
 }
 
-/// Creates the rooms through one control connection.
-async fn create_rooms(args: &LoadArgs, prefix: &str) -> Result<()> {
-    let mut control = match (&args.ws, &args.quic, &args.quic_cert) {
+/// Opens a control connection (for creating rooms).
+async fn control_client(args: &LoadArgs) -> Result<Client> {
+    Ok(match (&args.ws, &args.quic, &args.quic_cert) {
         (Some(url), _, _) => Client::connect(url, Codec::Postcard).await?,
         (None, Some(addr), Some(cert)) => {
             let target = QuicTarget {
@@ -452,15 +452,34 @@ async fn create_rooms(args: &LoadArgs, prefix: &str) -> Result<()> {
             Client::connect_quic(&target, Default::default()).await?
         }
         _ => bail!("no server address"),
-    };
+    })
+}
+
+/// Rooms one control connection creates: under the server's default
+/// per-connection action rate (60 per 10 s).
+const ROOMS_PER_CONTROL: u32 = 50;
+
+/// Creates the rooms, a fresh control connection per batch.
+async fn create_rooms(args: &LoadArgs, prefix: &str) -> Result<()> {
+    let mut control = None;
     for r in 0..args.rooms {
+        if r % ROOMS_PER_CONTROL == 0 {
+            if let Some(c) = control.take() {
+                let _ = Client::close(c).await;
+            }
+            control = Some(control_client(args).await?);
+        }
+        let Some(c) = control.as_mut() else {
+            bail!("no control connection");
+        };
         let id = RoomId(format!("{prefix}-{r}"));
-        control
-            .create_room(Some(id.clone()), args.room_config(), true)
+        c.create_room(Some(id.clone()), args.room_config(), true)
             .await
             .with_context(|| format!("creating room {id}"))?;
     }
-    let _ = control.close().await;
+    if let Some(c) = control {
+        let _ = c.close().await;
+    }
     Ok(())
 }
 
