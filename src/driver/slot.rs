@@ -686,6 +686,10 @@ impl RoomSlot {
         joined_now: &BTreeSet<ConnId>,
         settings: &ShardSettings,
     ) {
+        if held.0.is_empty() && delta.is_none() && cursors.is_none() {
+            // An idle tick: nothing to visit members for.
+            return;
+        }
         let mut deltas = SharedFrames::default();
         let mut cursor_frames = SharedFrames::default();
         for conn in self.members.values() {
