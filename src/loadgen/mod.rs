@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally::{Tally, WireTally};
+use tally::Tally;
 use tickroom_net::client::{Client, QuicTarget};
 use tickroom_protocol::{Codec, RoomConfig, RoomId};
 
@@ -258,7 +258,7 @@ pub fn run(args: LoadArgs) -> Result<std::process::ExitCode> {
 /// What one worker reports back.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct WorkerReport {
-    tally: WireTally,
+    tally: Tally,
     /// The worker's own CPU seconds during the measured run.
     cpu_s: f64,
 }
@@ -434,7 +434,7 @@ async fn worker(
         e.close(0u32.into(), b"done");
     }
     Ok(WorkerReport {
-        tally: tally.to_wire(),
+        tally,
         cpu_s: procfs::own_cpu_s().0 - cpu_at_go,
     })
 }
@@ -527,7 +527,7 @@ async fn coordinate(mut args: LoadArgs) -> Result<std::process::ExitCode> {
     let mut tally = Tally::default();
     let mut loadgen_cpu = 0.0;
     for r in &reports {
-        tally.merge(&Tally::from_wire(&r.tally));
+        tally.merge(&r.tally);
         loadgen_cpu += r.cpu_s;
     }
     if args.processes > 1 {

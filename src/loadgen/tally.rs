@@ -88,9 +88,11 @@ impl RoomSpan {
     }
 }
 
-/// Everything counted, by one task, one process, or the whole run.
-#[derive(Debug, Clone)]
+/// Everything counted, by one task, one process, or the whole run; it
+/// crosses from worker processes as JSON, exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tally {
+    #[serde(with = "buckets")]
     latency: Vec<Histogram<u64>>,
     /// Requests sent per class during the measured run.
     pub sent: BTreeMap<String, u64>,
@@ -227,89 +229,43 @@ impl Tally {
     pub fn received_versions(&self) -> u64 {
         self.rooms.values().map(|r| r.received_versions).sum()
     }
-
-    /// The exact wire form between processes: histograms as
-    /// `[value, count]` pairs of their recorded buckets.
-    pub fn to_wire(&self) -> WireTally {
-        WireTally {
-            latency: Class::ALL
-                .iter()
-                .map(|c| {
-                    let h = self.latency(*c);
-                    let buckets = h
-                        .iter_recorded()
-                        .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                        .collect();
-                    (c.name().to_owned(), buckets)
-                })
-                .collect(),
-            sent: self.sent.clone(),
-            echoed: self.echoed.clone(),
-            acks: self.acks,
-            rejects: self.rejects.clone(),
-            errors: self.errors.clone(),
-            clients: self.clients,
-            connected: self.connected,
-            connect_failures: self.connect_failures,
-            dropped: self.dropped,
-            slow_consumers: self.slow_consumers,
-            deltas: self.deltas,
-            events: self.events,
-            gaps: self.gaps,
-            gap_versions: self.gap_versions,
-            rooms: self.rooms.clone(),
-            unresolved: self.unresolved,
-        }
-    }
-
-    pub fn from_wire(w: &WireTally) -> Tally {
-        let mut t = Tally::default();
-        for c in Class::ALL {
-            if let Some(buckets) = w.latency.get(c.name()) {
-                for &(value, count) in buckets {
-                    let _ = t.latency[c.index()].record_n(value.min(MAX_US), count);
-                }
-            }
-        }
-        t.sent = w.sent.clone();
-        t.echoed = w.echoed.clone();
-        t.acks = w.acks;
-        t.rejects = w.rejects.clone();
-        t.errors = w.errors.clone();
-        t.clients = w.clients;
-        t.connected = w.connected;
-        t.connect_failures = w.connect_failures;
-        t.dropped = w.dropped;
-        t.slow_consumers = w.slow_consumers;
-        t.deltas = w.deltas;
-        t.events = w.events;
-        t.gaps = w.gaps;
-        t.gap_versions = w.gap_versions;
-        t.rooms = w.rooms.clone();
-        t.unresolved = w.unresolved;
-        t
-    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct WireTally {
-    pub latency: BTreeMap<String, Vec<(u64, u64)>>,
-    pub sent: BTreeMap<String, u64>,
-    pub echoed: BTreeMap<String, u64>,
-    pub acks: u64,
-    pub rejects: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub clients: u64,
-    pub connected: u64,
-    pub connect_failures: u64,
-    pub dropped: u64,
-    pub slow_consumers: u64,
-    pub deltas: u64,
-    pub events: u64,
-    pub gaps: u64,
-    pub gap_versions: u64,
-    pub rooms: BTreeMap<String, RoomSpan>,
-    pub unresolved: u64,
+/// Histograms on the wire: per class, the `[value, count]` pairs of the
+/// recorded buckets, which rebuild the histogram exactly.
+mod buckets {
+    use super::{Class, Histogram, MAX_US, new_histogram};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(h: &[Histogram<u64>], s: S) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&str, Vec<(u64, u64)>> = Class::ALL
+            .iter()
+            .zip(h)
+            .map(|(c, h)| {
+                let pairs = h
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect();
+                (c.name(), pairs)
+            })
+            .collect();
+        map.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Histogram<u64>>, D::Error> {
+        let map = BTreeMap::<String, Vec<(u64, u64)>>::deserialize(d)?;
+        Ok(Class::ALL
+            .iter()
+            .map(|c| {
+                let mut h = new_histogram();
+                for &(value, count) in map.get(c.name()).into_iter().flatten() {
+                    let _ = h.record_n(value.min(MAX_US), count);
+                }
+                h
+            })
+            .collect())
+    }
 }
 
 /// Quantiles of one class, in microseconds.
@@ -353,8 +309,12 @@ mod tests {
             slow.record(Class::Move, 50_000 + i * 10);
         }
         let mut all = Tally::default();
-        all.merge(&Tally::from_wire(&fast.to_wire()));
-        all.merge(&Tally::from_wire(&slow.to_wire()));
+        // Through the JSON the worker processes send.
+        let wire = |t: &Tally| -> Tally {
+            serde_json::from_str(&serde_json::to_string(t).unwrap()).unwrap()
+        };
+        all.merge(&wire(&fast));
+        all.merge(&wire(&slow));
         let q = Quantiles::of(all.latency(Class::Move));
         assert_eq!(q.count, 1000);
         // The 500th sample is 1,499 µs and the 990th 50,890 µs (to the
