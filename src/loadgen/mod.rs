@@ -393,7 +393,10 @@ async fn worker(
             ready_tx.clone(),
             drained_tx.clone(),
         )));
-        next += pace;
+        // Behind schedule (a busy machine), the next connect waits a full
+        // pace from now rather than catching up in a burst that would
+        // exceed the server's per-address admission rate.
+        next = (next + pace).max(tokio::time::Instant::now());
         tokio::time::sleep_until(next).await;
     }
     drop(ready_tx);

@@ -180,6 +180,10 @@ struct Player<'a> {
     ended: bool,
 }
 
+/// The client time of setup pings, which are not measured (`ping` keys its
+/// pending pongs at `u64::MAX - client_time`, and 0 is never a seq).
+const KEEPALIVE: u64 = u64::MAX;
+
 /// Requests sent before this much of a quiet period has passed are still
 /// awaited; after the run, the drain ends once nothing arrived for this long.
 const QUIET: Duration = Duration::from_millis(500);
@@ -210,6 +214,9 @@ impl Player<'_> {
     /// Keeps reading (the room goes on while other clients set up) until
     /// the coordinator starts the run; `None` if it aborts.
     async fn wait_for_start(&mut self, phase: &mut watch::Receiver<Phase>) -> Option<Instant> {
+        // Setting up thousands of clients can outlast the server's heartbeat
+        // timeout: keep the connection alive with unmeasured pings.
+        let mut keepalive = interval(Some(self.plan.heartbeat), self.index);
         loop {
             match *phase.borrow_and_update() {
                 Phase::Run(until) => return Some(until),
@@ -219,6 +226,10 @@ impl Player<'_> {
             tokio::select! {
                 changed = phase.changed() => if changed.is_err() { return None },
                 msg = self.client.recv(), if !self.ended => self.receive(msg),
+                _ = keepalive.tick(), if !self.ended => {
+                    // Its pong matches no pending request and is ignored.
+                    self.send(ClientMessage::Ping { client_time: KEEPALIVE }).await;
+                }
             }
         }
     }
