@@ -376,12 +376,26 @@ pub(crate) async fn archive_room(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
+    room_action(&app, &headers, id, &bytes, |b: ArchiveBody| {
+        Ok(RoomOp::Archive { by: actor(b.by)? })
+    })
+    .await
+}
+
+/// An admin action inside a room: checks the admin token, parses the body,
+/// turns it into the room operation and answers with the room's outcome.
+async fn room_action<B: serde::de::DeserializeOwned>(
+    app: &AppState,
+    headers: &HeaderMap,
+    id: String,
+    bytes: &Bytes,
+    op: impl FnOnce(B) -> Result<RoomOp, ErrorBody>,
+) -> Response {
     let result = async {
-        require_admin(&app, &headers)?;
-        let b: ArchiveBody = body(&bytes)?;
-        let by = actor(b.by)?;
+        require_admin(app, headers)?;
+        let op = op(body(bytes)?)?;
         app.rooms
-            .admin(Some(room_id(id)), AdminOp::InRoom(RoomOp::Archive { by }))
+            .admin(Some(room_id(id)), AdminOp::InRoom(op))
             .await
     }
     .await;
@@ -415,9 +429,7 @@ pub(crate) async fn kick_member(
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    let result = async {
-        require_admin(&app, &headers)?;
-        let b: KickBody = body(&bytes)?;
+    room_action(&app, &headers, id, &bytes, |b: KickBody| {
         let target = match (b.member, b.user) {
             (Some(m), None) => KickTarget::Member(MemberId(m)),
             (None, Some(u)) => KickTarget::User(u),
@@ -428,16 +440,12 @@ pub(crate) async fn kick_member(
                 ));
             }
         };
-        let by = actor(b.by)?;
-        app.rooms
-            .admin(
-                Some(room_id(id)),
-                AdminOp::InRoom(RoomOp::Kick { target, by }),
-            )
-            .await
-    }
-    .await;
-    reply(result, StatusCode::OK)
+        Ok(RoomOp::Kick {
+            target,
+            by: actor(b.by)?,
+        })
+    })
+    .await
 }
 
 /// The audit log's actor: `api`, or `api:<by>` when the caller names one.

@@ -735,6 +735,9 @@ impl Held {
 
     /// Queues what is held for `conn` now.
     fn flush(&mut self, conn: &ConnHandle, settings: &ShardSettings) {
+        if self.0.is_empty() {
+            return;
+        }
         if let Some((_, frames)) = self.0.remove(&conn.id) {
             for frame in frames {
                 count(conn.push(frame), settings);

@@ -184,8 +184,8 @@ struct Player<'a> {
 /// pending pongs at `u64::MAX - client_time`, and 0 is never a seq).
 const KEEPALIVE: u64 = u64::MAX;
 
-/// Requests sent before this much of a quiet period has passed are still
-/// awaited; after the run, the drain ends once nothing arrived for this long.
+/// After the run, the drain ends once nothing is awaited and nothing arrived
+/// for this long (the room's last deltas are in by then).
 const QUIET: Duration = Duration::from_millis(500);
 
 /// A timer firing `every` (or never), its phase spread over the period by
@@ -315,8 +315,9 @@ impl Player<'_> {
     }
 
     async fn ping(&mut self) {
-        let client_time = self.moves;
-        self.moves += 1;
+        // The n-th ping carries n: distinct per client, so its pong says
+        // which ping it answers.
+        let client_time = self.tally.sent.get("ping").copied().unwrap_or(0);
         self.tally.sent(Class::Ping);
         // Pongs carry no seq; the client time is the key (offset past any
         // real seq space).
