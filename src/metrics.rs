@@ -117,6 +117,12 @@ impl Collector for Sources {
         )?;
         gauge(
             &mut e,
+            "tickroom_rooms_parked",
+            "Loaded rooms not ticking: nothing is due until a request or a timer",
+            self.census.parked as i64,
+        )?;
+        gauge(
+            &mut e,
             "tickroom_outbound_queued_bytes",
             "Bytes waiting in client connections' outbound queues",
             self.net.queued_bytes(),

@@ -65,7 +65,7 @@ pub struct ConnHandle {
     close: Mutex<Option<CloseReason>>,
     close_notify: Notify,
     /// The tick of the room the connection sits in, for pongs.
-    room_clock: Mutex<Option<Arc<AtomicU64>>>,
+    room_clock: Mutex<Option<Arc<crate::RoomClock>>>,
     /// The room this connection's room requests go to (its last join).
     room: Mutex<Option<RoomId>>,
     /// Set when the connection's task is done with it, before the router
@@ -234,7 +234,7 @@ impl ConnHandle {
     }
 
     /// Shares the room's tick with the connection, for pongs.
-    pub fn set_room_clock(&self, clock: Option<Arc<AtomicU64>>) {
+    pub fn set_room_clock(&self, clock: Option<Arc<crate::RoomClock>>) {
         *self.room_clock.lock().unwrap_or_else(|p| p.into_inner()) = clock;
     }
 
@@ -243,7 +243,7 @@ impl ConnHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+            .map_or(0, |c| c.now())
     }
 
     /// The room this connection's requests are routed to.

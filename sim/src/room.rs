@@ -168,6 +168,28 @@ impl Room {
         }
     }
 
+    /// The first tick after the last completed one at which a step without
+    /// inputs could change anything (a phase timer or a lock expiry);
+    /// `None` when nothing is scheduled.
+    pub fn next_due_tick(&self) -> Option<u64> {
+        self.next_due
+    }
+
+    /// Advances the clock over up to `n` ticks without inputs, stopping
+    /// before the first tick with something due: exactly what as many
+    /// `step(vec![])` calls would do, without running them. Lets a server
+    /// park a quiet room and catch it up when it is next needed. Returns the
+    /// ticks skipped.
+    pub fn skip_idle(&mut self, n: u64) -> u64 {
+        let mut meta = self.world.resource_mut::<RoomMeta>();
+        let room_for = self
+            .next_due
+            .map_or(u64::MAX, |due| due.saturating_sub(meta.tick + 1));
+        let skipped = n.min(room_for);
+        meta.tick += skipped;
+        skipped
+    }
+
     pub fn id(&self) -> &RoomId {
         &self.meta().room
     }

@@ -366,6 +366,86 @@ proptest! {
     }
 }
 
+/// The outputs of the ticks that did something, and the room's hash, after
+/// each tick of `script` is followed by its number of quiet ticks; `skip`
+/// passes the quiet stretches with `skip_idle` where it allows.
+fn run_with_quiet_stretches(script: &[(Vec<Input>, u64)], skip: bool) -> (Vec<TickOutput>, Room) {
+    let mut room = small_room();
+    let mut busy = Vec::new();
+    for (inputs, quiet) in script {
+        busy.push(room.step(inputs.clone()));
+        let mut left = *quiet;
+        while left > 0 {
+            if skip {
+                let skipped = room.skip_idle(left);
+                assert!(skipped <= left);
+                left -= skipped;
+                if left == 0 {
+                    break;
+                }
+            }
+            let out = room.step(Vec::new());
+            left -= 1;
+            if out.delta.is_some() || !out.outcomes.is_empty() {
+                busy.push(out);
+            }
+        }
+    }
+    (busy, room)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// A parked room skips its quiet ticks: skipping them gives the same
+    /// outputs, ticks and hash as stepping through them, so a server that
+    /// parks quiet rooms replays exactly like one that ticks them.
+    #[test]
+    fn skipping_quiet_ticks_is_the_same_as_stepping_them(
+        script in prop::collection::vec((prop::collection::vec(any_input(), 0..5), 0u64..40), 1..30),
+    ) {
+        let script: Vec<(Vec<Input>, u64)> = numbered(script.iter().map(|(i, _)| i.clone()).collect())
+            .into_iter()
+            .zip(script.iter().map(|(_, q)| *q))
+            .collect();
+        let (stepped, a) = run_with_quiet_stretches(&script, false);
+        let (skipped, b) = run_with_quiet_stretches(&script, true);
+        prop_assert_eq!(stepped, skipped);
+        prop_assert_eq!(a.tick(), b.tick());
+        prop_assert_eq!(a.state_hash(), b.state_hash());
+        prop_assert_eq!(a.snapshot(), b.snapshot());
+    }
+}
+
+#[test]
+fn skipping_stops_before_a_lock_expiry_and_the_expiry_still_happens() {
+    let (mut room, _) = busy_room(1, 7);
+    let due = room.next_due_tick().expect("the held lock expires");
+    let start = room.tick();
+    assert_eq!(room.skip_idle(1_000), due - start - 1);
+    assert_eq!(room.tick(), due - 1);
+    assert_eq!(room.skip_idle(1_000), 0, "the next tick has something due");
+    let out = room.step(Vec::new());
+    assert_eq!(out.tick, due);
+    let delta = out.delta.expect("the expiry is an event");
+    assert!(delta.events.iter().any(|e| matches!(
+        e.event,
+        DomainEvent::LockReleased { piece, .. } if piece == PieceId(0)
+    )));
+    assert_eq!(
+        room.piece(PieceId(0))
+            .and_then(|p| p.lock)
+            .map(|l| l.holder),
+        None
+    );
+    assert_eq!(room.next_due_tick(), None);
+    assert_eq!(
+        room.skip_idle(1_000),
+        1_000,
+        "nothing due: any stretch is quiet"
+    );
+}
+
 #[test]
 fn inputs_and_outcomes_round_trip_through_postcard_for_the_log() {
     let inputs = vec![

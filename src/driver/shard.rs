@@ -55,6 +55,8 @@ pub struct Census {
     pub members: u64,
     /// Empty rooms kept as a snapshot until someone joins.
     pub unloaded: u64,
+    /// Loaded rooms not ticking: nothing due until a request or a timer.
+    pub parked: u64,
 }
 
 impl Census {
@@ -71,6 +73,7 @@ impl Census {
         }
         self.members += other.members;
         self.unloaded += other.unloaded;
+        self.parked += other.parked;
     }
 }
 
@@ -124,6 +127,8 @@ const DRAIN_BATCH: usize = 8192;
 /// How long a request waits at most for the tick thread to look at it
 /// when no tick is due sooner.
 const REQUEST_POLL: Duration = Duration::from_millis(2);
+/// With no tick due for this long, requests wake the thread at once.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
 /// A room more than this many ticks behind skips ahead instead of bursting.
 const MAX_LAG_TICKS: u32 = 5;
 
@@ -188,9 +193,30 @@ impl Shard {
             ));
         }
         slot.snapshot_now(&self.settings, &mut self.outbox);
-        self.due
-            .push(Reverse((Instant::now() + slot.period, id.clone())));
+        slot.next_at = Instant::now() + slot.period;
+        let at = slot.next_at;
+        schedule(&mut self.due, &mut slot, &id, at);
         self.rooms.insert(id, slot);
+    }
+
+    /// The slot of `room`, woken if it was parked (a request is about to
+    /// reach it, and it must be at the tick the time says), and the
+    /// settings alongside.
+    fn awake(&mut self, room: &RoomId) -> (Option<&mut RoomSlot>, &ShardSettings) {
+        let Shard {
+            rooms,
+            due,
+            settings,
+            ..
+        } = self;
+        let mut slot = rooms.get_mut(room);
+        if let Some(slot) = slot.as_deref_mut()
+            && slot.parked
+        {
+            let next = slot.unpark(Instant::now(), settings);
+            schedule(due, slot, room, next);
+        }
+        (slot, settings)
     }
 
     /// Offers the store what the ticks produced; never waits.
@@ -231,9 +257,11 @@ impl Shard {
         match tickroom_sim::Room::restore(&h.snapshot) {
             Ok(r) => {
                 let grace_ms = self.settings.grace.as_millis() as u64;
-                let slot = RoomSlot::recovered(r, h.private, grace_ms);
+                let mut slot = RoomSlot::recovered(r, h.private, grace_ms);
+                slot.next_at = Instant::now();
+                let at = slot.next_at;
+                schedule(&mut self.due, &mut slot, room, at);
                 self.rooms.insert(room.clone(), slot);
-                self.due.push(Reverse((Instant::now(), room.clone())));
                 tracing::info!(room = %room, "woke an unloaded room");
                 Ok(())
             }
@@ -257,24 +285,30 @@ impl Shard {
                 .map_or(Duration::from_secs(3600), |Reverse((t, _))| {
                     t.saturating_duration_since(Instant::now())
                 });
-            // Requests do not wake this thread: what they ask is applied
-            // at a tick, so they are drained when one is due, or after
-            // REQUEST_POLL for the few answered at once (room creation,
-            // listings). Waking per request cost a futex wake and a context
-            // switch per intent. Control commands still wake it at once.
-            select! {
-                recv(control) -> cmd => match cmd {
-                    Ok(cmd) => {
-                        self.drain_requests(&requests);
-                        stopping |= self.handle(cmd);
-                    }
-                    Err(_) => stopping = true,
-                },
-                default(wait.min(REQUEST_POLL)) => {}
+            // Requests do not wake this thread while rooms tick: what they
+            // ask is applied at a tick, so they are drained when one is due,
+            // or after REQUEST_POLL for the few answered at once (room
+            // creation, listings). Waking per request cost a futex wake and a
+            // context switch per intent. Control commands still wake it at
+            // once. With no tick due for a while (every room parked), a
+            // request wakes it too, so an idle shard sleeps instead of polling.
+            if wait >= QUIET_AFTER {
+                select! {
+                    recv(control) -> cmd => stopping |= self.on_control(cmd.ok(), &requests),
+                    recv(requests) -> cmd => match cmd {
+                        Ok(cmd) => stopping |= self.handle(cmd),
+                        Err(_) => stopping = true,
+                    },
+                    default(wait) => {}
+                }
+            } else {
+                select! {
+                    recv(control) -> cmd => stopping |= self.on_control(cmd.ok(), &requests),
+                    default(wait.min(REQUEST_POLL)) => {}
+                }
             }
             while let Ok(cmd) = control.try_recv() {
-                self.drain_requests(&requests);
-                stopping |= self.handle(cmd);
+                stopping |= self.on_control(Some(cmd), &requests);
             }
             for _ in 0..DRAIN_BATCH {
                 match requests.try_recv() {
@@ -292,7 +326,11 @@ impl Shard {
                 while let Ok(cmd) = requests.try_recv() {
                     self.handle(cmd);
                 }
+                let now = Instant::now();
                 for slot in self.rooms.values_mut() {
+                    if slot.parked {
+                        slot.unpark(now, &self.settings);
+                    }
                     if slot.has_pending() {
                         slot.tick(&self.settings, &mut self.outbox);
                     }
@@ -306,6 +344,16 @@ impl Shard {
             }
         }
         tracing::info!(rooms = self.rooms.len(), "tick thread stopped");
+    }
+
+    /// A control command, after the requests queued before it; `None`: the
+    /// control channel is gone. True when the shard should stop.
+    fn on_control(&mut self, cmd: Option<ShardCommand>, requests: &Receiver<ShardCommand>) -> bool {
+        let Some(cmd) = cmd else {
+            return true;
+        };
+        self.drain_requests(requests);
+        self.handle(cmd)
     }
 
     /// At shutdown: waits (briefly, in steps) until the store has taken
@@ -353,6 +401,18 @@ impl Shard {
             let Some(slot) = self.rooms.get_mut(&room) else {
                 continue;
             };
+            if slot.scheduled != Some(due) {
+                // Superseded: the room was woken or rescheduled since.
+                continue;
+            }
+            slot.scheduled = None;
+            if slot.parked {
+                // Something falls due: catch up to it; the tick runs when
+                // its own entry comes up (at once if it is due already).
+                let next = slot.unpark(now, &self.settings);
+                schedule(&mut self.due, slot, &room, next);
+                continue;
+            }
             let started = Instant::now();
             slot.tick(&self.settings, &mut self.outbox);
             self.settings.stats.record(started.elapsed());
@@ -388,7 +448,24 @@ impl Shard {
                 tracing::warn!(room = %room, "room fell behind its tick rate; skipping ahead");
                 next = now + period;
             }
-            self.due.push(Reverse((next, room)));
+            slot.next_at = next;
+            match slot.quiet_until(&self.settings) {
+                // A quiet room parks: its ticks would change nothing, so none
+                // runs until something falls due, the empty room's TTL ends,
+                // or a request wakes it. Idle rooms then cost nothing.
+                Some(busy) if busy.is_none_or(|b| b > slot.room().tick() + 1) => {
+                    let at_busy = busy.map(|tick| {
+                        let ticks_away = tick.saturating_sub(slot.room().tick() + 1);
+                        next + period.saturating_mul(u32::try_from(ticks_away).unwrap_or(u32::MAX))
+                    });
+                    let at_ttl = slot.empty_until(self.settings.empty_room_ttl);
+                    slot.park();
+                    if let Some(wake) = [at_busy, at_ttl].into_iter().flatten().min() {
+                        schedule(&mut self.due, slot, &room, wake.max(next));
+                    }
+                }
+                _ => schedule(&mut self.due, slot, &room, next),
+            }
         }
     }
 
@@ -408,11 +485,12 @@ impl Shard {
                         census.rooms[i] += 1;
                     }
                     census.members += room.member_count() as u64;
+                    census.parked += u64::from(slot.parked);
                 }
                 let _ = reply.send(census);
             }
             ShardCommand::Closed { conn, room } => {
-                if let Some(slot) = self.rooms.get_mut(&room) {
+                if let (Some(slot), _) = self.awake(&room) {
                     slot.connection_closed(&conn);
                 }
             }
@@ -437,9 +515,9 @@ impl Shard {
             ShardCommand::Resume { conn, room } => {
                 // A room that cannot be woken (server full) has no seat to give.
                 let _ = self.wake(&room);
-                match self.rooms.get_mut(&room) {
-                    Some(slot) => slot.resume(conn, &self.settings),
-                    None => RoomSlot::resume_failed(&conn, &self.settings),
+                match self.awake(&room) {
+                    (Some(slot), settings) => slot.resume(conn, settings),
+                    (None, settings) => RoomSlot::resume_failed(&conn, settings),
                 }
             }
             ShardCommand::Submit { conn, room, msg } => match msg {
@@ -487,9 +565,9 @@ impl Shard {
     }
 
     fn submit(&mut self, conn: Arc<ConnHandle>, room: RoomId, msg: ClientMessage) {
-        match self.rooms.get_mut(&room) {
-            Some(slot) => slot.submit(conn, msg, &self.settings),
-            None => {
+        match self.awake(&room) {
+            (Some(slot), settings) => slot.submit(conn, msg, settings),
+            (None, _) => {
                 if matches!(msg, ClientMessage::JoinRoom { .. }) {
                     conn.set_room(None);
                 }
@@ -546,9 +624,9 @@ impl Shard {
             let _ = reply.send(Err(e));
             return;
         }
-        match self.rooms.get_mut(&room) {
-            Some(slot) => slot.admin(op, reply, &self.settings),
-            None => {
+        match self.awake(&room) {
+            (Some(slot), settings) => slot.admin(op, reply, settings),
+            (None, _) => {
                 let _ = reply.send(Err(not_found(&room)));
             }
         }
@@ -586,7 +664,7 @@ impl Shard {
         let seed = room_seed(room, self.seed_counter);
         let grace_ms = self.settings.grace.as_millis() as u64;
         match RoomSlot::new(room.clone(), config.clone(), seed, private, grace_ms) {
-            Ok(slot) => {
+            Ok(mut slot) => {
                 if self.settings.store.is_some() {
                     self.outbox.push(tickroom_persistence::Pending::new(
                         tickroom_persistence::Write::CreateRoom(tickroom_persistence::RoomRecord {
@@ -598,8 +676,9 @@ impl Shard {
                         }),
                     ));
                 }
-                self.due
-                    .push(Reverse((Instant::now() + slot.period, room.clone())));
+                slot.next_at = Instant::now() + slot.period;
+                let at = slot.next_at;
+                schedule(&mut self.due, &mut slot, room, at);
                 self.rooms.insert(room.clone(), slot);
                 tracing::info!(room = %room, seed, private, "room created");
                 Ok(())
@@ -610,6 +689,18 @@ impl Shard {
             }
         }
     }
+}
+
+/// Puts `room`'s next wake-up at `at` in the shard's schedule; any earlier
+/// entry of the room becomes stale.
+fn schedule(
+    due: &mut BinaryHeap<Reverse<(Instant, RoomId)>>,
+    slot: &mut RoomSlot,
+    room: &RoomId,
+    at: Instant,
+) {
+    slot.scheduled = Some(at);
+    due.push(Reverse((at, room.clone())));
 }
 
 /// A room's seed: unpredictable to clients, recorded with the room (the

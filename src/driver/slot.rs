@@ -5,9 +5,9 @@ use super::journal::{Journal, StoreOutbox};
 use super::shard::{ShardSettings, reject};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tickroom_net::{ConnHandle, ConnId, OutFrame, PushOutcome};
+use tickroom_net::{ConnHandle, ConnId, OutFrame, PushOutcome, RoomClock};
 use tickroom_protocol::{
     ClientMessage, Codec, CursorPos, ErrorBody, ErrorCode, MemberId, Pos, RoomConfig, RoomId,
     ServerMessage,
@@ -20,7 +20,16 @@ pub struct RoomSlot {
     /// Unlisted; joined by id.
     pub private: bool,
     /// The room's tick, shared with member connections for pongs.
-    clock: Arc<AtomicU64>,
+    clock: Arc<RoomClock>,
+    /// When the tick after the room's current one is due.
+    pub next_at: std::time::Instant,
+    /// The time of this room's live entry in its shard's schedule; other
+    /// entries for it are stale. `None`: not scheduled (parked until a
+    /// request comes).
+    pub scheduled: Option<std::time::Instant>,
+    /// Not ticking: nothing is due until `scheduled` or a request; the
+    /// ticks in between are skipped, not run.
+    pub parked: bool,
     /// Inputs for the next tick, and who to answer for each.
     pending: Vec<Input>,
     reply_to: Vec<Option<ReplyTo>>,
@@ -99,7 +108,10 @@ impl RoomSlot {
     fn with_room(room: Room, private: bool, grace_ms: u64, journal: Journal) -> RoomSlot {
         let period = Duration::from_secs(1) / u32::from(room.config().tick_rate_hz.max(1));
         RoomSlot {
-            clock: Arc::new(AtomicU64::new(room.tick())),
+            clock: Arc::new(RoomClock::new(room.tick(), period)),
+            next_at: std::time::Instant::now() + period,
+            scheduled: None,
+            parked: false,
             room,
             period,
             private,
@@ -125,9 +137,66 @@ impl RoomSlot {
             phase: self.room.phase(),
             members: self.room.member_count(),
             max_players: self.room.config().max_players,
-            tick: self.room.tick(),
+            tick: self.clock.now(),
             version: self.room.version(),
         }
+    }
+
+    /// Whether the room has anything to do before a request comes: `None`
+    /// while it must tick every period, else the tick at which something
+    /// falls due (a timer or lock expiry, a grace period's end, a snapshot),
+    /// `Some(None)` if nothing ever does.
+    pub fn quiet_until(&self, settings: &ShardSettings) -> Option<Option<u64>> {
+        let busy = !self.pending.is_empty()
+            || !self.taken_over.is_empty()
+            || !self.cursors.is_empty()
+            || !self.admin_replies.is_empty();
+        if busy {
+            return None;
+        }
+        let snapshot = settings
+            .store
+            .as_ref()
+            .and_then(|p| self.journal.snapshot_due_tick(&self.room, p));
+        let due = [
+            self.room.next_due_tick(),
+            self.grace.values().min().copied(),
+            snapshot,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        Some(due)
+    }
+
+    /// Stops ticking: ticks are skipped until woken.
+    pub fn park(&mut self) {
+        self.parked = true;
+        self.clock.park(self.room.tick(), self.next_at);
+    }
+
+    /// Wakes a parked room at `now`: the ticks due by now are skipped
+    /// (nothing happened in them), up to the first that has something due.
+    /// Returns when the next tick is due.
+    pub fn unpark(
+        &mut self,
+        now: std::time::Instant,
+        settings: &ShardSettings,
+    ) -> std::time::Instant {
+        self.parked = false;
+        let due_by_now = match now.checked_duration_since(self.next_at) {
+            Some(late) => (late.as_nanos() / self.period.as_nanos().max(1)) as u64 + 1,
+            None => 0,
+        };
+        let limit = match self.quiet_until(settings) {
+            Some(Some(busy)) => busy.saturating_sub(self.room.tick() + 1),
+            Some(None) => u64::MAX,
+            None => 0,
+        };
+        let skipped = self.room.skip_idle(due_by_now.min(limit));
+        self.next_at += self.period * u32::try_from(skipped).unwrap_or(u32::MAX);
+        self.clock.set(self.room.tick());
+        self.next_at
     }
 
     /// True once the room has had no seat and nothing pending for `ttl`:
@@ -141,6 +210,11 @@ impl RoomSlot {
         }
         let since = *self.empty_since.get_or_insert(now);
         now.duration_since(since) >= ttl
+    }
+
+    /// When an empty room's TTL ends: it is unloaded at its first tick after.
+    pub fn empty_until(&self, ttl: Duration) -> Option<std::time::Instant> {
+        self.empty_since.map(|since| since + ttl)
     }
 
     pub fn has_pending(&self) -> bool {
@@ -507,7 +581,7 @@ impl RoomSlot {
         let traces = std::mem::take(&mut self.traces);
         let reply_to = std::mem::take(&mut self.reply_to);
         let out = self.room.step(inputs);
-        self.clock.store(out.tick, Ordering::Relaxed);
+        self.clock.set(out.tick);
         for (index, reply) in std::mem::take(&mut self.admin_replies) {
             let result = match out.outcomes.get(index) {
                 Some(Outcome::Rejected(e)) => Err(e.clone()),
