@@ -40,7 +40,10 @@ impl Default for NetConfig {
                 Duration::from_secs(86_400),
             )),
             limits: Limits::CLIENT_FRAMES,
-            ws_read_buffer: 4 * 1024,
+            // Client frames are small (an intent is tens of bytes); a larger
+            // frame grows the buffer for as long as it needs. Idle, this is
+            // most of what a connection costs.
+            ws_read_buffer: 1024,
             ws_write_buffer: 4 * 1024,
             outbound_frames: 256,
             outbound_bytes: 1024 * 1024,

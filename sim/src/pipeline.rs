@@ -11,8 +11,8 @@ use crate::components::{LockState, Piece, PieceLock, Position};
 use crate::input::{AdminAction, Input, InputKind, Outcome};
 use crate::intents::{chat, dice, formation, lock, match_control, membership, movement};
 use crate::resources::{
-    ChatLog, Formations, HeldLocks, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, RoomRng,
-    Roster,
+    Boxed, ChatLog, Formations, HeldLocks, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta,
+    RoomRng, Roster,
 };
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
@@ -25,9 +25,9 @@ use tickroom_protocol::{
 /// Everything a mutation may read or write, fetched once per system run.
 #[derive(SystemParam)]
 pub(crate) struct Board<'w, 's> {
-    pub meta: ResMut<'w, RoomMeta>,
-    pub roster: ResMut<'w, Roster>,
-    pub index: Res<'w, PieceIndex>,
+    pub meta: ResMut<'w, Boxed<RoomMeta>>,
+    pub roster: ResMut<'w, Boxed<Roster>>,
+    pub index: Res<'w, Boxed<PieceIndex>>,
     pub pieces: Query<
         'w,
         's,
@@ -37,12 +37,12 @@ pub(crate) struct Board<'w, 's> {
             &'static mut PieceLock,
         ),
     >,
-    pub expiries: ResMut<'w, LockExpiries>,
-    pub held: ResMut<'w, HeldLocks>,
-    pub formations: ResMut<'w, Formations>,
-    pub chat: ResMut<'w, ChatLog>,
-    pub rng: ResMut<'w, RoomRng>,
-    pub out: ResMut<'w, Outbox>,
+    pub expiries: ResMut<'w, Boxed<LockExpiries>>,
+    pub held: ResMut<'w, Boxed<HeldLocks>>,
+    pub formations: ResMut<'w, Boxed<Formations>>,
+    pub chat: ResMut<'w, Boxed<ChatLog>>,
+    pub rng: ResMut<'w, Boxed<RoomRng>>,
+    pub out: ResMut<'w, Boxed<Outbox>>,
 }
 
 /// A piece as the stages see it.
@@ -454,7 +454,7 @@ pub(crate) fn process(b: &mut Board, input: &Input) -> Outcome {
 }
 
 /// The pipeline system: drains the inbox in arrival order.
-pub(crate) fn apply_inputs(inbox: Res<Inbox>, mut board: Board) {
+pub(crate) fn apply_inputs(inbox: Res<Boxed<Inbox>>, mut board: Board) {
     for input in &inbox.0 {
         let outcome = process(&mut board, input);
         board.out.outcomes.push(outcome);

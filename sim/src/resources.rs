@@ -6,13 +6,43 @@ use bevy_ecs::resource::Resource;
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use tickroom_protocol::{
     ChatLine, DomainEvent, EventRecord, MemberId, MemberView, Origin, Phase, PieceId, Placement,
     Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
 };
 
+/// A room resource, boxed. bevy keeps each resource type in a sparse set
+/// that reserves 64 slots in every world; boxed, a slot is one pointer
+/// instead of the whole value, which saves about 50 KiB per room.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Boxed<T: Send + Sync + 'static> {
+    value: Box<T>,
+}
+
+impl<T: Send + Sync + 'static> Boxed<T> {
+    pub fn new(value: T) -> Boxed<T> {
+        Boxed {
+            value: Box::new(value),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Deref for Boxed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Send + Sync + 'static> DerefMut for Boxed<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
 /// The room's clock, version, phase and timers.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct RoomMeta {
     pub room: RoomId,
     pub config: RoomConfig,
@@ -45,7 +75,7 @@ impl RoomMeta {
 }
 
 /// The room's only source of randomness, seeded at creation.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct RoomRng(pub ChaCha8Rng);
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,7 +105,7 @@ impl Member {
 /// Seated members by id. A resource, not entities: a join must be visible to
 /// the very next input of the same tick, and bevy spawns from a system are
 /// deferred to the end of the system.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Roster {
     pub members: BTreeMap<MemberId, Member>,
 }
@@ -94,7 +124,7 @@ impl Roster {
 }
 
 /// Piece id → entity; piece ids are dense and pieces are never despawned.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PieceIndex(pub Vec<Entity>);
 
 impl PieceIndex {
@@ -107,7 +137,7 @@ impl PieceIndex {
 /// does not touch the queue: when a renewed lock's entry comes due it is
 /// pushed again at the new expiry. Derived from the pieces' locks, rebuilt on
 /// restore, not hashed.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LockExpiries {
     pub queue: BinaryHeap<Reverse<(u64, PieceId, u64)>>,
     pub next_serial: u64,
@@ -139,7 +169,7 @@ pub struct KeyUse {
     pub name: String,
 }
 
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Formations {
     pub by_name: BTreeMap<String, Formation>,
     /// Recent saves, oldest first, bounded by [`REMEMBERED_KEYS`].
@@ -178,21 +208,21 @@ impl Formations {
 /// Which pieces each member holds the lock of. Derived from the pieces'
 /// locks, rebuilt on restore, not hashed: it lets a leaving member's locks be
 /// released without scanning every piece.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct HeldLocks(pub BTreeMap<MemberId, std::collections::BTreeSet<PieceId>>);
 
 /// The last `chat_history` chat lines, sent to joiners.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ChatLog {
     pub lines: VecDeque<ChatLine>,
 }
 
 /// The inputs of the tick being processed, in arrival order.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Inbox(pub Vec<Input>);
 
 /// What the tick produced so far.
-#[derive(Resource, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Outbox {
     pub events: Vec<EventRecord>,
     pub outcomes: Vec<Outcome>,

@@ -3,7 +3,9 @@
 use crate::components::{Piece, PieceLock, Position};
 use crate::input::{Input, Outcome};
 use crate::pipeline::apply_inputs;
-use crate::resources::{Formations, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster};
+use crate::resources::{
+    Boxed, Formations, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster,
+};
 use crate::snapshot::{CanonicalState, SnapshotError};
 use crate::systems::{expire_locks, publish_hash, run_phase_timers};
 use bevy_ecs::prelude::*;
@@ -95,8 +97,8 @@ impl Room {
 
     fn from_state(state: CanonicalState, epoch: u32) -> Room {
         let mut world = state.into_world(epoch);
-        world.insert_resource(Inbox::default());
-        world.insert_resource(Outbox::default());
+        world.insert_resource(Boxed::new(Inbox::default()));
+        world.insert_resource(Boxed::new(Outbox::default()));
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
         schedule.add_systems((run_phase_timers, expire_locks, apply_inputs, publish_hash).chain());
@@ -111,12 +113,12 @@ impl Room {
     }
 
     fn meta(&self) -> &RoomMeta {
-        self.world.resource::<RoomMeta>()
+        self.world.resource::<Boxed<RoomMeta>>()
     }
 
     fn refresh_next_due(&mut self) {
         let timer = self.meta().phase_timer();
-        let lock = self.world.resource::<LockExpiries>().next_due();
+        let lock = self.world.resource::<Boxed<LockExpiries>>().next_due();
         self.next_due = match (timer, lock) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -127,7 +129,7 @@ impl Room {
     /// tick first, then `inputs` in order through the mutation pipeline.
     pub fn step(&mut self, inputs: Vec<Input>) -> TickOutput {
         let (tick, from_version) = {
-            let mut meta = self.world.resource_mut::<RoomMeta>();
+            let mut meta = self.world.resource_mut::<Boxed<RoomMeta>>();
             meta.tick += 1;
             (meta.tick, meta.version)
         };
@@ -139,12 +141,12 @@ impl Room {
                 outcomes: Vec::new(),
             };
         }
-        self.world.resource_mut::<Inbox>().0 = inputs;
+        self.world.resource_mut::<Boxed<Inbox>>().0 = inputs;
         self.schedule.run(&mut self.world);
         self.refresh_next_due();
-        let inputs = std::mem::take(&mut self.world.resource_mut::<Inbox>().0);
+        let inputs = std::mem::take(&mut self.world.resource_mut::<Boxed<Inbox>>().0);
         let (events, outcomes, state_hash) = {
-            let mut out = self.world.resource_mut::<Outbox>();
+            let mut out = self.world.resource_mut::<Boxed<Outbox>>();
             (
                 std::mem::take(&mut out.events),
                 std::mem::take(&mut out.outcomes),
@@ -181,7 +183,7 @@ impl Room {
     /// park a quiet room and catch it up when it is next needed. Returns the
     /// ticks skipped.
     pub fn skip_idle(&mut self, n: u64) -> u64 {
-        let mut meta = self.world.resource_mut::<RoomMeta>();
+        let mut meta = self.world.resource_mut::<Boxed<RoomMeta>>();
         let room_for = self
             .next_due
             .map_or(u64::MAX, |due| due.saturating_sub(meta.tick + 1));
@@ -215,12 +217,12 @@ impl Room {
     /// Marks a restore after a restart: clients that see a new epoch know the
     /// room may have rewound.
     pub fn bump_epoch(&mut self) {
-        self.world.resource_mut::<RoomMeta>().epoch += 1;
+        self.world.resource_mut::<Boxed<RoomMeta>>().epoch += 1;
     }
 
     pub fn member(&self, id: MemberId) -> Option<MemberView> {
         self.world
-            .resource::<Roster>()
+            .resource::<Boxed<Roster>>()
             .members
             .get(&id)
             .map(|m| m.view())
@@ -229,17 +231,17 @@ impl Room {
     /// The seat of a user, for resuming sessions.
     pub fn member_by_user(&self, user: &str) -> Option<MemberView> {
         self.world
-            .resource::<Roster>()
+            .resource::<Boxed<Roster>>()
             .by_user(user)
             .map(|m| m.view())
     }
 
     pub fn member_count(&self) -> usize {
-        self.world.resource::<Roster>().members.len()
+        self.world.resource::<Boxed<Roster>>().members.len()
     }
 
     pub fn piece(&self, id: PieceId) -> Option<PieceView> {
-        let e = self.world.resource::<PieceIndex>().get(id)?;
+        let e = self.world.resource::<Boxed<PieceIndex>>().get(id)?;
         Some(PieceView {
             id,
             team: self.world.get::<Piece>(e)?.team,
@@ -265,7 +267,7 @@ impl Room {
             phase: s.phase,
             match_ends_at: s.match_ends_at,
             archive_at: s.archive_at,
-            host: self.world.resource::<Roster>().host(),
+            host: self.world.resource::<Boxed<Roster>>().host(),
             members: s.members.iter().map(|m| m.view()).collect(),
             pieces: s
                 .pieces
@@ -289,7 +291,7 @@ impl Room {
     /// The user id behind a seat (for the audit log and session resumes).
     pub fn member_user(&self, id: MemberId) -> Option<&str> {
         self.world
-            .resource::<Roster>()
+            .resource::<Boxed<Roster>>()
             .members
             .get(&id)
             .map(|m| m.user.as_str())
@@ -298,7 +300,7 @@ impl Room {
     /// Every seat with its user id, in member id order.
     pub fn seats(&self) -> Vec<(MemberView, String)> {
         self.world
-            .resource::<Roster>()
+            .resource::<Boxed<Roster>>()
             .members
             .values()
             .map(|m| (m.view(), m.user.clone()))
@@ -308,7 +310,7 @@ impl Room {
     /// A saved formation: its key, who saved it, and where its pieces go.
     pub fn formation(&self, name: &str) -> Option<(String, MemberId, Vec<Placement>)> {
         self.world
-            .resource::<Formations>()
+            .resource::<Boxed<Formations>>()
             .by_name
             .get(name)
             .map(|f| (f.key.clone(), f.saved_by, f.placements.clone()))

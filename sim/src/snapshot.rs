@@ -13,8 +13,8 @@
 
 use crate::components::{Piece, PieceLock, Position};
 use crate::resources::{
-    ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, Member, PieceIndex, RoomMeta,
-    RoomRng, Roster,
+    Boxed, ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, Member, PieceIndex,
+    RoomMeta, RoomRng, Roster,
 };
 use bevy_ecs::world::World;
 use rand_chacha::ChaCha8Rng;
@@ -148,9 +148,9 @@ impl CanonicalState {
 
     /// Reads the state out of a room's world.
     pub fn read(world: &World) -> CanonicalState {
-        let meta = world.resource::<RoomMeta>();
-        let rng = &world.resource::<RoomRng>().0;
-        let index = world.resource::<PieceIndex>();
+        let meta = world.resource::<Boxed<RoomMeta>>();
+        let rng = &world.resource::<Boxed<RoomRng>>().0;
+        let index = world.resource::<Boxed<PieceIndex>>();
         let pieces = index
             .0
             .iter()
@@ -163,7 +163,7 @@ impl CanonicalState {
                     .map(|l| (l.holder, l.expires_at)),
             })
             .collect();
-        let formations = world.resource::<Formations>();
+        let formations = world.resource::<Boxed<Formations>>();
         CanonicalState {
             room: meta.room.clone(),
             config: meta.config.clone(),
@@ -180,7 +180,7 @@ impl CanonicalState {
             next_seat: meta.next_seat,
             last_hash_tick: meta.last_hash_tick,
             members: world
-                .resource::<Roster>()
+                .resource::<Boxed<Roster>>()
                 .members
                 .values()
                 .cloned()
@@ -198,7 +198,12 @@ impl CanonicalState {
                 })
                 .collect(),
             recent_keys: formations.recent_keys.iter().cloned().collect(),
-            chat: world.resource::<ChatLog>().lines.iter().cloned().collect(),
+            chat: world
+                .resource::<Boxed<ChatLog>>()
+                .lines
+                .iter()
+                .cloned()
+                .collect(),
         }
     }
 
@@ -392,14 +397,14 @@ impl CanonicalState {
                     .id()
             })
             .collect();
-        world.insert_resource(PieceIndex(index));
-        world.insert_resource(expiries);
-        world.insert_resource(held);
-        world.insert_resource(RoomRng(rng));
-        world.insert_resource(Roster {
+        world.insert_resource(Boxed::new(PieceIndex(index)));
+        world.insert_resource(Boxed::new(expiries));
+        world.insert_resource(Boxed::new(held));
+        world.insert_resource(Boxed::new(RoomRng(rng)));
+        world.insert_resource(Boxed::new(Roster {
             members: self.members.into_iter().map(|m| (m.id, m)).collect(),
-        });
-        world.insert_resource(Formations {
+        }));
+        world.insert_resource(Boxed::new(Formations {
             by_name: self
                 .formations
                 .into_iter()
@@ -416,11 +421,11 @@ impl CanonicalState {
                 })
                 .collect(),
             recent_keys: self.recent_keys.into_iter().collect(),
-        });
-        world.insert_resource(ChatLog {
+        }));
+        world.insert_resource(Boxed::new(ChatLog {
             lines: self.chat.into_iter().collect(),
-        });
-        world.insert_resource(RoomMeta {
+        }));
+        world.insert_resource(Boxed::new(RoomMeta {
             room: self.room,
             config: self.config,
             seed: self.seed,
@@ -433,7 +438,7 @@ impl CanonicalState {
             next_member: self.next_member,
             next_seat: self.next_seat,
             last_hash_tick: self.last_hash_tick,
-        });
+        }));
         world
     }
 }

@@ -2,7 +2,7 @@
 //! timer-driven phase changes, lock expiries, and the state hash.
 
 use crate::pipeline::Board;
-use crate::resources::{Outbox, RoomMeta};
+use crate::resources::{Boxed, Outbox, RoomMeta};
 use crate::snapshot::CanonicalState;
 use bevy_ecs::world::World;
 use std::cmp::Reverse;
@@ -65,15 +65,15 @@ pub(crate) fn expire_locks(mut b: Board) {
 /// `hash_every_ticks` have passed since the last published hash.
 pub(crate) fn publish_hash(world: &mut World) {
     let due = {
-        let meta = world.resource::<RoomMeta>();
-        let out = world.resource::<Outbox>();
+        let meta = world.resource::<Boxed<RoomMeta>>();
+        let out = world.resource::<Boxed<Outbox>>();
         !out.events.is_empty()
             && meta.tick - meta.last_hash_tick >= u64::from(meta.config.hash_every_ticks)
     };
     if due {
-        let tick = world.resource::<RoomMeta>().tick;
-        world.resource_mut::<RoomMeta>().last_hash_tick = tick;
+        let tick = world.resource::<Boxed<RoomMeta>>().tick;
+        world.resource_mut::<Boxed<RoomMeta>>().last_hash_tick = tick;
         let hash = CanonicalState::read(world).hash();
-        world.resource_mut::<Outbox>().state_hash = Some(hash);
+        world.resource_mut::<Boxed<Outbox>>().state_hash = Some(hash);
     }
 }
