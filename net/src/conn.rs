@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tickroom_protocol::{Codec, ErrorCode, Role, RoomId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// Milliseconds since the first call: a cheap monotonic clock that fits in
 /// an atomic.
@@ -54,7 +54,7 @@ pub struct ConnHandle {
     pub codec: Codec,
     pub peer: SocketAddr,
     identity: Mutex<Option<Identity>>,
-    out: mpsc::Sender<OutFrame>,
+    out: crate::out_queue::Sender,
     queued_bytes: AtomicUsize,
     max_bytes: usize,
     /// When the queue last drained (or last became non-empty), in ms since
@@ -86,7 +86,7 @@ impl fmt::Debug for ConnHandle {
 
 /// The receiving end of a connection's queue, owned by its writer task.
 pub(crate) struct OutQueue {
-    pub rx: mpsc::Receiver<OutFrame>,
+    pub rx: crate::out_queue::Receiver,
 }
 
 impl ConnHandle {
@@ -99,7 +99,7 @@ impl ConnHandle {
         stall_timeout: Duration,
         meter: crate::stats::Meter,
     ) -> (Arc<ConnHandle>, OutQueue) {
-        let (out, rx) = mpsc::channel(max_frames.max(1));
+        let (out, rx) = crate::out_queue::queue(max_frames);
         let handle = Arc::new(ConnHandle {
             id,
             codec,
@@ -156,11 +156,11 @@ impl ConnHandle {
                     self.meter.queued(len as i64);
                     return PushOutcome::Queued;
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(crate::out_queue::Refused::Full) => {
                     self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
                     true
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(crate::out_queue::Refused::Closed) => {
                     self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
                     return PushOutcome::Gone;
                 }
@@ -354,11 +354,11 @@ mod tests {
                 let mut seen = 0;
                 while seen < FRAMES {
                     match queue.rx.try_recv() {
-                        Ok(frame) => {
+                        Some(frame) => {
                             conn.sent(frame.payload.len());
                             seen += 1;
                         }
-                        Err(_) => std::thread::yield_now(),
+                        None => std::thread::yield_now(),
                     }
                 }
             })

@@ -222,8 +222,8 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                     let mut ok = write_frame(&conn, &mut send, &handle, frame).await;
                     while ok {
                         match queue.rx.try_recv() {
-                            Ok(frame) => ok = write_frame(&conn, &mut send, &handle, frame).await,
-                            Err(_) => break,
+                            Some(frame) => ok = write_frame(&conn, &mut send, &handle, frame).await,
+                            None => break,
                         }
                     }
                     ok

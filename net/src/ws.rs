@@ -179,7 +179,7 @@ async fn run<S>(
                     let mut ok = write_frame(&mut sink, &conn, frame).await;
                     for _ in 1..MAX_BATCH {
                         match queue.rx.try_recv() {
-                            Ok(frame) if ok => ok = write_frame(&mut sink, &conn, frame).await,
+                            Some(frame) if ok => ok = write_frame(&mut sink, &conn, frame).await,
                             _ => break,
                         }
                     }
