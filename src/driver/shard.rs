@@ -195,7 +195,7 @@ impl Shard {
         slot.snapshot_now(&self.settings, &mut self.outbox);
         slot.next_at = Instant::now() + slot.period;
         let at = slot.next_at;
-        schedule(&mut self.due, &mut slot, &id, at);
+        schedule(&mut self.due, &mut slot, id.clone(), at);
         self.rooms.insert(id, slot);
     }
 
@@ -214,7 +214,7 @@ impl Shard {
             && slot.parked
         {
             let next = slot.unpark(Instant::now(), settings);
-            schedule(due, slot, room, next);
+            schedule(due, slot, room.clone(), next);
         }
         (slot, settings)
     }
@@ -260,7 +260,7 @@ impl Shard {
                 let mut slot = RoomSlot::recovered(r, h.private, grace_ms);
                 slot.next_at = Instant::now();
                 let at = slot.next_at;
-                schedule(&mut self.due, &mut slot, room, at);
+                schedule(&mut self.due, &mut slot, room.clone(), at);
                 self.rooms.insert(room.clone(), slot);
                 tracing::info!(room = %room, "woke an unloaded room");
                 Ok(())
@@ -410,7 +410,7 @@ impl Shard {
                 // Something falls due: catch up to it; the tick runs when
                 // its own entry comes up (at once if it is due already).
                 let next = slot.unpark(now, &self.settings);
-                schedule(&mut self.due, slot, &room, next);
+                schedule(&mut self.due, slot, room, next);
                 continue;
             }
             let started = Instant::now();
@@ -461,10 +461,10 @@ impl Shard {
                     let at_ttl = slot.empty_until(self.settings.empty_room_ttl);
                     slot.park();
                     if let Some(wake) = [at_busy, at_ttl].into_iter().flatten().min() {
-                        schedule(&mut self.due, slot, &room, wake.max(next));
+                        schedule(&mut self.due, slot, room, wake.max(next));
                     }
                 }
-                _ => schedule(&mut self.due, slot, &room, next),
+                _ => schedule(&mut self.due, slot, room, next),
             }
         }
     }
@@ -678,7 +678,7 @@ impl Shard {
                 }
                 slot.next_at = Instant::now() + slot.period;
                 let at = slot.next_at;
-                schedule(&mut self.due, &mut slot, room, at);
+                schedule(&mut self.due, &mut slot, room.clone(), at);
                 self.rooms.insert(room.clone(), slot);
                 tracing::info!(room = %room, seed, private, "room created");
                 Ok(())
@@ -696,11 +696,11 @@ impl Shard {
 fn schedule(
     due: &mut BinaryHeap<Reverse<(Instant, RoomId)>>,
     slot: &mut RoomSlot,
-    room: &RoomId,
+    room: RoomId,
     at: Instant,
 ) {
     slot.scheduled = Some(at);
-    due.push(Reverse((at, room.clone())));
+    due.push(Reverse((at, room)));
 }
 
 /// A room's seed: unpredictable to clients, recorded with the room (the

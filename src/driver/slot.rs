@@ -30,6 +30,10 @@ pub struct RoomSlot {
     /// Not ticking: nothing is due until `scheduled` or a request; the
     /// ticks in between are skipped, not run.
     pub parked: bool,
+    /// The last tick had no input, event or cursor. Only then may the room
+    /// park: a busy room parking between its ticks would only be woken by
+    /// its next request, at the cost of a reschedule every tick.
+    last_tick_idle: bool,
     /// Inputs for the next tick, and who to answer for each.
     pending: Vec<Input>,
     reply_to: Vec<Option<ReplyTo>>,
@@ -112,6 +116,7 @@ impl RoomSlot {
             next_at: std::time::Instant::now() + period,
             scheduled: None,
             parked: false,
+            last_tick_idle: false,
             room,
             period,
             private,
@@ -147,7 +152,8 @@ impl RoomSlot {
     /// falls due (a timer or lock expiry, a grace period's end, a snapshot),
     /// `Some(None)` if nothing ever does.
     pub fn quiet_until(&self, settings: &ShardSettings) -> Option<Option<u64>> {
-        let busy = !self.pending.is_empty()
+        let busy = !self.last_tick_idle
+            || !self.pending.is_empty()
             || !self.taken_over.is_empty()
             || !self.cursors.is_empty()
             || !self.admin_replies.is_empty();
@@ -731,6 +737,8 @@ impl RoomSlot {
                 self.welcome_back(&conn, member, snapshot, settings);
             }
         }
+        self.last_tick_idle =
+            out.inputs.is_empty() && out.delta.is_none() && self.cursors.is_empty();
         let delta = out.delta.map(ServerMessage::Delta);
         let cursors = (!self.cursors.is_empty()).then(|| ServerMessage::Cursors {
             room: self.room.id().clone(),
