@@ -6,24 +6,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use support::{Server, http_get};
+use support::Server;
 use tickroom_net::client::{Client, ConnectOptions};
 use tickroom_protocol::{ClientMessage, Codec, ErrorCode, Intent, PieceId, Pos, RoomId};
 
 type Scrape = BTreeMap<String, f64>;
 
-/// Every sample of the exposition, keyed by name and labels.
 async fn scrape(server: &Server) -> Scrape {
-    let (status, text) = http_get(&server.http, "/metrics").await;
-    assert_eq!(status, 200, "{text}");
-    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (key, value) = l.rsplit_once(' ')?;
-            Some((key.to_owned(), value.parse().ok()?))
-        })
-        .collect()
+    support::scrape_metrics(server).await
 }
 
 fn get(s: &Scrape, key: &str) -> f64 {

@@ -6,9 +6,8 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use support::{Server, http_get};
+use support::Server;
 use tickroom_net::client::Client;
 use tickroom_protocol::{
     ClientMessage, Codec, DomainEvent, Intent, LeaveReason, PieceId, ReleaseReason, RoomConfig,
@@ -16,17 +15,8 @@ use tickroom_protocol::{
 };
 
 async fn metric(server: &Server, name: &str) -> f64 {
-    let (status, text) = http_get(&server.http, "/metrics").await;
-    assert_eq!(status, 200, "{text}");
-    let samples: BTreeMap<&str, f64> = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k, v.parse().ok()?))
-        })
-        .collect();
-    *samples
+    *support::scrape_metrics(server)
+        .await
         .get(name)
         .unwrap_or_else(|| panic!("no sample {name}"))
 }

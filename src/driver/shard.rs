@@ -449,22 +449,13 @@ impl Shard {
                 next = now + period;
             }
             slot.next_at = next;
-            match slot.quiet_until(&self.settings) {
-                // A quiet room parks: its ticks would change nothing, so none
-                // runs until something falls due, the empty room's TTL ends,
-                // or a request wakes it. Idle rooms then cost nothing.
-                Some(busy) if busy.is_none_or(|b| b > slot.room().tick() + 1) => {
-                    let at_busy = busy.map(|tick| {
-                        let ticks_away = tick.saturating_sub(slot.room().tick() + 1);
-                        next + period.saturating_mul(u32::try_from(ticks_away).unwrap_or(u32::MAX))
-                    });
-                    let at_ttl = slot.empty_until(self.settings.empty_room_ttl);
-                    slot.park();
-                    if let Some(wake) = [at_busy, at_ttl].into_iter().flatten().min() {
-                        schedule(&mut self.due, slot, room, wake.max(next));
-                    }
-                }
-                _ => schedule(&mut self.due, slot, room, next),
+            // A quiet room parks: its ticks would change nothing, so none
+            // runs until something falls due, the empty room's TTL ends, or
+            // a request wakes it. Idle rooms then cost nothing.
+            match slot.park_if_quiet(&self.settings) {
+                Some(Some(wake)) => schedule(&mut self.due, slot, room, wake),
+                Some(None) => {}
+                None => schedule(&mut self.due, slot, room, next),
             }
         }
     }

@@ -151,7 +151,7 @@ impl RoomSlot {
     /// while it must tick every period, else the tick at which something
     /// falls due (a timer or lock expiry, a grace period's end, a snapshot),
     /// `Some(None)` if nothing ever does.
-    pub fn quiet_until(&self, settings: &ShardSettings) -> Option<Option<u64>> {
+    fn quiet_until(&self, settings: &ShardSettings) -> Option<Option<u64>> {
         let busy = !self.last_tick_idle
             || !self.pending.is_empty()
             || !self.taken_over.is_empty()
@@ -175,10 +175,30 @@ impl RoomSlot {
         Some(due)
     }
 
-    /// Stops ticking: ticks are skipped until woken.
-    pub fn park(&mut self) {
+    /// Parks the room if it is quiet: it stops ticking until the returned
+    /// moment (when something falls due or an empty room's TTL ends;
+    /// `None`: until a request), and its ticks are skipped, not run.
+    /// Returns `None`, and parks nothing, while it must keep ticking.
+    pub fn park_if_quiet(
+        &mut self,
+        settings: &ShardSettings,
+    ) -> Option<Option<std::time::Instant>> {
+        let busy = self.quiet_until(settings)?;
+        let next = self.room.tick() + 1;
+        if busy.is_some_and(|b| b <= next) {
+            // Due at the very next tick: parking would gain nothing.
+            return None;
+        }
+        let at_busy = busy.map(|tick| {
+            let ticks_away = u32::try_from(tick - next).unwrap_or(u32::MAX);
+            self.next_at + self.period.saturating_mul(ticks_away)
+        });
+        let at_ttl = self
+            .empty_since
+            .map(|since| (since + settings.empty_room_ttl).max(self.next_at));
         self.parked = true;
         self.clock.park(self.room.tick(), self.next_at);
+        Some([at_busy, at_ttl].into_iter().flatten().min())
     }
 
     /// Wakes a parked room at `now`: the ticks due by now are skipped
@@ -216,11 +236,6 @@ impl RoomSlot {
         }
         let since = *self.empty_since.get_or_insert(now);
         now.duration_since(since) >= ttl
-    }
-
-    /// When an empty room's TTL ends: it is unloaded at its first tick after.
-    pub fn empty_until(&self, ttl: Duration) -> Option<std::time::Instant> {
-        self.empty_since.map(|since| since + ttl)
     }
 
     pub fn has_pending(&self) -> bool {

@@ -277,3 +277,17 @@ pub fn export_and_run(db: &std::path::Path, room: &str) -> String {
     assert!(ok && ran.contains("1 passed"), "{ran}");
     std::fs::read_to_string(&file).expect("the export was written")
 }
+
+/// Every sample of the server's `/metrics`, keyed by name and labels.
+pub async fn scrape_metrics(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let (status, text) = http_get(&server.http, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
