@@ -212,6 +212,9 @@ pub struct RoomsSection {
     /// A room with no seat (and nothing pending) for this long is unloaded
     /// and stops counting against `max_rooms`.
     pub empty_room_ttl_ms: u64,
+    /// A room parked (not ticking, nothing due) for this long gives up its
+    /// world and keeps only its state, rebuilt at its next request or timer.
+    pub freeze_after_ms: u64,
     /// The config of rooms created by their first join.
     pub default: RoomConfig,
 }
@@ -286,6 +289,7 @@ impl Default for RoomsSection {
             max_rooms: 10_000,
             grace_ms: 120_000,
             empty_room_ttl_ms: 300_000,
+            freeze_after_ms: 10_000,
             default: RoomConfig::default(),
         }
     }
@@ -600,6 +604,12 @@ impl Config {
         range(
             "rooms.empty_room_ttl_ms",
             self.rooms.empty_room_ttl_ms,
+            0,
+            86_400_000,
+        )?;
+        range(
+            "rooms.freeze_after_ms",
+            self.rooms.freeze_after_ms,
             0,
             86_400_000,
         )?;

@@ -123,6 +123,12 @@ impl Collector for Sources {
         )?;
         gauge(
             &mut e,
+            "tickroom_rooms_frozen",
+            "Parked rooms kept as their state, without a world, until needed",
+            self.census.frozen as i64,
+        )?;
+        gauge(
+            &mut e,
             "tickroom_outbound_queued_bytes",
             "Bytes waiting in client connections' outbound queues",
             self.net.queued_bytes(),

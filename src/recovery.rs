@@ -55,7 +55,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
                 );
                 out.inputs += rebuilt.inputs;
                 out.rooms += 1;
-                let slot = RoomSlot::recovered(room, stored.record.private, grace_ms);
+                let mut slot = RoomSlot::recovered(room, stored.record.private, grace_ms);
                 out.seats
                     .extend(slot.seated_users().into_iter().map(|u| (u, id.clone())));
                 out.init[shard].rooms.push(slot);

@@ -100,6 +100,7 @@ pub fn run(config: Config) -> Result<()> {
         tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
         empty_room_ttl: Duration::from_millis(config.rooms.empty_room_ttl_ms),
+        freeze_after: Duration::from_millis(config.rooms.freeze_after_ms),
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
         rooms: AtomicUsize::new(recovered_rooms),

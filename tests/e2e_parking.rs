@@ -2,7 +2,9 @@
 //! run), while its clock, its timers and its log stay what they would have
 //! been had it ticked: pongs keep counting, a lock expires at its tick, the
 //! next request lands at the tick the time says, a grace period ends on
-//! time, and the stored history replays and exports.
+//! time, and the stored history replays and exports. The same holds when
+//! the parked room is frozen (its world dropped, its state kept) and thawed
+//! by its timers and requests.
 
 mod support;
 
@@ -62,9 +64,31 @@ async fn next_event<T>(c: &mut Client, pick: impl Fn(&DomainEvent) -> Option<T>)
     }
 }
 
+/// Waits until the one room is parked and, when rooms freeze, frozen.
+async fn until_quiet(server: &Server, frozen: bool) {
+    until_metric(server, "tickroom_rooms_parked", 1.0).await;
+    if frozen {
+        until_metric(server, "tickroom_rooms_frozen", 1.0).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_room_parks_and_keeps_its_clock_timers_and_log() {
-    let mut server = Server::start(&[("TICKROOM_ROOMS_GRACE_MS", "1500")]);
+    quiet_room_keeps_its_clock_timers_and_log(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_room_thaws_on_time_for_its_timers_and_requests() {
+    quiet_room_keeps_its_clock_timers_and_log(true).await;
+}
+
+/// With `frozen`, rooms freeze 100 ms after parking (else after an hour).
+async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
+    let freeze_after = if frozen { "100" } else { "3600000" };
+    let mut server = Server::start(&[
+        ("TICKROOM_ROOMS_GRACE_MS", "1500"),
+        ("TICKROOM_ROOMS_FREEZE_AFTER_MS", freeze_after),
+    ]);
     let room = RoomId::from("parked");
     let config = RoomConfig {
         lock_ttl_ticks: 60,
@@ -92,7 +116,7 @@ async fn a_quiet_room_parks_and_keeps_its_clock_timers_and_log() {
     })
     .await;
     let parked_since = Instant::now();
-    until_metric(&server, "tickroom_rooms_parked", 1.0).await;
+    until_quiet(&server, frozen).await;
 
     // Parked: no tick runs, but the clock the pongs read goes on.
     let ticks_before = metric(&server, "tickroom_tick_duration_seconds_count").await;
@@ -119,7 +143,7 @@ async fn a_quiet_room_parks_and_keeps_its_clock_timers_and_log() {
     assert_eq!(released_at, expires_at);
 
     // After parking again, a request lands at the tick the time says.
-    until_metric(&server, "tickroom_rooms_parked", 1.0).await;
+    until_quiet(&server, frozen).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let asked = Instant::now();
     let before = pong_tick(&mut a).await;
@@ -144,7 +168,7 @@ async fn a_quiet_room_parks_and_keeps_its_clock_timers_and_log() {
 
     // A dropped connection's seat goes when its grace ends (30 ticks), parked
     // or not.
-    until_metric(&server, "tickroom_rooms_parked", 1.0).await;
+    until_quiet(&server, frozen).await;
     drop(a);
     let (left_at, left) = next_event(&mut b, |e| match e {
         DomainEvent::MemberLeft { reason, .. } => Some(*reason),
@@ -154,9 +178,25 @@ async fn a_quiet_room_parks_and_keeps_its_clock_timers_and_log() {
     assert_eq!(left, LeaveReason::GraceExpired);
     assert!(left_at >= chat_at + 30, "left at {left_at}");
 
+    // Someone joining the quiet room gets its whole state.
+    until_quiet(&server, frozen).await;
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let joined = c.join(&room, "c", None).await.unwrap();
+    assert!(
+        joined
+            .state
+            .chat
+            .iter()
+            .any(|line| line.text == "still here"),
+        "{:?}",
+        joined.state.chat
+    );
+    assert_eq!(joined.state.members.len(), 2, "b and c: a's seat is gone");
+
     // The stored history of a room that parked replays and exports.
-    until_metric(&server, "tickroom_rooms_parked", 1.0).await;
+    until_quiet(&server, frozen).await;
     drop(b);
+    drop(c);
     server.keep_data = true;
     assert!(server.terminate(Duration::from_secs(10)).is_some());
     let db = server.db_path();

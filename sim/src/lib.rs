@@ -21,5 +21,5 @@ mod snapshot;
 mod systems;
 
 pub use input::{AdminAction, Input, InputKind, Outcome};
-pub use room::{LogRecord, Room, TickOutput};
+pub use room::{FrozenRoom, LogRecord, Room, TickOutput};
 pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};

@@ -316,9 +316,59 @@ impl Room {
             .map(|f| (f.key.clone(), f.saved_by, f.placements.clone()))
     }
 
+    /// The room without its world: its canonical state, from which
+    /// [`FrozenRoom::thaw`] rebuilds this same room. A server keeps a room
+    /// that has been quiet for a while in this form: a bevy world costs tens
+    /// of KiB of bookkeeping, the state of a small room a few hundred bytes.
+    pub fn frozen(&self) -> FrozenRoom {
+        FrozenRoom {
+            state: CanonicalState::read(&self.world),
+            epoch: self.epoch(),
+        }
+    }
+
     /// Versioned snapshot bytes; [`Room::restore`] gives back a room with the
     /// same hash and the same future for the same inputs.
     pub fn snapshot(&self) -> Vec<u8> {
         CanonicalState::read(&self.world).encode(self.epoch())
+    }
+}
+
+/// A room kept as its canonical state instead of a world ([`Room::frozen`]).
+/// Thawing cannot fail: the state never left memory, so there is nothing to
+/// decode or validate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrozenRoom {
+    state: CanonicalState,
+    epoch: u32,
+}
+
+impl FrozenRoom {
+    /// The room again, exactly as it was frozen: same hash, same future for
+    /// the same inputs.
+    pub fn thaw(&self) -> Room {
+        Room::from_state(self.state.clone(), self.epoch)
+    }
+    pub fn id(&self) -> &RoomId {
+        &self.state.room
+    }
+    pub fn config(&self) -> &RoomConfig {
+        &self.state.config
+    }
+    /// The last completed tick.
+    pub fn tick(&self) -> u64 {
+        self.state.tick
+    }
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+    pub fn phase(&self) -> Phase {
+        self.state.phase
+    }
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+    pub fn member_count(&self) -> usize {
+        self.state.members.len()
     }
 }

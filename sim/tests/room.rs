@@ -415,6 +415,34 @@ proptest! {
         prop_assert_eq!(a.state_hash(), b.state_hash());
         prop_assert_eq!(a.snapshot(), b.snapshot());
     }
+
+    /// A server freezes a room that has been quiet for a while and thaws it
+    /// for its next request: a room frozen and thawed between any ticks
+    /// gives the same outputs, hash and snapshot as one that never was.
+    #[test]
+    fn freezing_and_thawing_between_ticks_changes_nothing(
+        script in prop::collection::vec((prop::collection::vec(any_input(), 0..5), any::<bool>()), 1..40),
+    ) {
+        let ticks = numbered(script.iter().map(|(i, _)| i.clone()).collect());
+        let mut plain = small_room();
+        let mut thawed = small_room();
+        for (inputs, (_, freeze)) in ticks.into_iter().zip(&script) {
+            if *freeze {
+                let frozen = thawed.frozen();
+                prop_assert_eq!(frozen.tick(), thawed.tick());
+                prop_assert_eq!(frozen.version(), thawed.version());
+                prop_assert_eq!(frozen.phase(), thawed.phase());
+                prop_assert_eq!(frozen.member_count(), thawed.member_count());
+                prop_assert_eq!(frozen.epoch(), thawed.epoch());
+                let before = thawed.snapshot();
+                thawed = frozen.thaw();
+                prop_assert_eq!(thawed.snapshot(), before);
+            }
+            prop_assert_eq!(plain.step(inputs.clone()), thawed.step(inputs));
+        }
+        prop_assert_eq!(plain.state_hash(), thawed.state_hash());
+        prop_assert_eq!(plain.snapshot(), thawed.snapshot());
+    }
 }
 
 #[test]

@@ -185,8 +185,8 @@ impl Journal {
 
     /// The tick at which a snapshot falls due by ticks alone (the room
     /// changed since its last one); `None` while nothing changed.
-    pub fn snapshot_due_tick(&self, room: &Room, policy: &StorePolicy) -> Option<u64> {
-        (room.version() != self.snapshot_version).then(|| {
+    pub fn snapshot_due_tick(&self, room_version: u64, policy: &StorePolicy) -> Option<u64> {
+        (room_version != self.snapshot_version).then(|| {
             self.snapshot_tick
                 .saturating_add(policy.snapshot_every_ticks)
         })

@@ -3,6 +3,7 @@
 //! queues without ever blocking.
 
 pub mod admin;
+mod body;
 pub mod journal;
 mod router;
 mod shard;

@@ -57,6 +57,8 @@ pub struct Census {
     pub unloaded: u64,
     /// Loaded rooms not ticking: nothing due until a request or a timer.
     pub parked: u64,
+    /// Parked rooms kept as their state, without a world.
+    pub frozen: u64,
 }
 
 impl Census {
@@ -74,6 +76,7 @@ impl Census {
         self.members += other.members;
         self.unloaded += other.unloaded;
         self.parked += other.parked;
+        self.frozen += other.frozen;
     }
 }
 
@@ -93,6 +96,8 @@ pub struct ShardSettings {
     pub grace: Duration,
     /// A room with no seat for this long is unloaded.
     pub empty_room_ttl: Duration,
+    /// A room parked this long is frozen (keeps its state, not its world).
+    pub freeze_after: Duration,
     /// Signs the resume tokens sent with `welcome` after a resume.
     pub tokens: Arc<tickroom_net::tokens::Tokens>,
     pub max_rooms: usize,
@@ -161,6 +166,9 @@ struct Shard {
     outbox: StoreOutbox,
     hibernated: BTreeMap<RoomId, Hibernated>,
     retired: BTreeSet<RoomId>,
+    /// Rooms in the order they parked, with when: each is frozen
+    /// `freeze_after` later unless it was woken meanwhile.
+    parkings: std::collections::VecDeque<(Instant, RoomId)>,
 }
 
 impl Shard {
@@ -173,6 +181,7 @@ impl Shard {
             outbox: StoreOutbox::default(),
             hibernated: BTreeMap::new(),
             retired: init.retired,
+            parkings: std::collections::VecDeque::new(),
         };
         for slot in init.rooms {
             shard.insert_room(slot);
@@ -181,14 +190,14 @@ impl Shard {
     }
 
     fn insert_room(&mut self, mut slot: RoomSlot) {
-        let id = slot.room().id().clone();
+        let id = slot.body().id().clone();
         // Recovered rooms start from a snapshot of themselves, with their
         // new epoch.
         if self.settings.store.is_some() {
             self.outbox.push(tickroom_persistence::Pending::new(
                 tickroom_persistence::Write::Epoch {
                     room: id.0.clone(),
-                    epoch: slot.room().epoch(),
+                    epoch: slot.body().epoch(),
                 },
             ));
         }
@@ -279,10 +288,16 @@ impl Shard {
     fn run(mut self, requests: Receiver<ShardCommand>, control: Receiver<ShardCommand>) {
         let mut stopping = false;
         while !stopping {
-            let wait = self
-                .due
-                .peek()
-                .map_or(Duration::from_secs(3600), |Reverse((t, _))| {
+            let next_tick = self.due.peek().map(|Reverse((t, _))| *t);
+            let next_freeze = self
+                .parkings
+                .front()
+                .map(|(t, _)| *t + self.settings.freeze_after);
+            let wait = [next_tick, next_freeze]
+                .into_iter()
+                .flatten()
+                .min()
+                .map_or(Duration::from_secs(3600), |t| {
                     t.saturating_duration_since(Instant::now())
                 });
             // Requests do not wake this thread while rooms tick: what they
@@ -340,6 +355,7 @@ impl Shard {
                 self.hand_over_to_store();
             } else {
                 self.run_due_ticks();
+                self.freeze_quiet_rooms();
                 self.offer_store();
             }
         }
@@ -389,6 +405,24 @@ impl Shard {
         }
     }
 
+    /// Freezes the rooms parked for `freeze_after` (and not woken since).
+    fn freeze_quiet_rooms(&mut self) {
+        let now = Instant::now();
+        while let Some((since, _)) = self.parkings.front() {
+            if *since + self.settings.freeze_after > now {
+                break;
+            }
+            let Some((since, room)) = self.parkings.pop_front() else {
+                break;
+            };
+            if let Some(slot) = self.rooms.get_mut(&room)
+                && slot.freeze_if_parked_since(since)
+            {
+                tracing::debug!(room = %room, "froze a quiet room");
+            }
+        }
+    }
+
     fn run_due_ticks(&mut self) {
         let now = Instant::now();
         while let Some(Reverse((due, _))) = self.due.peek() {
@@ -424,7 +458,7 @@ impl Shard {
                     continue;
                 };
                 self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
-                if slot.room().phase() == tickroom_protocol::Phase::Archived {
+                if slot.body().phase() == tickroom_protocol::Phase::Archived {
                     self.retired.insert(room.clone());
                     tracing::info!(room = %room, "unloaded an archived room");
                 } else {
@@ -452,9 +486,13 @@ impl Shard {
             // A quiet room parks: its ticks would change nothing, so none
             // runs until something falls due, the empty room's TTL ends, or
             // a request wakes it. Idle rooms then cost nothing.
-            match slot.park_if_quiet(&self.settings) {
-                Some(Some(wake)) => schedule(&mut self.due, slot, room, wake),
-                Some(None) => {}
+            match slot.park_if_quiet(&self.settings, now) {
+                Some(wake) => {
+                    self.parkings.push_back((now, room.clone()));
+                    if let Some(wake) = wake {
+                        schedule(&mut self.due, slot, room, wake);
+                    }
+                }
                 None => schedule(&mut self.due, slot, room, next),
             }
         }
@@ -471,12 +509,13 @@ impl Shard {
                     ..Census::default()
                 };
                 for slot in self.rooms.values() {
-                    let room = slot.room();
+                    let room = slot.body();
                     if let Some(i) = Census::PHASES.iter().position(|p| *p == room.phase()) {
                         census.rooms[i] += 1;
                     }
                     census.members += room.member_count() as u64;
                     census.parked += u64::from(slot.parked);
+                    census.frozen += u64::from(room.is_frozen());
                 }
                 let _ = reply.send(census);
             }

@@ -1,6 +1,7 @@
 //! One room on a tick thread: the sim `Room`, who is connected to it, and
 //! the inputs waiting for its next tick.
 
+use super::body::RoomBody;
 use super::journal::{Journal, StoreOutbox};
 use super::shard::{ShardSettings, reject};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +16,7 @@ use tickroom_protocol::{
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room};
 
 pub struct RoomSlot {
-    room: Room,
+    body: RoomBody,
     pub period: Duration,
     /// Unlisted; joined by id.
     pub private: bool,
@@ -30,6 +31,8 @@ pub struct RoomSlot {
     /// Not ticking: nothing is due until `scheduled` or a request; the
     /// ticks in between are skipped, not run.
     pub parked: bool,
+    /// When the room last parked.
+    parked_since: std::time::Instant,
     /// The last tick had no input, event or cursor. Only then may the room
     /// park: a busy room parking between its ticks would only be woken by
     /// its next request, at the cost of a reschedule every tick.
@@ -87,7 +90,7 @@ impl RoomSlot {
         );
         let mut slot = RoomSlot::with_room(room, private, grace_ms, journal);
         let deadline = slot.grace_deadline();
-        for (seat, _) in slot.room.seats() {
+        for (seat, _) in slot.body.live().seats() {
             if seat.presence == tickroom_protocol::Presence::Connected {
                 slot.queue(Input::about(seat.id, InputKind::Disconnect), None);
             }
@@ -97,16 +100,18 @@ impl RoomSlot {
     }
 
     /// Users seated here, for resuming their sessions after a restart.
-    pub fn seated_users(&self) -> Vec<String> {
-        self.room
+    pub fn seated_users(&mut self) -> Vec<String> {
+        self.body
+            .live()
             .seats()
             .into_iter()
             .map(|(_, user)| user)
             .collect()
     }
 
-    pub fn room(&self) -> &Room {
-        &self.room
+    /// The room's simulation, as it is (possibly frozen).
+    pub fn body(&self) -> &RoomBody {
+        &self.body
     }
 
     fn with_room(room: Room, private: bool, grace_ms: u64, journal: Journal) -> RoomSlot {
@@ -116,8 +121,9 @@ impl RoomSlot {
             next_at: std::time::Instant::now() + period,
             scheduled: None,
             parked: false,
+            parked_since: std::time::Instant::now(),
             last_tick_idle: false,
-            room,
+            body: RoomBody::Live(room),
             period,
             private,
             pending: Vec::new(),
@@ -138,12 +144,12 @@ impl RoomSlot {
 
     pub fn summary(&self) -> super::shard::RoomSummary {
         super::shard::RoomSummary {
-            room: self.room.id().clone(),
-            phase: self.room.phase(),
-            members: self.room.member_count(),
-            max_players: self.room.config().max_players,
+            room: self.body.id().clone(),
+            phase: self.body.phase(),
+            members: self.body.member_count(),
+            max_players: self.body.config().max_players,
             tick: self.clock.now(),
-            version: self.room.version(),
+            version: self.body.version(),
         }
     }
 
@@ -151,7 +157,7 @@ impl RoomSlot {
     /// while it must tick every period, else the tick at which something
     /// falls due (a timer or lock expiry, a grace period's end, a snapshot),
     /// `Some(None)` if nothing ever does.
-    fn quiet_until(&self, settings: &ShardSettings) -> Option<Option<u64>> {
+    fn quiet_until(&mut self, settings: &ShardSettings) -> Option<Option<u64>> {
         let busy = !self.last_tick_idle
             || !self.pending.is_empty()
             || !self.taken_over.is_empty()
@@ -163,9 +169,9 @@ impl RoomSlot {
         let snapshot = settings
             .store
             .as_ref()
-            .and_then(|p| self.journal.snapshot_due_tick(&self.room, p));
+            .and_then(|p| self.journal.snapshot_due_tick(self.body.version(), p));
         let due = [
-            self.room.next_due_tick(),
+            self.body.live().next_due_tick(),
             self.grace.values().min().copied(),
             snapshot,
         ]
@@ -182,9 +188,10 @@ impl RoomSlot {
     pub fn park_if_quiet(
         &mut self,
         settings: &ShardSettings,
+        now: std::time::Instant,
     ) -> Option<Option<std::time::Instant>> {
         let busy = self.quiet_until(settings)?;
-        let next = self.room.tick() + 1;
+        let next = self.body.tick() + 1;
         if busy.is_some_and(|b| b <= next) {
             // Due at the very next tick: parking would gain nothing.
             return None;
@@ -197,11 +204,23 @@ impl RoomSlot {
             .empty_since
             .map(|since| (since + settings.empty_room_ttl).max(self.next_at));
         self.parked = true;
-        self.clock.park(self.room.tick(), self.next_at);
+        self.parked_since = now;
+        self.clock.park(self.body.tick(), self.next_at);
         Some([at_busy, at_ttl].into_iter().flatten().min())
     }
 
-    /// Wakes a parked room at `now`: the ticks due by now are skipped
+    /// Freezes the room if it is still in the parking that began at
+    /// `since` (not woken since): it keeps its state, not its world, until
+    /// it is next needed. True if it froze.
+    pub fn freeze_if_parked_since(&mut self, since: std::time::Instant) -> bool {
+        if !self.parked || self.parked_since != since || self.body.is_frozen() {
+            return false;
+        }
+        self.body.freeze();
+        true
+    }
+
+    /// Wakes a parked room at `now` (thawing it if it froze): the ticks due by now are skipped
     /// (nothing happened in them), up to the first that has something due.
     /// Returns when the next tick is due.
     pub fn unpark(
@@ -215,13 +234,13 @@ impl RoomSlot {
             None => 0,
         };
         let limit = match self.quiet_until(settings) {
-            Some(Some(busy)) => busy.saturating_sub(self.room.tick() + 1),
+            Some(Some(busy)) => busy.saturating_sub(self.body.tick() + 1),
             Some(None) => u64::MAX,
             None => 0,
         };
-        let skipped = self.room.skip_idle(due_by_now.min(limit));
+        let skipped = self.body.live().skip_idle(due_by_now.min(limit));
         self.next_at += self.period * u32::try_from(skipped).unwrap_or(u32::MAX);
-        self.clock.set(self.room.tick());
+        self.clock.set(self.body.tick());
         self.next_at
     }
 
@@ -229,7 +248,7 @@ impl RoomSlot {
     /// it can be unloaded.
     pub fn idle_for(&mut self, ttl: Duration, now: std::time::Instant) -> bool {
         let empty =
-            self.room.member_count() == 0 && self.pending.is_empty() && self.taken_over.is_empty();
+            self.body.member_count() == 0 && self.pending.is_empty() && self.taken_over.is_empty();
         if !empty {
             self.empty_since = None;
             return false;
@@ -291,7 +310,7 @@ impl RoomSlot {
     /// connection that has not noticed it is dead.
     pub fn resume(&mut self, conn: Arc<ConnHandle>, settings: &ShardSettings) {
         let user = conn.identity().map(|i| i.user).unwrap_or_default();
-        let Some(seat) = self.room.member_by_user(&user) else {
+        let Some(seat) = self.body.live().member_by_user(&user) else {
             return Self::resume_failed(&conn, settings);
         };
         // Decided by the slot's own view of connections, not by the room's
@@ -339,15 +358,15 @@ impl RoomSlot {
         }
         self.members.insert(member, conn.clone());
         self.seats.insert(conn.id, member);
-        conn.set_room(Some(self.room.id().clone()));
+        conn.set_room(Some(self.body.id().clone()));
         conn.set_room_clock(Some(self.clock.clone()));
         true
     }
 
     fn grace_deadline(&self) -> u64 {
-        let rate = u64::from(self.room.config().tick_rate_hz);
+        let rate = u64::from(self.body.config().tick_rate_hz);
         let grace_ticks = (self.grace_ms * rate).div_ceil(1000);
-        self.room.tick() + 1 + grace_ticks
+        self.body.tick() + 1 + grace_ticks
     }
 
     /// `welcome` (with the last applied seq) and `joined` for a resumed session.
@@ -371,10 +390,10 @@ impl RoomSlot {
         Self::reply(conn, &welcome, settings);
         let joined = ServerMessage::Joined {
             seq: None,
-            room: self.room.id().clone(),
+            room: self.body.id().clone(),
             member,
-            config: self.room.config().clone(),
-            epoch: self.room.epoch(),
+            config: self.body.config().clone(),
+            epoch: self.body.epoch(),
             state,
         };
         Self::reply(conn, &joined, settings);
@@ -446,7 +465,7 @@ impl RoomSlot {
                 self.queue(input(seq, InputKind::Intent(intent)), Some(conn))
             }
             ClientMessage::Cursor { pos } => {
-                let config = self.room.config();
+                let config = self.body.config();
                 let on_board = (0..config.board_width).contains(&pos.x)
                     && (0..config.board_height).contains(&pos.y);
                 settings
@@ -488,12 +507,12 @@ impl RoomSlot {
             _ => return None,
         };
         self.journal
-            .refusal(policy, self.room.tick(), durable, grows)
+            .refusal(policy, self.body.tick(), durable, grows)
     }
 
     pub fn snapshot_now(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
         if let Some(policy) = &settings.store {
-            self.journal.snapshot(&self.room, policy, outbox);
+            self.journal.snapshot(self.body.live(), policy, outbox);
         }
     }
 
@@ -505,14 +524,15 @@ impl RoomSlot {
         outbox: &mut StoreOutbox,
     ) -> Vec<u8> {
         self.journal
-            .unload_snapshot(&self.room, settings.store.as_ref(), outbox)
+            .unload_snapshot(self.body.live(), settings.store.as_ref(), outbox)
     }
 
     /// Writes a snapshot if the room changed since its last one (before it
     /// is unloaded, or at shutdown).
     pub fn snapshot_if_changed(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
         if let Some(policy) = &settings.store {
-            self.journal.snapshot_if_changed(&self.room, policy, outbox);
+            self.journal
+                .snapshot_if_changed(self.body.live(), policy, outbox);
         }
     }
 
@@ -541,9 +561,9 @@ impl RoomSlot {
                 let detail = RoomDetail {
                     summary: self.summary(),
                     private: self.private,
-                    epoch: self.room.epoch(),
-                    config: self.room.config().clone(),
-                    state: self.room.state(),
+                    epoch: self.body.epoch(),
+                    config: self.body.config().clone(),
+                    state: self.body.live().state(),
                 };
                 let _ = reply.send(Ok(AdminReply::Room(Box::new(detail))));
                 return;
@@ -552,7 +572,7 @@ impl RoomSlot {
             RoomOp::Kick { target, by } => {
                 let member = match target {
                     KickTarget::Member(m) => m,
-                    KickTarget::User(user) => match self.room.member_by_user(&user) {
+                    KickTarget::User(user) => match self.body.live().member_by_user(&user) {
                         Some(m) => m.id,
                         None => {
                             let e = ErrorBody::new(
@@ -569,7 +589,7 @@ impl RoomSlot {
             }
         };
         if let Some(policy) = &settings.store
-            && let Some(e) = self.journal.refusal(policy, self.room.tick(), false, false)
+            && let Some(e) = self.journal.refusal(policy, self.body.tick(), false, false)
         {
             let _ = reply.send(Err(e));
             return;
@@ -587,7 +607,7 @@ impl RoomSlot {
     }
 
     pub fn tick(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
-        let next = self.room.tick() + 1;
+        let next = self.body.tick() + 1;
         let expired: Vec<MemberId> = self
             .grace
             .iter()
@@ -601,15 +621,15 @@ impl RoomSlot {
         let inputs = std::mem::take(&mut self.pending);
         let traces = std::mem::take(&mut self.traces);
         let reply_to = std::mem::take(&mut self.reply_to);
-        let out = self.room.step(inputs);
+        let out = self.body.live().step(inputs);
         self.clock.set(out.tick);
         for (index, reply) in std::mem::take(&mut self.admin_replies) {
             let result = match out.outcomes.get(index) {
                 Some(Outcome::Rejected(e)) => Err(e.clone()),
                 Some(_) => Ok(super::admin::AdminReply::Applied {
-                    room: self.room.id().clone(),
+                    room: self.body.id().clone(),
                     tick: out.tick,
-                    version: self.room.version(),
+                    version: self.body.version(),
                 }),
                 None => Err(ErrorBody::new(
                     ErrorCode::Internal,
@@ -658,11 +678,13 @@ impl RoomSlot {
                     joined_now.insert(conn.id);
                     ServerMessage::Joined {
                         seq: input.seq,
-                        room: self.room.id().clone(),
+                        room: self.body.id().clone(),
                         member: *member,
-                        config: self.room.config().clone(),
-                        epoch: self.room.epoch(),
-                        state: state.get_or_insert_with(|| self.room.state()).clone(),
+                        config: self.body.config().clone(),
+                        epoch: self.body.epoch(),
+                        state: state
+                            .get_or_insert_with(|| self.body.live().state())
+                            .clone(),
                     }
                 }
                 Outcome::Applied if resume => {
@@ -671,7 +693,9 @@ impl RoomSlot {
                         continue;
                     }
                     joined_now.insert(conn.id);
-                    let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                    let snapshot = state
+                        .get_or_insert_with(|| self.body.live().state())
+                        .clone();
                     held.flush(&conn, settings);
                     self.welcome_back(&conn, m, snapshot, settings);
                     continue;
@@ -718,8 +742,14 @@ impl RoomSlot {
         }
         if let Some(policy) = &settings.store {
             let started = std::time::Instant::now();
-            self.journal
-                .record_tick(&self.room, &out, &traces, policy, durable_acks, outbox);
+            self.journal.record_tick(
+                self.body.live(),
+                &out,
+                &traces,
+                policy,
+                durable_acks,
+                outbox,
+            );
             settings.journal_stats.record(started.elapsed());
         }
         // Seats that are gone take their bookkeeping with them.
@@ -747,7 +777,9 @@ impl RoomSlot {
         for (member, conn) in std::mem::take(&mut self.taken_over) {
             if self.seats.get(&conn.id) == Some(&member) {
                 joined_now.insert(conn.id);
-                let snapshot = state.get_or_insert_with(|| self.room.state()).clone();
+                let snapshot = state
+                    .get_or_insert_with(|| self.body.live().state())
+                    .clone();
                 held.flush(&conn, settings);
                 self.welcome_back(&conn, member, snapshot, settings);
             }
@@ -756,7 +788,7 @@ impl RoomSlot {
             out.inputs.is_empty() && out.delta.is_none() && self.cursors.is_empty();
         let delta = out.delta.map(ServerMessage::Delta);
         let cursors = (!self.cursors.is_empty()).then(|| ServerMessage::Cursors {
-            room: self.room.id().clone(),
+            room: self.body.id().clone(),
             cursors: std::mem::take(&mut self.cursors)
                 .into_iter()
                 .map(|(member, pos)| CursorPos { member, pos })
