@@ -7,12 +7,13 @@
 # fresh data dir (the store on, as in production), runs the load generator
 # against it with the given options (--ws, --quic, --quic-cert and
 # --server-pid are filled in), then stops the server and prints its
-# `stopped` line (tick statistics). Server settings come from the
+# `stopped` line (tick statistics). LOADGEN_SERVER_BIN runs another build
+# of the server (to compare two builds). Server settings come from the
 # environment as usual (TICKROOM_<SECTION>_<KEY>=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
-bin=target/release/tickroom
+bin=${LOADGEN_SERVER_BIN:-target/release/tickroom}
 data=$(mktemp -d /tmp/tickroom-load.XXXXXX)
 TICKROOM_SERVER_DATA_DIR="$data" \
   TICKROOM_SERVER_HTTP="${TICKROOM_SERVER_HTTP:-127.0.0.1:0}" \

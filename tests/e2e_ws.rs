@@ -314,6 +314,43 @@ async fn a_connection_without_hello_is_closed_after_the_handshake_timeout() {
     );
 }
 
+/// The server writes its own frames (tungstenite only reads): a WebSocket
+/// ping gets its pong with the same payload, and a close gets a close.
+#[tokio::test]
+async fn websocket_pings_get_pongs_and_a_close_gets_a_close() {
+    use futures_util::{SinkExt, StreamExt};
+    let server = Server::start(&[]);
+    let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
+        .await
+        .unwrap();
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = tokio::time::timeout(WAIT, async {
+        while let Some(m) = ws.next().await {
+            if let Message::Pong(p) = m.unwrap() {
+                return p;
+            }
+        }
+        panic!("closed before the pong");
+    })
+    .await
+    .expect("a pong in time");
+    assert_eq!(&pong[..], b"are you there");
+    ws.send(Message::Close(None)).await.unwrap();
+    let closed = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Close(_) = m {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("answered in time");
+    assert!(closed, "the server answers a close with a close");
+}
+
 #[tokio::test]
 async fn graceful_shutdown_tells_clients_and_exits_zero() {
     let server = Server::start(&[]);

@@ -20,6 +20,7 @@ pub mod stats;
 pub mod tokens;
 pub mod tracker;
 pub mod ws;
+mod ws_writer;
 
 pub use config::NetConfig;
 pub use conn::{ConnHandle, ConnId, Identity};

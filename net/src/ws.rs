@@ -6,7 +6,8 @@ use crate::conn::{ConnHandle, ConnId, unless_closed};
 use crate::outbound::{OutFrame, Payload};
 use crate::session::{Reply, Router, Session};
 use crate::state::ConnState;
-use futures_util::{SinkExt, StreamExt};
+use crate::ws_writer::{FrameWriter, Opcode, ReadSide};
+use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tickroom_protocol::{Codec, DecodeError, ErrorCode, ServerMessage};
@@ -42,23 +43,19 @@ pub fn ws_config(config: &NetConfig) -> WebSocketConfig {
         .max_frame_bytes
         .saturating_mul(4)
         .max(64 * 1024);
+    // tungstenite only reads: what it writes (automatic pongs, close
+    // replies) goes nowhere (see `ws_writer`), so it need not buffer it.
     WebSocketConfig::default()
         .read_buffer_size(config.ws_read_buffer)
-        .write_buffer_size(config.ws_write_buffer)
-        .max_write_buffer_size(
-            config
-                .outbound_bytes
-                .saturating_mul(2)
-                .max(config.ws_write_buffer + 1),
-        )
+        .write_buffer_size(0)
         .max_message_size(Some(hard_limit))
         .max_frame_size(Some(hard_limit))
 }
 
-fn to_message(payload: Payload) -> Message {
+fn opcode(payload: &Payload) -> Opcode {
     match payload {
-        Payload::Binary(b) => Message::Binary(b),
-        Payload::Text(t) => Message::Text(t),
+        Payload::Binary(_) => Opcode::Binary,
+        Payload::Text(_) => Opcode::Text,
     }
 }
 
@@ -91,8 +88,11 @@ async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&config))).await;
-    let (mut sink, mut stream) = ws.split();
+    let (read, write) = tokio::io::split(io);
+    let mut stream =
+        WebSocketStream::from_raw_socket(ReadSide(read), Role::Server, Some(ws_config(&config)))
+            .await;
+    let mut sink = FrameWriter::new(write, config.ws_write_buffer);
     let (conn, mut queue) = ConnHandle::new(
         id,
         codec,
@@ -119,6 +119,7 @@ async fn run<S>(
         tokio::select! {
             inbound = stream.next() => {
                 last_heard = Instant::now();
+                let mut answer = None;
                 let reply = match inbound {
                     Some(Ok(Message::Binary(b))) if codec.is_binary() => session.on_frame(&b),
                     Some(Ok(Message::Text(t))) if !codec.is_binary() => session.on_frame(t.as_bytes()),
@@ -134,8 +135,20 @@ async fn run<S>(
                         }],
                         close: None,
                     },
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Reply::default(),
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Ping(p))) => {
+                        answer = Some((Opcode::Pong, p));
+                        Reply::default()
+                    }
+                    Some(Ok(Message::Pong(_) | Message::Frame(_))) => Reply::default(),
+                    Some(Ok(Message::Close(_))) => {
+                        // The closing handshake's answer; the connection ends either way.
+                        let close = async {
+                            sink.feed(Opcode::Close, &[]).await.is_ok() && sink.flush().await.is_ok()
+                        };
+                        unless_closed(&conn, close).await;
+                        break;
+                    }
+                    None => break,
                     Some(Err(WsError::Capacity(e))) => {
                         let err = DecodeError::TooLarge { len: 0, max: config.limits.max_frame_bytes };
                         tracing::debug!(error = %e, "frame beyond the hard limit");
@@ -151,12 +164,18 @@ async fn run<S>(
                         break;
                     }
                 };
-                                let send = async {
+                let send = async {
+                    if let Some((op, payload)) = &answer
+                        && sink.feed(*op, payload).await.is_err()
+                    {
+                        return false;
+                    }
                     for msg in &reply.messages {
                         match OutFrame::encode(codec, msg, true) {
                             Ok(frame) => {
                                 conn.meter().frame_out(frame.payload.len());
-                                if sink.feed(to_message(frame.payload)).await.is_err() {
+                                let op = opcode(&frame.payload);
+                                if sink.feed(op, frame.payload.as_bytes()).await.is_err() {
                                     return false;
                                 }
                             }
@@ -200,7 +219,9 @@ async fn run<S>(
             }
             () = sleep_until(next_ping) => {
                                 last_ping = Instant::now();
-                let ping = async { sink.send(Message::Ping(Default::default())).await.is_ok() };
+                let ping = async {
+                    sink.feed(Opcode::Ping, &[]).await.is_ok() && sink.flush().await.is_ok()
+                };
                 if !unless_closed(&conn, ping).await {
                     break;
                 }
@@ -224,9 +245,13 @@ async fn run<S>(
                 }
             }
             if let Some(frame) = plan.frame {
-                let _ = sink.feed(to_message(frame.payload)).await;
+                let _ = sink
+                    .feed(opcode(&frame.payload), frame.payload.as_bytes())
+                    .await;
             }
-            let _ = sink.send(Message::Close(None)).await;
+            if sink.feed(Opcode::Close, &[]).await.is_err() || sink.flush().await.is_err() {
+                return;
+            }
             // Read until the client's close: closing a socket that still has
             // unread input makes the kernel send a reset, which can destroy
             // the `closing` frame before the client reads it.
@@ -241,16 +266,16 @@ async fn run<S>(
     tracing::debug!("connection closed");
 }
 
-async fn write_frame<S>(
-    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+async fn write_frame<W: AsyncWrite + Unpin>(
+    sink: &mut FrameWriter<W>,
     conn: &ConnHandle,
     frame: OutFrame,
-) -> bool
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> bool {
     let len = frame.payload.len();
-    let ok = sink.feed(to_message(frame.payload)).await.is_ok();
+    let ok = sink
+        .feed(opcode(&frame.payload), frame.payload.as_bytes())
+        .await
+        .is_ok();
     conn.sent(len);
     ok
 }

@@ -186,9 +186,12 @@ impl Report {
             .chain([i.seated.rss_kib, i.end.rss_kib])
             .max()
             .unwrap_or(0);
-        let per_conn_kib = (t.connected > 0).then(|| {
-            (i.seated.rss_kib.saturating_sub(i.before.rss_kib)) as f64 / t.connected as f64
-        });
+        // What the connections cost while held: at the end of the window
+        // (after the server settled), and just after seating for reference.
+        let per_conn_kib = |at: &Sample| {
+            (t.connected > 0)
+                .then(|| at.rss_kib.saturating_sub(i.before.rss_kib) as f64 / t.connected as f64)
+        };
         let intents = critical_sent;
         let json = json!({
             "tickroom_loadgen": 1,
@@ -234,7 +237,8 @@ impl Report {
                 "rss_kib_end": i.end.rss_kib,
                 "rss_kib_after": i.after.rss_kib,
                 "rss_kib_peak": rss_peak,
-                "rss_kib_per_connection": per_conn_kib.map(|v| round(v, 2)),
+                "rss_kib_per_connection": per_conn_kib(&i.end).map(|v| round(v, 2)),
+                "rss_kib_per_connection_seated": per_conn_kib(&i.seated).map(|v| round(v, 2)),
                 "rss_slope_kib_per_min": rss_slope.map(|s| round(s, 2)),
                 "gauges": gauge_slopes,
                 "samples": points,
@@ -325,7 +329,7 @@ impl Report {
         let sv = &j["server"];
         let _ = writeln!(
             s,
-            "server (pid {}): {}% of a core ({} cpu-s), {} cpu-s per million intents; rss {} KiB before, {} seated, {} end, {} KiB/connection, slope {} KiB/min",
+            "server (pid {}): {}% of a core ({} cpu-s), {} cpu-s per million intents; rss {} KiB before, {} seated, {} end, {} KiB/connection at the end ({} seated), slope {} KiB/min",
             sv["pid"],
             sv["cpu_pct_of_core"],
             sv["cpu_s"],
@@ -334,6 +338,7 @@ impl Report {
             sv["rss_kib_seated"],
             sv["rss_kib_end"],
             sv["rss_kib_per_connection"],
+            sv["rss_kib_per_connection_seated"],
             sv["rss_slope_kib_per_min"],
         );
         let lg = &j["loadgen"];
