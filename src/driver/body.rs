@@ -6,16 +6,18 @@
 use tickroom_protocol::{Phase, RoomConfig, RoomId};
 use tickroom_sim::{FrozenRoom, Room};
 
+/// Both boxed: a `Room` is ~2.4 KiB inline (bevy's `World`), which a frozen
+/// room's slot would otherwise still carry.
 pub enum RoomBody {
-    Live(Room),
-    Frozen(FrozenRoom),
+    Live(Box<Room>),
+    Frozen(Box<FrozenRoom>),
 }
 
 impl RoomBody {
     /// The room, thawed first if it was frozen.
     pub fn live(&mut self) -> &mut Room {
         if let RoomBody::Frozen(frozen) = self {
-            *self = RoomBody::Live(frozen.thaw());
+            *self = RoomBody::Live(Box::new(frozen.thaw()));
         }
         match self {
             RoomBody::Live(room) => room,
@@ -26,7 +28,7 @@ impl RoomBody {
     /// Drops the world, keeping the state it is rebuilt from.
     pub fn freeze(&mut self) {
         if let RoomBody::Live(room) = self {
-            *self = RoomBody::Frozen(room.frozen());
+            *self = RoomBody::Frozen(Box::new(room.frozen()));
         }
     }
 

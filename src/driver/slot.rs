@@ -123,7 +123,7 @@ impl RoomSlot {
             parked: false,
             parked_since: std::time::Instant::now(),
             last_tick_idle: false,
-            body: RoomBody::Live(room),
+            body: RoomBody::Live(Box::new(room)),
             period,
             private,
             pending: Vec::new(),
