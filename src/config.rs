@@ -508,7 +508,7 @@ impl Config {
         range(
             "net.ws_read_buffer",
             n.ws_read_buffer as u64,
-            512,
+            128,
             1024 * 1024,
         )?;
         range(

@@ -18,13 +18,6 @@ mod serve;
 mod tls;
 
 use clap::{Parser, Subcommand};
-
-/// mimalloc instead of the system allocator: it hands freed pages back to
-/// the OS within milliseconds (glibc keeps what a frozen room or a closed
-/// connection freed unless it sits at the heap's top) and packs small
-/// allocations tighter; measured in docs/PERFORMANCE.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

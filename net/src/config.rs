@@ -43,7 +43,7 @@ impl Default for NetConfig {
             // Client frames are small (an intent is tens of bytes); a larger
             // frame grows the buffer for as long as it needs. Idle, this is
             // most of what a connection costs.
-            ws_read_buffer: 1024,
+            ws_read_buffer: 256,
             ws_write_buffer: 4 * 1024,
             outbound_frames: 256,
             outbound_bytes: 1024 * 1024,

@@ -102,6 +102,16 @@ impl Receiver {
         pop(&mut self.shared.state())
     }
 
+    /// Gives back the queue's memory if it holds nothing; for connections
+    /// that have gone quiet (the capacity kept for a busy one's next tick
+    /// is dead weight on an idle one).
+    pub(crate) fn release_if_empty(&mut self) {
+        let mut state = self.shared.state();
+        if state.frames.is_empty() {
+            state.frames = VecDeque::new();
+        }
+    }
+
     /// Takes no more frames; those queued can still be received.
     pub(crate) fn close(&mut self) {
         self.shared.state().closed = true;
@@ -185,5 +195,18 @@ mod tests {
         }
         while rx.try_recv().is_some() {}
         assert!(rx.shared.state().frames.capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn a_quiet_queue_gives_back_everything_but_never_drops_a_frame() {
+        let (tx, mut rx) = queue(10);
+        assert!(tx.try_send(frame(1)).is_ok());
+        rx.release_if_empty();
+        assert_eq!(rx.try_recv().map(|f| byte(&f)), Some(1), "not empty: kept");
+        assert!(rx.shared.state().frames.capacity() > 0);
+        rx.release_if_empty();
+        assert_eq!(rx.shared.state().frames.capacity(), 0);
+        assert!(tx.try_send(frame(2)).is_ok());
+        assert_eq!(rx.try_recv().map(|f| byte(&f)), Some(2));
     }
 }

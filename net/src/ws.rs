@@ -218,7 +218,10 @@ async fn run<S>(
                 conn.close_with(code, why);
             }
             () = sleep_until(next_ping) => {
-                                last_ping = Instant::now();
+                last_ping = Instant::now();
+                // Quiet long enough to be pinged: idle, so what the queue
+                // kept for the next burst goes back.
+                queue.rx.release_if_empty();
                 let ping = async {
                     sink.feed(Opcode::Ping, &[]).await.is_ok() && sink.flush().await.is_ok()
                 };

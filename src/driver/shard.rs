@@ -134,6 +134,8 @@ const DRAIN_BATCH: usize = 8192;
 const REQUEST_POLL: Duration = Duration::from_millis(2);
 /// With no tick due for this long, requests wake the thread at once.
 const QUIET_AFTER: Duration = Duration::from_secs(1);
+/// Rooms due to freeze within this much of each other freeze together.
+const FREEZE_BATCH: Duration = Duration::from_secs(1);
 /// A room more than this many ticks behind skips ahead instead of bursting.
 const MAX_LAG_TICKS: u32 = 5;
 
@@ -405,21 +407,48 @@ impl Shard {
         }
     }
 
-    /// Freezes the rooms parked for `freeze_after` (and not woken since).
+    /// Once the oldest parking is `freeze_after` old, freezes the rooms
+    /// parked that long (and not woken since) and those that will be within
+    /// `FREEZE_BATCH`: freezing in batches lets one trim give back the
+    /// memory of all.
     fn freeze_quiet_rooms(&mut self) {
         let now = Instant::now();
+        let freeze_after = self.settings.freeze_after;
+        if self
+            .parkings
+            .front()
+            .is_none_or(|(since, _)| *since + freeze_after > now)
+        {
+            return;
+        }
+        let mut froze = 0usize;
         while let Some((since, _)) = self.parkings.front() {
-            if *since + self.settings.freeze_after > now {
+            if *since + freeze_after > now + FREEZE_BATCH {
                 break;
             }
             let Some((since, room)) = self.parkings.pop_front() else {
                 break;
             };
-            if let Some(slot) = self.rooms.get_mut(&room)
-                && slot.freeze_if_parked_since(since)
-            {
-                tracing::debug!(room = %room, "froze a quiet room");
+            let Some(slot) = self.rooms.get_mut(&room) else {
+                continue;
+            };
+            match slot.freeze_if_parked_since(since, &self.settings, &mut self.outbox) {
+                Some(Some(wake)) => schedule(&mut self.due, slot, room, wake),
+                // Nothing due any more (the snapshot it waited for is taken):
+                // its old entry goes stale.
+                Some(None) => slot.scheduled = None,
+                None => continue,
             }
+            froze += 1;
+        }
+        if froze > 0 {
+            let started = Instant::now();
+            super::memory::return_freed_memory();
+            tracing::debug!(
+                rooms = froze,
+                trim_us = started.elapsed().as_micros() as u64,
+                "froze quiet rooms"
+            );
         }
     }
 

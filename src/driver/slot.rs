@@ -190,6 +190,16 @@ impl RoomSlot {
         settings: &ShardSettings,
         now: std::time::Instant,
     ) -> Option<Option<std::time::Instant>> {
+        let wake = self.wake_moment(settings)?;
+        self.parked = true;
+        self.parked_since = now;
+        self.clock.park(self.body.tick(), self.next_at);
+        Some(wake)
+    }
+
+    /// When a quiet room next has something to do (`None`: only a request
+    /// will give it any); `None` outside while it must keep ticking.
+    fn wake_moment(&mut self, settings: &ShardSettings) -> Option<Option<std::time::Instant>> {
         let busy = self.quiet_until(settings)?;
         let next = self.body.tick() + 1;
         if busy.is_some_and(|b| b <= next) {
@@ -203,21 +213,28 @@ impl RoomSlot {
         let at_ttl = self
             .empty_since
             .map(|since| (since + settings.empty_room_ttl).max(self.next_at));
-        self.parked = true;
-        self.parked_since = now;
-        self.clock.park(self.body.tick(), self.next_at);
         Some([at_busy, at_ttl].into_iter().flatten().min())
     }
 
     /// Freezes the room if it is still in the parking that began at
     /// `since` (not woken since): it keeps its state, not its world, until
-    /// it is next needed. True if it froze.
-    pub fn freeze_if_parked_since(&mut self, since: std::time::Instant) -> bool {
+    /// it is next needed. A room that changed since its last snapshot is
+    /// snapshotted first, so that no wake-up (and thaw) is left for one.
+    /// Returns the room's new wake moment (as `park_if_quiet`), or `None`
+    /// if it did not freeze.
+    pub fn freeze_if_parked_since(
+        &mut self,
+        since: std::time::Instant,
+        settings: &ShardSettings,
+        outbox: &mut StoreOutbox,
+    ) -> Option<Option<std::time::Instant>> {
         if !self.parked || self.parked_since != since || self.body.is_frozen() {
-            return false;
+            return None;
         }
+        self.snapshot_if_changed(settings, outbox);
+        let wake = self.wake_moment(settings)?;
         self.body.freeze();
-        true
+        Some(wake)
     }
 
     /// Wakes a parked room at `now` (thawing it if it froze): the ticks due by now are skipped
