@@ -24,6 +24,10 @@ pub(crate) enum Opcode {
 pub(crate) struct FrameWriter<W> {
     io: W,
     buf: Vec<u8>,
+    /// How much of `buf` is already on the wire. A write cut short (the
+    /// connection's stall timeout or close request cancels it) resumes from
+    /// here, so the stream never repeats or skips a byte.
+    written: usize,
     /// Buffered bytes past which `feed` writes out without waiting for `flush`.
     write_at: usize,
 }
@@ -33,6 +37,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         FrameWriter {
             io,
             buf: Vec::new(),
+            written: 0,
             write_at,
         }
     }
@@ -53,13 +58,19 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.io.flush().await
     }
 
+    /// Cancel-safe: each `write` either happened (and is counted) or not.
     async fn write_out(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.io.write_all(&self.buf).await?;
+        while self.written < self.buf.len() {
+            let n = self.io.write(&self.buf[self.written..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.written += n;
         }
         // Given back, not kept: one allocation per batch costs far less than
         // the write it precedes, and idle connections are most connections.
         self.buf = Vec::new();
+        self.written = 0;
         Ok(())
     }
 }
@@ -181,5 +192,36 @@ mod tests {
         w.flush().await.unwrap();
         assert_eq!(w.buf.capacity(), 0);
         assert_eq!(client_reads(wire).len(), 3);
+    }
+
+    /// A client that stops reading blocks a write; the connection gives up
+    /// on it (a stall timeout) and later sends its `closing` frame: the
+    /// stream must resume exactly where the cut-short write stopped.
+    #[tokio::test]
+    async fn a_write_cut_short_resumes_where_it_stopped() {
+        use tokio::io::AsyncReadExt;
+        let (server, mut client) = tokio::io::duplex(100);
+        let mut w = FrameWriter::new(server, 1 << 20);
+        for n in 0..20u8 {
+            w.feed(Opcode::Binary, &[n; 30]).await.unwrap();
+        }
+        let stalled = tokio::time::timeout(std::time::Duration::from_millis(50), w.flush()).await;
+        assert!(
+            stalled.is_err(),
+            "the client reads nothing: the write blocks"
+        );
+        assert!(w.written > 0 && w.written < w.buf.len());
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).await.unwrap();
+            all
+        });
+        w.feed(Opcode::Text, b"closing").await.unwrap();
+        w.flush().await.unwrap();
+        drop(w);
+        let got = client_reads(reader.await.unwrap());
+        assert_eq!(got.len(), 21, "{got:?}");
+        assert_eq!(got[19], Message::Binary(vec![19; 30].into()));
+        assert_eq!(got[20], Message::Text("closing".into()));
     }
 }
