@@ -142,10 +142,7 @@ async fn run<S>(
                     Some(Ok(Message::Pong(_) | Message::Frame(_))) => Reply::default(),
                     Some(Ok(Message::Close(_))) => {
                         // The closing handshake's answer; the connection ends either way.
-                        let close = async {
-                            sink.feed(Opcode::Close, &[]).await.is_ok() && sink.flush().await.is_ok()
-                        };
-                        unless_closed(&conn, close).await;
+                        unless_closed(&conn, async { sink.send(Opcode::Close, &[]).await.is_ok() }).await;
                         break;
                     }
                     None => break,
@@ -222,9 +219,7 @@ async fn run<S>(
                 // Quiet long enough to be pinged: idle, so what the queue
                 // kept for the next burst goes back.
                 queue.rx.release_if_empty();
-                let ping = async {
-                    sink.feed(Opcode::Ping, &[]).await.is_ok() && sink.flush().await.is_ok()
-                };
+                let ping = async { sink.send(Opcode::Ping, &[]).await.is_ok() };
                 if !unless_closed(&conn, ping).await {
                     break;
                 }
@@ -252,7 +247,7 @@ async fn run<S>(
                     .feed(opcode(&frame.payload), frame.payload.as_bytes())
                     .await;
             }
-            if sink.feed(Opcode::Close, &[]).await.is_err() || sink.flush().await.is_err() {
+            if sink.send(Opcode::Close, &[]).await.is_err() {
                 return;
             }
             // Read until the client's close: closing a socket that still has

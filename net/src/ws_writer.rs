@@ -52,6 +52,12 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
+    /// Feeds one frame and writes out everything.
+    pub async fn send(&mut self, op: Opcode, payload: &[u8]) -> io::Result<()> {
+        self.feed(op, payload).await?;
+        self.flush().await
+    }
+
     /// Writes out everything fed so far.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.write_out().await?;

@@ -222,7 +222,7 @@ impl Shard {
         } = self;
         let mut slot = rooms.get_mut(room);
         if let Some(slot) = slot.as_deref_mut()
-            && slot.parked
+            && slot.is_parked()
         {
             let next = slot.unpark(Instant::now(), settings);
             schedule(due, slot, room.clone(), next);
@@ -345,7 +345,7 @@ impl Shard {
                 }
                 let now = Instant::now();
                 for slot in self.rooms.values_mut() {
-                    if slot.parked {
+                    if slot.is_parked() {
                         slot.unpark(now, &self.settings);
                     }
                     if slot.has_pending() {
@@ -469,7 +469,7 @@ impl Shard {
                 continue;
             }
             slot.scheduled = None;
-            if slot.parked {
+            if slot.is_parked() {
                 // Something falls due: catch up to it; the tick runs when
                 // its own entry comes up (at once if it is due already).
                 let next = slot.unpark(now, &self.settings);
@@ -543,7 +543,7 @@ impl Shard {
                         census.rooms[i] += 1;
                     }
                     census.members += room.member_count() as u64;
-                    census.parked += u64::from(slot.parked);
+                    census.parked += u64::from(slot.is_parked());
                     census.frozen += u64::from(room.is_frozen());
                 }
                 let _ = reply.send(census);

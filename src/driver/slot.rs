@@ -28,11 +28,9 @@ pub struct RoomSlot {
     /// entries for it are stale. `None`: not scheduled (parked until a
     /// request comes).
     pub scheduled: Option<std::time::Instant>,
-    /// Not ticking: nothing is due until `scheduled` or a request; the
-    /// ticks in between are skipped, not run.
-    pub parked: bool,
-    /// When the room last parked.
-    parked_since: std::time::Instant,
+    /// Since when the room is parked (not ticking: nothing is due until
+    /// `scheduled` or a request; the ticks in between are skipped, not run).
+    parked_since: Option<std::time::Instant>,
     /// The last tick had no input, event or cursor. Only then may the room
     /// park: a busy room parking between its ticks would only be woken by
     /// its next request, at the cost of a reschedule every tick.
@@ -120,8 +118,7 @@ impl RoomSlot {
             clock: Arc::new(RoomClock::new(room.tick(), period)),
             next_at: std::time::Instant::now() + period,
             scheduled: None,
-            parked: false,
-            parked_since: std::time::Instant::now(),
+            parked_since: None,
             last_tick_idle: false,
             body: RoomBody::Live(Box::new(room)),
             period,
@@ -181,6 +178,10 @@ impl RoomSlot {
         Some(due)
     }
 
+    pub fn is_parked(&self) -> bool {
+        self.parked_since.is_some()
+    }
+
     /// Parks the room if it is quiet: it stops ticking until the returned
     /// moment (when something falls due or an empty room's TTL ends;
     /// `None`: until a request), and its ticks are skipped, not run.
@@ -191,8 +192,7 @@ impl RoomSlot {
         now: std::time::Instant,
     ) -> Option<Option<std::time::Instant>> {
         let wake = self.wake_moment(settings)?;
-        self.parked = true;
-        self.parked_since = now;
+        self.parked_since = Some(now);
         self.clock.park(self.body.tick(), self.next_at);
         Some(wake)
     }
@@ -228,7 +228,7 @@ impl RoomSlot {
         settings: &ShardSettings,
         outbox: &mut StoreOutbox,
     ) -> Option<Option<std::time::Instant>> {
-        if !self.parked || self.parked_since != since || self.body.is_frozen() {
+        if self.parked_since != Some(since) || self.body.is_frozen() {
             return None;
         }
         self.snapshot_if_changed(settings, outbox);
@@ -245,7 +245,7 @@ impl RoomSlot {
         now: std::time::Instant,
         settings: &ShardSettings,
     ) -> std::time::Instant {
-        self.parked = false;
+        self.parked_since = None;
         let due_by_now = match now.checked_duration_since(self.next_at) {
             Some(late) => (late.as_nanos() / self.period.as_nanos().max(1)) as u64 + 1,
             None => 0,
