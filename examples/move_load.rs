@@ -129,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut admin = Client::connect(&args.ws, Codec::Postcard).await?;
     let mut rooms = Vec::new();
     for r in 0..args.rooms {
-        let id = RoomId(format!("{}-{r}", args.prefix));
+        let id = RoomId::from(format!("{}-{r}", args.prefix));
         admin
             .create_room(Some(id.clone()), config.clone(), false)
             .await?;

@@ -218,7 +218,7 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ErrorBody> {
 }
 
 fn room_id(id: String) -> RoomId {
-    RoomId(id)
+    RoomId::from(id)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -243,9 +243,9 @@ pub(crate) async fn list_rooms(
         return error_response(&e);
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let rooms = app.rooms.list_rooms(q.after.map(RoomId), limit).await;
+    let rooms = app.rooms.list_rooms(q.after.map(RoomId::from), limit).await;
     let next = (rooms.len() == limit)
-        .then(|| rooms.last().map(|r| r.room.0.clone()))
+        .then(|| rooms.last().map(|r| r.room.to_string()))
         .flatten();
     json_response(
         StatusCode::OK,
@@ -290,7 +290,7 @@ pub(crate) async fn create_room(
         let by = actor(b.by)?;
         app.rooms
             .admin(
-                b.room.map(RoomId),
+                b.room.map(RoomId::from),
                 AdminOp::Create {
                     config,
                     private: b.private,

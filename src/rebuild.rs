@@ -112,7 +112,7 @@ pub fn base(
             room
         }
         None => Room::new(
-            RoomId(stored.record.room.clone()),
+            RoomId::from(stored.record.room.as_str()),
             stored.record.config.clone(),
             stored.record.seed,
         )

@@ -32,7 +32,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
     };
     let reader = Reader::open_for_recovery(path)?;
     for stored in reader.rooms(true)? {
-        let id = RoomId(stored.record.room.clone());
+        let id = RoomId::from(stored.record.room.as_str());
         let shard = crate::driver::shard_index(&id, shards);
         if stored.archived_at.is_some() {
             out.init[shard].retired.insert(id);
@@ -63,7 +63,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
             Err(e) => {
                 tracing::error!(room = %id, error = %e, "a room could not be recovered; it is left in the store");
                 out.init[shard].retired.insert(id.clone());
-                out.failed.push((id.0, e.to_string()));
+                out.failed.push((id.to_string(), e.to_string()));
             }
         }
     }

@@ -232,7 +232,7 @@ async fn off_loopback_reads_need_a_token_and_mutations_are_off_without_an_admin_
 async fn history_rebuilds_a_live_room_at_any_tick() {
     let server = Server::start(&[]);
     let room = RoomId::from("replayed");
-    let mut c = support::first_player(&server.ws, &room.0, "p").await;
+    let mut c = support::first_player(&server.ws, room.as_str(), "p").await;
     let piece = tickroom_protocol::PieceId(0);
     let lock = tickroom_protocol::Intent::TakeLock { piece };
     assert!(c.intent(lock).await.unwrap().is_ok());

@@ -39,7 +39,7 @@ async fn a_scripted_session_moves_the_counters_it_should() {
 
     // Two clients, one per codec: 2 hellos, 1 create, 2 joins.
     let room = RoomId::from("metered");
-    let mut a = support::first_player(&server.ws, &room.0, "a").await;
+    let mut a = support::first_player(&server.ws, room.as_str(), "a").await;
     let mut b = Client::connect(&server.ws, Codec::Postcard).await.unwrap();
     b.join(&room, "b", None).await.unwrap();
     // 6 intents: 5 applied, 1 LOCK_HELD.

@@ -200,8 +200,8 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
     server.keep_data = true;
     assert!(server.terminate(Duration::from_secs(10)).is_some());
     let db = server.db_path();
-    support::replay(&db, &room.0);
-    let scenario = support::export_and_run(&db, &room.0);
+    support::replay(&db, room.as_str());
+    let scenario = support::export_and_run(&db, room.as_str());
     assert!(scenario.contains("still here"), "{scenario}");
     let _ = std::fs::remove_dir_all(&server.data_dir);
 }

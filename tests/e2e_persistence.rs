@@ -181,15 +181,15 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
     let db = server.db_path();
     let (last_tick, logged, inputs, formations) = {
         let r = Reader::open_for_recovery(&db).unwrap();
-        let stored = r.room(&room.0).unwrap();
+        let stored = r.room(room.as_str()).unwrap();
         let logged: BTreeMap<u64, Option<u64>> = r
-            .ticks(&room.0, 0, u64::MAX)
+            .ticks(room.as_str(), 0, u64::MAX)
             .unwrap()
             .into_iter()
             .map(|t| (t.tick, t.state_hash))
             .collect();
         let formations: BTreeSet<(String, String)> = r
-            .formations(&room.0)
+            .formations(room.as_str())
             .unwrap()
             .into_iter()
             .map(|f| (f.user, f.key))
@@ -197,7 +197,7 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
         (
             stored.last_tick,
             logged,
-            r.input_count(&room.0).unwrap(),
+            r.input_count(room.as_str()).unwrap(),
             formations,
         )
     };
@@ -248,7 +248,7 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
     let recovery = loop {
         let r = Reader::open(&server.db_path()).unwrap();
         if let Some(s) = r
-            .snapshots(&room.0)
+            .snapshots(room.as_str())
             .unwrap()
             .into_iter()
             .find(|s| s.epoch == 1)
@@ -293,13 +293,13 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
     // (the recovery snapshot's included).
     assert!(server.terminate(Duration::from_secs(10)).is_some());
     let db = server.db_path();
-    let text = support::replay(&db, &room.0);
+    let text = support::replay(&db, room.as_str());
     assert!(text.contains("\"hashes_checked\""), "{text}");
     eprintln!("kill test recovery: {}", server.recovered);
     eprintln!("kill test replay: {}", text.trim());
 
     // The history exports to a scenario that `scenario run` passes.
-    let file = support::export_and_run(&db, &room.0);
+    let file = support::export_and_run(&db, room.as_str());
     assert!(
         file.contains(" !") && file.contains(" move "),
         "rejections and moves are in the export"

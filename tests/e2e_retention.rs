@@ -54,8 +54,8 @@ async fn old_logs_are_compacted_and_archived_rooms_purged_while_rooms_still_repl
         assert!(moved.is_ok(), "{moved:?}");
         if n % 5 == 0 {
             let r = Reader::open(&db).unwrap();
-            let from = r.room(&kept.0).unwrap().log_from_tick;
-            let purged = matches!(r.room(&done.0), Err(StoreError::NoRoom(_)));
+            let from = r.room(kept.as_str()).unwrap().log_from_tick;
+            let purged = matches!(r.room(done.as_str()), Err(StoreError::NoRoom(_)));
             if from > 0 && purged {
                 break from;
             }
@@ -79,10 +79,10 @@ async fn old_logs_are_compacted_and_archived_rooms_purged_while_rooms_still_repl
     assert!(server.terminate(Duration::from_secs(10)).is_some());
 
     let r = Reader::open(&db).unwrap();
-    let stored = r.room(&kept.0).unwrap();
+    let stored = r.room(kept.as_str()).unwrap();
     assert!(stored.log_from_tick >= compacted_at);
     assert!(
-        r.snapshots(&kept.0)
+        r.snapshots(kept.as_str())
             .unwrap()
             .iter()
             .all(|s| s.tick >= stored.log_from_tick),
@@ -90,12 +90,12 @@ async fn old_logs_are_compacted_and_archived_rooms_purged_while_rooms_still_repl
     );
     drop(r);
 
-    let text = support::replay(&db, &kept.0);
+    let text = support::replay(&db, kept.as_str());
     assert!(
         !text.contains("\"from_tick\":0,"),
         "replay starts at the kept snapshot: {text}"
     );
-    let file = support::export_and_run(&db, &kept.0);
+    let file = support::export_and_run(&db, kept.as_str());
     assert!(
         file.contains("\nsnapshot "),
         "the export starts from the snapshot"

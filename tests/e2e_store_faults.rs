@@ -59,7 +59,7 @@ async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() 
     let mut server = Server::start(FAULT_ENV);
     server.keep_data = true;
     let room = RoomId::from("faulty");
-    let mut c = support::first_player(&server.ws, &room.0, "p").await;
+    let mut c = support::first_player(&server.ws, room.as_str(), "p").await;
     let piece = PieceId(0);
     assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
     let mut acked_moves = 0u64;
@@ -166,7 +166,7 @@ async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() 
     // log replays with every stored hash.
     let r = Reader::open(&server.db_path()).unwrap();
     let mut logged_moves = 0u64;
-    r.for_each_input::<tickroom_persistence::StoreError>(&room.0, 0, u64::MAX, |_, row| {
+    r.for_each_input::<tickroom_persistence::StoreError>(room.as_str(), 0, u64::MAX, |_, row| {
         if row.kind == "move_piece" && row.code.is_none() {
             logged_moves += 1;
         }
@@ -175,7 +175,7 @@ async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() 
     .unwrap();
     assert_eq!(logged_moves, acked_moves);
     let db = server.db_path();
-    support::replay(&db, &room.0);
+    support::replay(&db, room.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,14 +28,14 @@ async fn a_mutations_trace_id_links_its_log_lines_and_its_logged_row() {
     );
     server.keep_data = true;
     let room = RoomId::from("traced");
-    let mut c = support::first_player(&server.ws, &room.0, "t").await;
+    let mut c = support::first_player(&server.ws, room.as_str(), "t").await;
     let piece = PieceId(1);
     assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
     assert!(server.terminate(Duration::from_secs(10)).is_some());
 
     let r = Reader::open(&server.db_path()).unwrap();
     let mut rows = Vec::new();
-    r.for_each_input::<tickroom_persistence::StoreError>(&room.0, 0, u64::MAX, |_, row| {
+    r.for_each_input::<tickroom_persistence::StoreError>(room.as_str(), 0, u64::MAX, |_, row| {
         rows.push((row.kind, row.trace_id));
         Ok(())
     })

@@ -458,7 +458,7 @@ async fn private_rooms_are_not_listed_but_can_be_joined_by_id() {
         .iter()
         .map(|r| r["room"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![open.0.as_str()], "{body}");
+    assert_eq!(ids, vec![open.as_str()], "{body}");
     let mut b = Client::connect(&server.ws, Codec::Json).await.unwrap();
     assert!(b.join(&secret, "bob", None).await.is_ok(), "joined by id");
     let taken = a

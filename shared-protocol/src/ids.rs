@@ -3,13 +3,20 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 
-/// A room's id: 1 to 64 characters from `[A-Za-z0-9_-]`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RoomId(pub String);
+/// A room's id: 1 to 64 characters from `[A-Za-z0-9_-]`. Shared, not
+/// copied: a room's id is held by each of its connections, its timers and
+/// every command routed to it, and cloning it must not allocate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoomId(Arc<str>);
 
 impl RoomId {
     pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 
     /// True when the id has an allowed length and only allowed characters.
     pub fn is_valid(&self) -> bool {
@@ -30,7 +37,35 @@ impl fmt::Display for RoomId {
 
 impl From<&str> for RoomId {
     fn from(s: &str) -> Self {
-        RoomId(s.to_owned())
+        RoomId(Arc::from(s))
+    }
+}
+
+impl From<String> for RoomId {
+    fn from(s: String) -> Self {
+        RoomId(Arc::from(s))
+    }
+}
+
+impl Serialize for RoomId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RoomId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RoomId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a room id (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RoomId, E> {
+                Ok(RoomId::from(v))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 

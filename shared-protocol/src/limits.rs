@@ -82,7 +82,7 @@ fn opt_string(field: &'static str, s: &Option<String>, l: &Limits) -> Result<(),
 }
 
 fn room(r: &RoomId, l: &Limits) -> Result<(), DecodeError> {
-    string("room", &r.0, l)
+    string("room", r.as_str(), l)
 }
 
 fn details(d: &Details, l: &Limits) -> Result<(), DecodeError> {

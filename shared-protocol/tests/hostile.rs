@@ -533,7 +533,7 @@ fn strings_longer_than_the_limit_are_field_too_long() {
             (
                 ClientMessage::JoinRoom {
                     seq: 1,
-                    room: RoomId("r".repeat(max + 5)),
+                    room: RoomId::from("r".repeat(max + 5)),
                     name: "n".into(),
                     team: None,
                 },

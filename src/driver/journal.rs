@@ -170,7 +170,7 @@ impl Journal {
         if room.phase() == Phase::Archived && !self.archived_written {
             self.archived_written = true;
             outbox.push(Pending::new(Write::Archived {
-                room: room.id().0.clone(),
+                room: room.id().to_string(),
                 at: unix_ms(),
             }));
             self.snapshot(room, policy, outbox);
@@ -253,7 +253,7 @@ impl Journal {
         self.unsettled.push_back(room.tick());
         outbox.push(Pending {
             write: Write::Snapshot(SnapshotRow {
-                room: room.id().0.clone(),
+                room: room.id().to_string(),
                 tick: room.tick(),
                 version: room.version(),
                 epoch: room.epoch(),
@@ -395,7 +395,7 @@ fn tick_batch(
         });
     }
     TickBatch {
-        room: room.id().0.clone(),
+        room: room.id().to_string(),
         tick: out.tick,
         from_version: out
             .delta

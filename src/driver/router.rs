@@ -35,7 +35,7 @@ struct SessionRooms {
 
 /// The shard that owns `room` among `count`.
 pub fn shard_index(room: &RoomId, count: usize) -> usize {
-    (xxhash_rust::xxh3::xxh3_64(room.0.as_bytes()) % count.max(1) as u64) as usize
+    (xxhash_rust::xxh3::xxh3_64(room.as_str().as_bytes()) % count.max(1) as u64) as usize
 }
 
 struct SessionEntry {
@@ -87,7 +87,7 @@ impl RoomRouter {
     fn new_room_id(&self) -> RoomId {
         let n = self.next_room.fetch_add(1, Ordering::Relaxed);
         let h = xxhash_rust::xxh3::xxh3_64(&[self.nonce.to_le_bytes(), n.to_le_bytes()].concat());
-        RoomId(format!("r{:012x}", h & 0xffff_ffff_ffff))
+        RoomId::from(format!("r{:012x}", h & 0xffff_ffff_ffff))
     }
 
     fn send(&self, room: &RoomId, cmd: ShardCommand) -> Result<(), ErrorBody> {

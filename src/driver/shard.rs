@@ -198,7 +198,7 @@ impl Shard {
         if self.settings.store.is_some() {
             self.outbox.push(tickroom_persistence::Pending::new(
                 tickroom_persistence::Write::Epoch {
-                    room: id.0.clone(),
+                    room: id.to_string(),
                     epoch: slot.body().epoch(),
                 },
             ));
@@ -655,7 +655,7 @@ impl Shard {
                     // An admin action: audited at tick 0, before the room's first tick.
                     use tickroom_persistence::{AuditRow, Pending, TickBatch, Write};
                     self.outbox.push(Pending::new(Write::Tick(TickBatch {
-                        room: room.0.clone(),
+                        room: room.to_string(),
                         tick: 0,
                         from_version: 0,
                         to_version: 0,
@@ -716,7 +716,7 @@ impl Shard {
                 ErrorCode::RoomExists,
                 format!("room {room} already exists"),
             )
-            .with("room", room.0.as_str()));
+            .with("room", room.as_str()));
         }
         self.count_room()?;
         self.seed_counter += 1;
@@ -727,7 +727,7 @@ impl Shard {
                 if self.settings.store.is_some() {
                     self.outbox.push(tickroom_persistence::Pending::new(
                         tickroom_persistence::Write::CreateRoom(tickroom_persistence::RoomRecord {
-                            room: room.0.clone(),
+                            room: room.to_string(),
                             seed,
                             config,
                             private,
@@ -768,17 +768,17 @@ fn room_seed(room: &RoomId, counter: u64) -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    xxhash_rust::xxh3::xxh3_64_with_seed(room.0.as_bytes(), now ^ counter.rotate_left(32))
+    xxhash_rust::xxh3::xxh3_64_with_seed(room.as_str().as_bytes(), now ^ counter.rotate_left(32))
 }
 
 fn not_found(room: &RoomId) -> ErrorBody {
-    ErrorBody::new(ErrorCode::RoomNotFound, format!("no room {room}")).with("room", room.0.as_str())
+    ErrorBody::new(ErrorCode::RoomNotFound, format!("no room {room}")).with("room", room.as_str())
 }
 
 /// An archived room that was unloaded: its id is not reused.
 fn archived(room: &RoomId) -> ErrorBody {
     ErrorBody::new(ErrorCode::WrongPhase, format!("room {room} is archived"))
-        .with("room", room.0.as_str())
+        .with("room", room.as_str())
         .with("phase", "archived")
 }
 

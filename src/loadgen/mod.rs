@@ -316,7 +316,7 @@ async fn worker(
         renew_every: Duration::from_secs(3),
         drain: Duration::from_secs_f64(args.drain_s),
         rooms: (0..args.rooms)
-            .map(|r| RoomId(format!("{prefix}-{r}")))
+            .map(|r| RoomId::from(format!("{prefix}-{r}")))
             .collect(),
         per_room: args.per_room(),
     });
@@ -475,7 +475,7 @@ async fn create_rooms(args: &LoadArgs, prefix: &str) -> Result<()> {
         let Some(c) = control.as_mut() else {
             bail!("no control connection");
         };
-        let id = RoomId(format!("{prefix}-{r}"));
+        let id = RoomId::from(format!("{prefix}-{r}"));
         c.create_room(Some(id.clone()), args.room_config(), true)
             .await
             .with_context(|| format!("creating room {id}"))?;

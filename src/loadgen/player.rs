@@ -100,7 +100,7 @@ pub async fn play(
         member,
         piece,
         index: seat.index,
-        room: room.0.clone(),
+        room: room.to_string(),
         tally,
         pending: HashMap::new(),
         cursors: VecDeque::new(),

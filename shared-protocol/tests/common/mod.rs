@@ -47,7 +47,7 @@ pub fn text() -> impl Strategy<Value = String> {
 }
 
 pub fn room_id() -> impl Strategy<Value = RoomId> {
-    text().prop_map(RoomId)
+    text().prop_map(RoomId::from)
 }
 
 pub fn member_id() -> impl Strategy<Value = MemberId> {
