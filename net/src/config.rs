@@ -48,7 +48,7 @@ impl Default for NetConfig {
             outbound_frames: 256,
             outbound_bytes: 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
-            heartbeat_timeout: Duration::from_secs(15),
+            heartbeat_timeout: Duration::from_secs(30),
             allow_anonymous: true,
             rates: RateLimits::default(),
             abuse_limit: 100,
@@ -60,8 +60,9 @@ impl Default for NetConfig {
 
 impl NetConfig {
     /// Server pings go out when the connection has been quiet this long, so a
-    /// live client always answers before the heartbeat timeout.
+    /// live client always answers before the heartbeat timeout. A client that
+    /// sends something (its own heartbeat) more often is never pinged.
     pub fn ping_interval(&self) -> Duration {
-        self.heartbeat_timeout / 3
+        self.heartbeat_timeout / 2
     }
 }

@@ -8,6 +8,7 @@ pub mod client;
 mod config;
 mod conn;
 pub mod framing;
+mod heartbeat;
 mod out_queue;
 mod outbound;
 pub mod quic;

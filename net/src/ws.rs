@@ -3,6 +3,7 @@
 
 use crate::config::NetConfig;
 use crate::conn::{ConnHandle, ConnId, unless_closed};
+use crate::heartbeat::{Due, Heartbeat};
 use crate::outbound::{OutFrame, Payload};
 use crate::session::{Reply, Router, Session};
 use crate::state::ConnState;
@@ -104,21 +105,19 @@ async fn run<S>(
     );
     let _live = conn.meter().connection(codec);
     let mut session = Session::new(conn.clone(), router, config.clone());
-    let handshake_deadline = Instant::now() + config.handshake_timeout;
-    let mut last_heard = Instant::now();
-    let mut last_ping = Instant::now();
-    let ping_interval = config.ping_interval();
+    let mut beat = Heartbeat::new(
+        Instant::now(),
+        config.handshake_timeout,
+        config.heartbeat_timeout,
+        config.ping_interval(),
+    );
+    let alarm = sleep_until(beat.next_check(true));
+    tokio::pin!(alarm);
 
     loop {
-        let deadline = if session.state == ConnState::Handshaking {
-            handshake_deadline
-        } else {
-            last_heard + config.heartbeat_timeout
-        };
-        let next_ping = last_heard.max(last_ping) + ping_interval;
         tokio::select! {
             inbound = stream.next() => {
-                last_heard = Instant::now();
+                beat.heard(Instant::now());
                 let mut answer = None;
                 let reply = match inbound {
                     Some(Ok(Message::Binary(b))) if codec.is_binary() => session.on_frame(&b),
@@ -206,23 +205,34 @@ async fn run<S>(
                 }
             }
             () = conn.close_requested() => break,
-            () = sleep_until(deadline) => {
-                let (code, why) = if session.state == ConnState::Handshaking {
-                    (ErrorCode::HandshakeTimeout, "no hello in time")
-                } else {
-                    (ErrorCode::HeartbeatTimeout, "nothing heard from the client in time")
-                };
-                conn.close_with(code, why);
-            }
-            () = sleep_until(next_ping) => {
-                last_ping = Instant::now();
-                // Quiet long enough to be pinged: idle, so what the queue
-                // kept for the next burst goes back.
-                queue.rx.release_if_empty();
-                let ping = async { sink.send(Opcode::Ping, &[]).await.is_ok() };
-                if !unless_closed(&conn, ping).await {
-                    break;
+            () = &mut alarm => {
+                let now = Instant::now();
+                let handshaking = session.state == ConnState::Handshaking;
+                let mut next = None;
+                match beat.due(now, handshaking) {
+                    Due::Nothing => {}
+                    Due::HandshakeTimeout => {
+                        conn.close_with(ErrorCode::HandshakeTimeout, "no hello in time");
+                        // The close is under way; the alarm must not ring
+                        // again meanwhile.
+                        next = Some(now + config.heartbeat_timeout);
+                    }
+                    Due::HeartbeatTimeout => {
+                        conn.close_with(ErrorCode::HeartbeatTimeout, "nothing heard from the client in time");
+                        next = Some(now + config.heartbeat_timeout);
+                    }
+                    Due::Ping => {
+                        // Quiet long enough to be pinged: idle, so what the
+                        // queue kept for the next burst goes back.
+                        queue.rx.release_if_empty();
+                        let ping = async { sink.send(Opcode::Ping, &[]).await.is_ok() };
+                        if !unless_closed(&conn, ping).await {
+                            break;
+                        }
+                    }
                 }
+                let next = next.unwrap_or_else(|| beat.next_check(session.state == ConnState::Handshaking));
+                alarm.as_mut().reset(next);
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
