@@ -292,9 +292,10 @@ impl Client {
         let (send, mut recv) = conn.open_bi().await.map_err(|e| protocol(&e))?;
         let (tx, frames) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
+            let mut reader =
+                crate::framing::FrameReader::new(Limits::SERVER_FRAMES.max_frame_bytes);
             loop {
-                let limit = Limits::SERVER_FRAMES.max_frame_bytes;
-                let frame = crate::framing::read_frame(&mut recv, limit).await;
+                let frame = reader.next(&mut recv).await;
                 let end = frame.is_err();
                 if tx.send(frame).await.is_err() || end {
                     return;

@@ -16,44 +16,80 @@ pub enum FrameEnd {
     Broken(String),
 }
 
-/// Reads one frame; `Err` ends the stream.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
+/// Reads frames from a stream. Bytes read but not yet a whole frame stay
+/// here between calls, so [`FrameReader::next`] is cancel-safe: it can race
+/// other events in a `select!` without a frame being cut, and a connection
+/// needs no task of its own just to read.
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
     hard_limit: usize,
-) -> Result<Vec<u8>, FrameEnd> {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut len[got..]).await {
-            Ok(0) if got == 0 => return Err(FrameEnd::Finished),
-            Ok(0) => {
-                return Err(FrameEnd::Broken(
-                    "the stream ended inside a length prefix".into(),
-                ));
-            }
-            Ok(n) => got += n,
-            Err(e) => return Err(FrameEnd::Broken(e.to_string())),
+}
+
+/// Bytes asked of the stream per read at least (a prefix and a small frame
+/// in one go) and at most (a length prefix alone cannot make us allocate).
+const READ_MIN: usize = 256;
+const READ_MAX: usize = 16 * 1024;
+
+impl FrameReader {
+    pub fn new(hard_limit: usize) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            hard_limit,
         }
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > hard_limit {
-        return Err(FrameEnd::TooLarge {
-            len,
-            max: hard_limit,
-        });
+
+    /// The next frame; `Err` ends the stream.
+    pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Vec<u8>, FrameEnd> {
+        loop {
+            let missing = match self.take_frame()? {
+                Ok(frame) => return Ok(frame),
+                Err(missing) => missing,
+            };
+            self.buf.reserve(missing.clamp(READ_MIN, READ_MAX));
+            // `read_buf` either reads or, when cancelled, has read nothing.
+            match r.read_buf(&mut self.buf).await {
+                Ok(0) if self.buf.is_empty() => return Err(FrameEnd::Finished),
+                Ok(0) => {
+                    return Err(FrameEnd::Broken(if self.buf.len() < 4 {
+                        "the stream ended inside a length prefix".into()
+                    } else {
+                        "the stream ended inside a frame".into()
+                    }));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(FrameEnd::Broken(e.to_string())),
+            }
+        }
     }
-    // Grows with the bytes that actually arrive: a length prefix alone
-    // cannot make us allocate.
-    let mut frame = Vec::new();
-    let got = (&mut *r)
-        .take(len as u64)
-        .read_to_end(&mut frame)
-        .await
-        .map_err(|e| FrameEnd::Broken(e.to_string()))?;
-    if got < len {
-        return Err(FrameEnd::Broken("the stream ended inside a frame".into()));
+
+    /// A whole frame from the buffer, or how many bytes are still missing.
+    fn take_frame(&mut self) -> Result<Result<Vec<u8>, usize>, FrameEnd> {
+        let Some(prefix) = self.buf.first_chunk::<4>() else {
+            return Ok(Err(4 - self.buf.len()));
+        };
+        let len = u32::from_be_bytes(*prefix) as usize;
+        if len > self.hard_limit {
+            return Err(FrameEnd::TooLarge {
+                len,
+                max: self.hard_limit,
+            });
+        }
+        let end = 4 + len;
+        if self.buf.len() < end {
+            return Ok(Err(end - self.buf.len()));
+        }
+        if self.buf.len() == end {
+            // The usual case: the buffer holds exactly one frame and becomes
+            // it, so an idle connection keeps no read buffer.
+            let mut frame = std::mem::take(&mut self.buf);
+            frame.drain(..4);
+            return Ok(Ok(frame));
+        }
+        let frame = self.buf[4..end].to_vec();
+        self.buf.drain(..end);
+        Ok(Ok(frame))
     }
-    Ok(frame)
 }
 
 /// The bytes of one frame: prefix and payload.
@@ -70,9 +106,10 @@ mod tests {
 
     async fn all_frames(bytes: &[u8], limit: usize) -> (Vec<Vec<u8>>, FrameEnd) {
         let mut r = bytes;
+        let mut reader = FrameReader::new(limit);
         let mut frames = Vec::new();
         loop {
-            match read_frame(&mut r, limit).await {
+            match reader.next(&mut r).await {
                 Ok(f) => frames.push(f),
                 Err(end) => return (frames, end),
             }
@@ -105,6 +142,38 @@ mod tests {
         cut.truncate(7);
         let (_, end) = all_frames(&cut, 1024).await;
         assert!(matches!(end, FrameEnd::Broken(_)));
+    }
+
+    /// Polls `next` once and drops it: what it read must not be lost.
+    async fn poll_once_and_cancel(reader: &mut FrameReader, r: &mut tokio::io::DuplexStream) {
+        tokio::select! {
+            biased;
+            frame = reader.next(r) => panic!("no whole frame was written yet: {frame:?}"),
+            () = std::future::ready(()) => {}
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_nothing() {
+        use tokio::io::AsyncWriteExt;
+        let (mut tx, mut rx) = tokio::io::duplex(1024);
+        let mut reader = FrameReader::new(1024);
+        let mut stream = frame_bytes(b"first frame");
+        stream.extend(frame_bytes(b"second"));
+        // Byte by byte, with a cancelled read after each, up to the last
+        // byte of the first frame.
+        let first_len = 4 + b"first frame".len();
+        for b in &stream[..first_len - 1] {
+            tx.write_all(&[*b]).await.unwrap();
+            poll_once_and_cancel(&mut reader, &mut rx).await;
+        }
+        tx.write_all(&stream[first_len - 1..]).await.unwrap();
+        assert_eq!(reader.next(&mut rx).await.unwrap(), b"first frame");
+        assert_eq!(reader.next(&mut rx).await.unwrap(), b"second");
+        // Read as a whole, the last frame took the buffer with it.
+        assert_eq!(reader.buf.capacity(), 0);
+        drop(tx);
+        assert_eq!(reader.next(&mut rx).await, Err(FrameEnd::Finished));
     }
 
     proptest::proptest! {

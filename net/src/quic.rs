@@ -6,7 +6,7 @@
 
 use crate::config::NetConfig;
 use crate::conn::{ConnHandle, ConnId, unless_closed};
-use crate::framing::{FrameEnd, frame_bytes, read_frame};
+use crate::framing::{FrameEnd, FrameReader, frame_bytes};
 use crate::outbound::OutFrame;
 use crate::session::{Reply, Router, Session};
 use crate::state::ConnState;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tickroom_protocol::{Codec, DecodeError, ErrorCode, ServerMessage};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tracing::Instrument;
 
@@ -29,10 +29,11 @@ pub use quinn::{Endpoint, VarInt};
 pub const ALPN: &[u8] = b"tickroom/1";
 
 /// The QUIC transport settings: idle timeout (our heartbeat) with
-/// keep-alives at a third of it, and windows bounded by our own limits so a
-/// peer cannot make the server buffer more than a few frames: one
-/// bidirectional stream (the protocol's only one), no unidirectional ones,
-/// receive windows of a few frames, a send window of the outbound queue.
+/// keep-alives at half of it (as WebSocket pings), and windows bounded by
+/// our own limits so a peer cannot make the server buffer more than a few
+/// frames: one bidirectional stream (the protocol's only one), no
+/// unidirectional ones, receive windows of a few frames, a send window of
+/// the outbound queue.
 pub fn transport_config(
     heartbeat: Duration,
     max_frame: usize,
@@ -42,7 +43,7 @@ pub fn transport_config(
     if let Ok(idle) = quinn::IdleTimeout::try_from(heartbeat) {
         t.max_idle_timeout(Some(idle));
     }
-    t.keep_alive_interval(Some(heartbeat / 3));
+    t.keep_alive_interval(Some(heartbeat / 2));
     let window = (max_frame.saturating_mul(4) + 4).clamp(64 * 1024, 16 * 1024 * 1024) as u32;
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1));
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
@@ -141,18 +142,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
         .max_frame_bytes
         .saturating_mul(4)
         .max(64 * 1024);
-    // Frames are read by their own task: `read_frame` is not cancel-safe, so
-    // it must not race in the select below.
-    let (frames_tx, mut frames) = mpsc::channel(2);
-    tokio::spawn(async move {
-        loop {
-            let frame = read_frame(&mut recv, hard_limit).await;
-            let end = frame.is_err();
-            if frames_tx.send(frame).await.is_err() || end {
-                return;
-            }
-        }
-    });
+    let mut frames = FrameReader::new(hard_limit);
     let (handle, mut queue) = ConnHandle::new(
         id,
         Codec::Postcard,
@@ -169,10 +159,10 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
 
     loop {
         tokio::select! {
-            frame = frames.recv() => {
+            frame = frames.next(&mut recv) => {
                 let reply = match frame {
-                    Some(Ok(bytes)) => session.on_frame(&bytes),
-                    Some(Err(FrameEnd::TooLarge { len, max })) => {
+                    Ok(bytes) => session.on_frame(&bytes),
+                    Err(FrameEnd::TooLarge { len, max }) => {
                         let mut reply = session.on_decode_error(&DecodeError::TooLarge { len, max });
                         reply.close.get_or_insert(crate::conn::CloseReason {
                             code: ErrorCode::MessageTooLarge,
@@ -180,8 +170,8 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                         });
                         reply
                     }
-                    Some(Err(FrameEnd::Finished)) | None => break,
-                    Some(Err(FrameEnd::Broken(e))) => {
+                    Err(FrameEnd::Finished) => break,
+                    Err(FrameEnd::Broken(e)) => {
                         tracing::debug!(error = %e, "stream broken");
                         break;
                     }
