@@ -141,7 +141,7 @@ async fn run<S>(
                     Some(Ok(Message::Pong(_) | Message::Frame(_))) => Reply::default(),
                     Some(Ok(Message::Close(_))) => {
                         // The closing handshake's answer; the connection ends either way.
-                        unless_closed(&conn, async { sink.send(Opcode::Close, &[]).await.is_ok() }).await;
+                        Box::pin(unless_closed(&conn, async { sink.send(Opcode::Close, &[]).await.is_ok() })).await;
                         break;
                     }
                     None => break,
@@ -180,7 +180,7 @@ async fn run<S>(
                     }
                     sink.flush().await.is_ok()
                 };
-                if !unless_closed(&conn, send).await {
+                if !Box::pin(unless_closed(&conn, send)).await {
                     break;
                 }
                 if let Some(close) = reply.close {
@@ -200,7 +200,7 @@ async fn run<S>(
                     }
                     ok && sink.flush().await.is_ok()
                 };
-                                if !unless_closed(&conn, write).await {
+                                if !Box::pin(unless_closed(&conn, write)).await {
                     break;
                 }
             }
@@ -226,7 +226,7 @@ async fn run<S>(
                         // queue kept for the next burst goes back.
                         queue.rx.release_if_empty();
                         let ping = async { sink.send(Opcode::Ping, &[]).await.is_ok() };
-                        if !unless_closed(&conn, ping).await {
+                        if !Box::pin(unless_closed(&conn, ping)).await {
                             break;
                         }
                     }
@@ -269,7 +269,7 @@ async fn run<S>(
                 }
             }
         };
-        let _ = tokio::time::timeout(plan.linger, drain).await;
+        let _ = Box::pin(tokio::time::timeout(plan.linger, drain)).await;
     }
     tracing::debug!("connection closed");
 }
