@@ -132,7 +132,10 @@ impl QuicServer {
 
 async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: QuicServer) {
     let config = server.config.clone();
-    let stream = tokio::time::timeout(config.handshake_timeout, conn.accept_bi()).await;
+    // Writes, the stream's opening and the closing drain are boxed when
+    // awaited: sized into the connection's future, the largest of them would
+    // be resident for the connection's whole life.
+    let stream = Box::pin(tokio::time::timeout(config.handshake_timeout, conn.accept_bi())).await;
     let Ok(Ok((mut send, mut recv))) = stream else {
         conn.close(quinn::VarInt::from_u32(1), b"HANDSHAKE_TIMEOUT");
         return;
@@ -176,7 +179,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                         break;
                     }
                 };
-                if !send_reply(&mut send, &handle, &reply).await {
+                if !Box::pin(send_reply(&mut send, &handle, &reply)).await {
                     break;
                 }
                 if let Some(close) = reply.close {
@@ -198,7 +201,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                         },
                         Err(e) => session.on_decode_error(&e),
                     };
-                    if !send_reply(&mut send, &handle, &reply).await {
+                    if !Box::pin(send_reply(&mut send, &handle, &reply)).await {
                         break;
                     }
                 }
@@ -218,7 +221,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                     }
                     ok
                 };
-                if !unless_closed(&handle, write).await {
+                if !Box::pin(unless_closed(&handle, write)).await {
                     break;
                 }
             }
@@ -252,7 +255,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                 // Wait for the peer to read it (or give up at the linger).
                 let _ = send.stopped().await;
             };
-            let _ = tokio::time::timeout(plan.linger, drain).await;
+            let _ = Box::pin(tokio::time::timeout(plan.linger, drain)).await;
             conn.close(
                 quinn::VarInt::from_u32(0),
                 plan.reason.code.as_str().as_bytes(),

@@ -105,6 +105,9 @@ async fn run<S>(
     );
     let _live = conn.meter().connection(codec);
     let mut session = Session::new(conn.clone(), router, config.clone());
+    // Writes and the closing drain are boxed when awaited: sized into the
+    // connection's future, the largest of them would be resident for the
+    // connection's whole life.
     let mut beat = Heartbeat::new(
         Instant::now(),
         config.handshake_timeout,
