@@ -139,7 +139,11 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
     // Writes, the stream's opening and the closing drain are boxed when
     // awaited: sized into the connection's future, the largest of them would
     // be resident for the connection's whole life.
-    let stream = Box::pin(tokio::time::timeout(config.handshake_timeout, conn.accept_bi())).await;
+    let stream = Box::pin(tokio::time::timeout(
+        config.handshake_timeout,
+        conn.accept_bi(),
+    ))
+    .await;
     let Ok(Ok((mut send, mut recv))) = stream else {
         conn.close(quinn::VarInt::from_u32(1), b"HANDSHAKE_TIMEOUT");
         return;

@@ -60,6 +60,12 @@ fn opcode(payload: &Payload) -> Opcode {
     }
 }
 
+/// Where every connection's heartbeat grid starts.
+fn heartbeat_grid() -> Instant {
+    static ANCHOR: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ANCHOR.get_or_init(Instant::now)
+}
+
 /// Serves one upgraded WebSocket connection until it closes.
 pub async fn serve<S>(
     io: S,
@@ -110,6 +116,10 @@ async fn run<S>(
     // connection's whole life.
     let mut beat = Heartbeat::new(
         Instant::now(),
+        (
+            heartbeat_grid(),
+            Heartbeat::step_for(config.handshake_timeout, config.ping_interval()),
+        ),
         config.handshake_timeout,
         config.heartbeat_timeout,
         config.ping_interval(),
