@@ -150,6 +150,43 @@ fn an_idle_run_over_json_measures_heartbeats_and_changes_nothing() {
 }
 
 #[test]
+fn silent_clients_live_on_the_servers_pings() {
+    // A heartbeat timeout of 600 ms: the server pings a connection after
+    // 300 ms of silence; clients that send nothing of their own must still
+    // be held for five timeouts, answering those pings.
+    let server = Server::start(&[("TICKROOM_NET_HEARTBEAT_TIMEOUT_MS", "600")]);
+    let r = loadgen(
+        &server,
+        &[
+            "--behavior",
+            "idle",
+            "--heartbeat-s",
+            "0",
+            "--clients",
+            "20",
+            "--rooms",
+            "2",
+            "--duration-s",
+            "3",
+        ],
+    );
+    let c = &r["clients"];
+    assert_eq!(u(&c["connected"]), 20, "{c}");
+    assert_eq!(u(&c["dropped"]), 0, "{c}");
+    assert!(r["sent"].get("ping").is_none(), "{}", r["sent"]);
+    assert_eq!(r["errors"], serde_json::json!({}), "{}", r["errors"]);
+    assert_eq!(u(&r["critical"]["lost"]), 0, "{}", r["critical"]);
+    // Still all there by the server's own count at the end of the run.
+    let samples = r["server"]["samples"].as_array().unwrap();
+    let last = samples.last().expect("the server was sampled");
+    assert_eq!(
+        last["gauges"]["tickroom_connections"].as_f64(),
+        Some(20.0),
+        "{last}"
+    );
+}
+
+#[test]
 fn a_target_off_loopback_is_refused() {
     let (ok, text) = support::cli(&["loadgen", "--ws", "ws://192.0.2.1:7700/ws"]);
     assert!(!ok);

@@ -194,7 +194,7 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                     handle.close_with(close.code, &close.reason);
                 }
             }
-                        datagram = conn.read_datagram() => match datagram {
+            datagram = conn.read_datagram() => match datagram {
                 Ok(bytes) => {
                     // Datagrams are unordered and lossy: only cursors may use them.
                     let reply = match Codec::Postcard.decode::<tickroom_protocol::ClientMessage>(&bytes, &config.limits) {

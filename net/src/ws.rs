@@ -111,9 +111,6 @@ async fn run<S>(
     );
     let _live = conn.meter().connection(codec);
     let mut session = Session::new(conn.clone(), router, config.clone());
-    // Writes and the closing drain are boxed when awaited: sized into the
-    // connection's future, the largest of them would be resident for the
-    // connection's whole life.
     let mut beat = Heartbeat::new(
         Instant::now(),
         (
@@ -127,6 +124,9 @@ async fn run<S>(
     let alarm = sleep_until(beat.next_check(true));
     tokio::pin!(alarm);
 
+    // Writes and the closing drain are boxed when awaited: sized into the
+    // connection's future, the largest of them would be resident for the
+    // connection's whole life.
     loop {
         tokio::select! {
             inbound = stream.next() => {
@@ -200,7 +200,7 @@ async fn run<S>(
                     conn.close_with(close.code, &close.reason);
                 }
             }
-                        Some(frame) = queue.rx.recv() => {
+            Some(frame) = queue.rx.recv() => {
                 // A client that stops reading blocks these writes; a close
                 // request (SLOW_CONSUMER) must still get through.
                 let write = async {
@@ -213,7 +213,7 @@ async fn run<S>(
                     }
                     ok && sink.flush().await.is_ok()
                 };
-                                if !Box::pin(unless_closed(&conn, write)).await {
+                if !Box::pin(unless_closed(&conn, write)).await {
                     break;
                 }
             }

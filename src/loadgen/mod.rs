@@ -69,7 +69,9 @@ pub struct LoadArgs {
     /// Seconds between a dragging client's chat lines (0: never).
     #[arg(long, default_value_t = 10.0)]
     pub chat_every_s: f64,
-    /// Seconds between an idle client's heartbeats (pings).
+    /// Seconds between an idle client's heartbeats (pings); 0: none, the
+    /// connection lives on the server's WebSocket pings (or QUIC
+    /// keep-alives), which the client answers, as a browser would.
     #[arg(long, default_value_t = 10.0)]
     pub heartbeat_s: f64,
     /// The rooms' tick rate.
@@ -182,8 +184,11 @@ impl LoadArgs {
         if self.move_rate < 0.0 || self.cursor_rate < 0.0 || self.chat_every_s < 0.0 {
             bail!("rates must not be negative");
         }
-        if self.heartbeat_s <= 0.0 || self.sample_every_s <= 0.0 || self.connect_rate == 0 {
-            bail!("--heartbeat-s, --sample-every-s and --connect-rate must be positive");
+        if self.heartbeat_s < 0.0 || !self.heartbeat_s.is_finite() {
+            bail!("--heartbeat-s must be 0 (none) or positive");
+        }
+        if self.sample_every_s <= 0.0 || self.connect_rate == 0 {
+            bail!("--sample-every-s and --connect-rate must be positive");
         }
         let needs_ws = self.transport != TransportChoice::Quic;
         let needs_quic = self.transport != TransportChoice::Ws;
@@ -312,7 +317,7 @@ async fn worker(
         move_rate: args.move_rate,
         cursor_rate: args.cursor_rate,
         chat_every: (args.chat_every_s > 0.0).then(|| Duration::from_secs_f64(args.chat_every_s)),
-        heartbeat: Duration::from_secs_f64(args.heartbeat_s),
+        heartbeat: (args.heartbeat_s > 0.0).then(|| Duration::from_secs_f64(args.heartbeat_s)),
         renew_every: Duration::from_secs(3),
         drain: Duration::from_secs_f64(args.drain_s),
         rooms: (0..args.rooms)

@@ -39,7 +39,9 @@ pub struct Plan {
     pub move_rate: f64,
     pub cursor_rate: f64,
     pub chat_every: Option<Duration>,
-    pub heartbeat: Duration,
+    /// `None`: no pings of its own; the connection lives on the server's
+    /// WebSocket pings (or QUIC keep-alives), which the client answers.
+    pub heartbeat: Option<Duration>,
     pub renew_every: Duration,
     pub drain: Duration,
     pub rooms: Vec<RoomId>,
@@ -216,7 +218,7 @@ impl Player<'_> {
     async fn wait_for_start(&mut self, phase: &mut watch::Receiver<Phase>) -> Option<Instant> {
         // Setting up thousands of clients can outlast the server's heartbeat
         // timeout: keep the connection alive with unmeasured pings.
-        let mut keepalive = interval(Some(self.plan.heartbeat), self.index);
+        let mut keepalive = interval(self.plan.heartbeat, self.index);
         loop {
             match *phase.borrow_and_update() {
                 Phase::Run(until) => return Some(until),
@@ -241,7 +243,7 @@ impl Player<'_> {
         let mut cursors = interval(when(every(self.plan.cursor_rate), drag), self.index);
         let mut chats = interval(when(self.plan.chat_every, drag), self.index);
         let mut renews = interval(when(Some(self.plan.renew_every), drag), self.index);
-        let mut pings = interval(when(Some(self.plan.heartbeat), !drag), self.index);
+        let mut pings = interval(when(self.plan.heartbeat, !drag), self.index);
         let deadline = tokio::time::Instant::from_std(until);
         while !self.ended {
             tokio::select! {
