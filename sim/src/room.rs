@@ -321,9 +321,17 @@ impl Room {
     /// that has been quiet for a while in this form: a bevy world costs tens
     /// of KiB of bookkeeping, the state of a small room a few hundred bytes.
     pub fn frozen(&self) -> FrozenRoom {
+        let state = CanonicalState::read(&self.world);
+        let epoch = self.epoch();
         FrozenRoom {
-            state: CanonicalState::read(&self.world),
-            epoch: self.epoch(),
+            snapshot: state.encode(epoch).into_boxed_slice(),
+            member_count: state.members.len(),
+            id: state.room,
+            config: state.config,
+            tick: state.tick,
+            version: state.version,
+            phase: state.phase,
+            epoch,
         }
     }
 
@@ -334,41 +342,54 @@ impl Room {
     }
 }
 
-/// A room kept as its canonical state instead of a world ([`Room::frozen`]).
-/// Thawing cannot fail: the state never left memory, so there is nothing to
-/// decode or validate.
+/// A room kept as its snapshot instead of a world ([`Room::frozen`]), with
+/// what listings and metrics read from it at hand. One allocation: its
+/// canonical state would be tens of small ones, made while the world still
+/// lives, and each could keep one of the pages the world frees from going
+/// back to the operating system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrozenRoom {
-    state: CanonicalState,
+    snapshot: Box<[u8]>,
+    id: RoomId,
+    config: RoomConfig,
+    tick: u64,
+    version: u64,
+    phase: Phase,
     epoch: u32,
+    member_count: usize,
 }
 
 impl FrozenRoom {
     /// The room again, exactly as it was frozen: same hash, same future for
-    /// the same inputs.
+    /// the same inputs. The snapshot was written by this process a moment
+    /// before, never read from outside, so decoding it cannot meet bad
+    /// bytes; a failure would be a codec bug that every snapshot test
+    /// catches first.
     pub fn thaw(&self) -> Room {
-        Room::from_state(self.state.clone(), self.epoch)
+        let (state, epoch) = CanonicalState::decode(&self.snapshot)
+            .unwrap_or_else(|e| panic!("a frozen room's own snapshot failed to decode: {e}"));
+        Room::from_state(state, epoch)
     }
     pub fn id(&self) -> &RoomId {
-        &self.state.room
+        &self.id
     }
     pub fn config(&self) -> &RoomConfig {
-        &self.state.config
+        &self.config
     }
     /// The last completed tick.
     pub fn tick(&self) -> u64 {
-        self.state.tick
+        self.tick
     }
     pub fn version(&self) -> u64 {
-        self.state.version
+        self.version
     }
     pub fn phase(&self) -> Phase {
-        self.state.phase
+        self.phase
     }
     pub fn epoch(&self) -> u32 {
         self.epoch
     }
     pub fn member_count(&self) -> usize {
-        self.state.members.len()
+        self.member_count
     }
 }
