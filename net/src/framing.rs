@@ -23,29 +23,49 @@ pub enum FrameEnd {
 #[derive(Debug)]
 pub struct FrameReader {
     buf: Vec<u8>,
+    /// Where the next frame starts in `buf`: frames are taken without moving
+    /// the bytes behind them, which are moved once per read.
+    start: usize,
     hard_limit: usize,
+    /// The stream ended (cleanly or not): every later call says `Finished`.
+    ended: bool,
 }
 
-/// Bytes asked of the stream per read at least (a prefix and a small frame
-/// in one go) and at most (a length prefix alone cannot make us allocate).
-const READ_MIN: usize = 256;
+/// Bytes asked of the stream per read at least (an intent is tens of bytes;
+/// this is what an idle connection holds while it waits) and at most (a
+/// length prefix alone cannot make us allocate).
+const READ_MIN: usize = 64;
 const READ_MAX: usize = 16 * 1024;
 
 impl FrameReader {
     pub fn new(hard_limit: usize) -> FrameReader {
         FrameReader {
             buf: Vec::new(),
+            start: 0,
             hard_limit,
+            ended: false,
         }
     }
 
-    /// The next frame; `Err` ends the stream.
+    /// The next frame; `Err` ends the stream, and every call after it
+    /// returns `Finished`.
     pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Vec<u8>, FrameEnd> {
+        if self.ended {
+            return Err(FrameEnd::Finished);
+        }
+        let read = self.read(r).await;
+        self.ended = read.is_err();
+        read
+    }
+
+    async fn read<R: AsyncRead + Unpin>(&mut self, r: &mut R) -> Result<Vec<u8>, FrameEnd> {
         loop {
             let missing = match self.take_frame()? {
                 Ok(frame) => return Ok(frame),
                 Err(missing) => missing,
             };
+            self.buf.drain(..self.start);
+            self.start = 0;
             self.buf.reserve(missing.clamp(READ_MIN, READ_MAX));
             // `read_buf` either reads or, when cancelled, has read nothing.
             match r.read_buf(&mut self.buf).await {
@@ -65,8 +85,9 @@ impl FrameReader {
 
     /// A whole frame from the buffer, or how many bytes are still missing.
     fn take_frame(&mut self) -> Result<Result<Vec<u8>, usize>, FrameEnd> {
-        let Some(prefix) = self.buf.first_chunk::<4>() else {
-            return Ok(Err(4 - self.buf.len()));
+        let data = &self.buf[self.start..];
+        let Some(prefix) = data.first_chunk::<4>() else {
+            return Ok(Err(4 - data.len()));
         };
         let len = u32::from_be_bytes(*prefix) as usize;
         if len > self.hard_limit {
@@ -76,18 +97,22 @@ impl FrameReader {
             });
         }
         let end = 4 + len;
-        if self.buf.len() < end {
-            return Ok(Err(end - self.buf.len()));
+        if data.len() < end {
+            return Ok(Err(end - data.len()));
         }
-        if self.buf.len() == end {
+        if self.start == 0 && data.len() == end {
             // The usual case: the buffer holds exactly one frame and becomes
-            // it, so an idle connection keeps no read buffer.
+            // it, so what a burst grew does not stay with the connection.
             let mut frame = std::mem::take(&mut self.buf);
             frame.drain(..4);
             return Ok(Ok(frame));
         }
-        let frame = self.buf[4..end].to_vec();
-        self.buf.drain(..end);
+        let frame = data[4..end].to_vec();
+        self.start += end;
+        if self.start == self.buf.len() {
+            self.buf = Vec::new();
+            self.start = 0;
+        }
         Ok(Ok(frame))
     }
 }
@@ -170,10 +195,41 @@ mod tests {
         tx.write_all(&stream[first_len - 1..]).await.unwrap();
         assert_eq!(reader.next(&mut rx).await.unwrap(), b"first frame");
         assert_eq!(reader.next(&mut rx).await.unwrap(), b"second");
-        // Read as a whole, the last frame took the buffer with it.
+        // Once every buffered frame is taken, nothing a burst grew stays.
         assert_eq!(reader.buf.capacity(), 0);
         drop(tx);
         assert_eq!(reader.next(&mut rx).await, Err(FrameEnd::Finished));
+    }
+
+    #[tokio::test]
+    async fn many_frames_in_one_read_come_out_in_order_and_an_end_stays_ended() {
+        let mut stream = Vec::new();
+        let frames: Vec<Vec<u8>> = (0..500u32)
+            .map(|i| i.to_be_bytes().repeat((i % 7) as usize))
+            .collect();
+        for f in &frames {
+            stream.extend(frame_bytes(f));
+        }
+        stream.extend(frame_bytes(&[9; 2000]));
+        let (got, end) = all_frames(&stream, 1024).await;
+        assert_eq!(got, frames);
+        assert_eq!(
+            end,
+            FrameEnd::TooLarge {
+                len: 2000,
+                max: 1024
+            }
+        );
+        // After an end, the reader reports `Finished` and reads nothing more.
+        let mut reader = FrameReader::new(16);
+        let mut r: &[u8] = &frame_bytes(&[1; 17]);
+        assert!(matches!(
+            reader.next(&mut r).await,
+            Err(FrameEnd::TooLarge { .. })
+        ));
+        let mut more: &[u8] = &frame_bytes(b"ok");
+        assert_eq!(reader.next(&mut more).await, Err(FrameEnd::Finished));
+        assert_eq!(more.len(), 6, "nothing was read after the end");
     }
 
     proptest::proptest! {

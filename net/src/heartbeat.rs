@@ -90,7 +90,7 @@ impl Heartbeat {
 
     fn on_grid(&self, t: Instant) -> Instant {
         let step = self.step.as_nanos();
-        if step == 0 {
+        if step == 0 || t <= self.anchor {
             return t;
         }
         let steps = t

@@ -316,10 +316,11 @@ impl Room {
             .map(|f| (f.key.clone(), f.saved_by, f.placements.clone()))
     }
 
-    /// The room without its world: its canonical state, from which
+    /// The room without its world: its snapshot, from which
     /// [`FrozenRoom::thaw`] rebuilds this same room. A server keeps a room
     /// that has been quiet for a while in this form: a bevy world costs tens
-    /// of KiB of bookkeeping, the state of a small room a few hundred bytes.
+    /// of KiB of bookkeeping, the snapshot of a small room a few hundred
+    /// bytes.
     pub fn frozen(&self) -> FrozenRoom {
         let state = CanonicalState::read(&self.world);
         let epoch = self.epoch();
@@ -361,12 +362,12 @@ pub struct FrozenRoom {
 
 impl FrozenRoom {
     /// The room again, exactly as it was frozen: same hash, same future for
-    /// the same inputs. The snapshot was written by this process a moment
-    /// before, never read from outside, so decoding it cannot meet bad
-    /// bytes; a failure would be a codec bug that every snapshot test
-    /// catches first.
+    /// the same inputs. The snapshot was encoded by this process from a live
+    /// room, never read from outside, so it is decoded without the checks
+    /// meant for outside snapshots; a failure to decode would be a codec
+    /// bug, which the snapshot round-trip tests catch first.
     pub fn thaw(&self) -> Room {
-        let (state, epoch) = CanonicalState::decode(&self.snapshot)
+        let (state, epoch) = CanonicalState::decode_unchecked(&self.snapshot)
             .unwrap_or_else(|e| panic!("a frozen room's own snapshot failed to decode: {e}"));
         Room::from_state(state, epoch)
     }

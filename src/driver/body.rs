@@ -1,7 +1,7 @@
 //! A loaded room's simulation, live or frozen. A room that has been parked
 //! for a while is frozen: its bevy world (tens of KiB of bookkeeping) is
-//! dropped and only its canonical state kept, rebuilt into the same room
-//! when anything needs it again.
+//! dropped and only its snapshot kept, rebuilt into the same room when
+//! anything needs it again.
 
 use tickroom_protocol::{Phase, RoomConfig, RoomId};
 use tickroom_sim::{FrozenRoom, Room};
@@ -25,7 +25,7 @@ impl RoomBody {
         }
     }
 
-    /// Drops the world, keeping the state it is rebuilt from.
+    /// Drops the world, keeping the snapshot it is rebuilt from.
     pub fn freeze(&mut self) {
         if let RoomBody::Live(room) = self {
             *self = RoomBody::Frozen(Box::new(room.frozen()));
