@@ -221,6 +221,11 @@ async fn run<S>(
             () = &mut alarm => {
                 let now = Instant::now();
                 let handshaking = session.state == ConnState::Handshaking;
+                // The alarm rings at most about once a ping interval: give
+                // back what the queue kept for a burst if it holds nothing
+                // now (idle connections are most connections, and one that
+                // sends its own heartbeats is never pinged).
+                queue.rx.release_if_empty();
                 let mut next = None;
                 match beat.due(now, handshaking) {
                     Due::Nothing => {}
@@ -235,9 +240,6 @@ async fn run<S>(
                         next = Some(now + config.heartbeat_timeout);
                     }
                     Due::Ping => {
-                        // Quiet long enough to be pinged: idle, so what the
-                        // queue kept for the next burst goes back.
-                        queue.rx.release_if_empty();
                         let ping = async { sink.send(Opcode::Ping, &[]).await.is_ok() };
                         if !Box::pin(unless_closed(&conn, ping)).await {
                             break;
