@@ -353,3 +353,52 @@ async fn a_protocol_version_mismatch_over_quic_is_refused_with_the_range() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A raw QUIC connection to the server (no Tickroom hello), for what the
+/// client library would never send.
+async fn raw_quic(server: &Server) -> quinn::Connection {
+    let target = server.quic.as_ref().expect("QUIC is on");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            target.cert_der.clone(),
+        ))
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![tickroom_net::quic::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let config = quinn::ClientConfig::new(std::sync::Arc::new(crypto));
+    let endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
+    endpoint
+        .connect_with(config, target.addr, &target.server_name)
+        .unwrap()
+        .await
+        .unwrap()
+}
+
+/// A client that opens its stream but never completes a hello is closed
+/// with HANDSHAKE_TIMEOUT once the handshake timeout has passed.
+#[tokio::test]
+async fn a_quic_connection_without_hello_is_closed_at_the_handshake_timeout() {
+    let server = Server::start(&[("TICKROOM_NET_HANDSHAKE_TIMEOUT_MS", "300")]);
+    let conn = raw_quic(&server).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    // Half a length prefix: the server sees the stream, never a frame.
+    send.write_all(&[0, 0]).await.unwrap();
+    let opened = std::time::Instant::now();
+    let closed = tokio::time::timeout(WAIT, conn.closed())
+        .await
+        .expect("the server closes the connection");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(&close.reason[..], b"HANDSHAKE_TIMEOUT")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(opened.elapsed() >= Duration::from_millis(200));
+}

@@ -121,20 +121,48 @@ impl QuicServer {
             let id = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
             let server = self.clone();
             let guards = (server.connections.enter(), place);
-            tokio::spawn(async move {
-                let _guards = guards;
-                let peer = incoming.remote_address();
-                let span = tracing::info_span!("conn", connection_id = id.0, transport = "quic", codec = Codec::Postcard.subprotocol(), %peer);
-                match incoming.await {
-                    Ok(conn) => serve(conn, id, peer, server).instrument(span).await,
-                    Err(e) => tracing::debug!(parent: &span, error = %e, "QUIC handshake failed"),
-                }
-            });
+            tokio::spawn(accept(incoming, id, server, guards));
         }
     }
 }
 
-async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: QuicServer) {
+/// Completes one connection's handshake, then hands it to a task of its
+/// own: what the handshake needed (an `Incoming` alone is 384 bytes) is
+/// freed with this task rather than sized into the connection's for its
+/// whole life.
+async fn accept(
+    incoming: quinn::Incoming,
+    id: ConnId,
+    server: QuicServer,
+    guards: (crate::tracker::ConnGuard, Box<dyn Send + Sync>),
+) {
+    let peer = incoming.remote_address();
+    let span = tracing::info_span!("conn", connection_id = id.0, transport = "quic", codec = Codec::Postcard.subprotocol(), %peer);
+    match incoming.await {
+        Ok(conn) => {
+            let link = Box::new(Link {
+                id,
+                peer,
+                server,
+                _guards: guards,
+            });
+            tokio::spawn(serve(conn, link).instrument(span));
+        }
+        Err(e) => tracing::debug!(parent: &span, error = %e, "QUIC handshake failed"),
+    }
+}
+
+/// What a connection's task holds for its whole life besides its state:
+/// boxed, because an async fn keeps its arguments for its whole life too.
+struct Link {
+    id: ConnId,
+    peer: SocketAddr,
+    server: QuicServer,
+    _guards: (crate::tracker::ConnGuard, Box<dyn Send + Sync>),
+}
+
+async fn serve(conn: quinn::Connection, link: Box<Link>) {
+    let (id, peer, server) = (link.id, link.peer, &link.server);
     let config = server.config.clone();
     // Writes, the stream's opening and the closing drain are boxed when
     // awaited: sized into the connection's future, the largest of them would
@@ -165,7 +193,10 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
     );
     let _live = handle.meter().connection(Codec::Postcard);
     let mut session = Session::new(handle.clone(), server.router.clone(), config.clone());
-    let handshake_deadline = Instant::now() + config.handshake_timeout;
+    // Boxed and dropped once the hello is in, not sized into the task.
+    let mut handshake_alarm = Some(Box::pin(sleep_until(
+        Instant::now() + config.handshake_timeout,
+    )));
     let mut shutdown = server.shutdown.clone();
 
     loop {
@@ -192,6 +223,9 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                 }
                 if let Some(close) = reply.close {
                     handle.close_with(close.code, &close.reason);
+                }
+                if session.state != ConnState::Handshaking {
+                    handshake_alarm = None;
                 }
             }
             datagram = conn.read_datagram() => match datagram {
@@ -234,8 +268,16 @@ async fn serve(conn: quinn::Connection, id: ConnId, peer: SocketAddr, server: Qu
                 }
             }
             () = handle.close_requested() => break,
-            () = sleep_until(handshake_deadline), if session.state == ConnState::Handshaking => {
-                handle.close_with(ErrorCode::HandshakeTimeout, "no hello in time");
+            () = async {
+                match handshake_alarm.as_mut() {
+                    Some(alarm) => alarm.await,
+                    None => std::future::pending().await,
+                }
+            }, if handshake_alarm.is_some() => {
+                handshake_alarm = None;
+                if session.state == ConnState::Handshaking {
+                    handle.close_with(ErrorCode::HandshakeTimeout, "no hello in time");
+                }
             }
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
