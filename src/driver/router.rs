@@ -17,7 +17,7 @@ use tickroom_protocol::{ClientMessage, ErrorBody, ErrorCode, RoomId};
 #[derive(Clone)]
 pub struct ShardQueues {
     pub requests: Sender<ShardCommand>,
-    pub control: Sender<ShardCommand>,
+    pub control: super::shard::Control,
 }
 
 /// Which room a session's seat is in, so a resume finds it. Only the async
@@ -387,6 +387,7 @@ mod tests {
     fn stalled_router() -> (RoomRouter, crossbeam_channel::Receiver<ShardCommand>) {
         let (requests, rx) = crossbeam_channel::bounded(1);
         let (control, _) = crossbeam_channel::unbounded();
+        let control = super::super::shard::Control::unattended(control);
         let router = RoomRouter::new(
             vec![ShardQueues { requests, control }],
             Duration::from_secs(1),
