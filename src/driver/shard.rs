@@ -486,6 +486,9 @@ impl Shard {
 
     fn run_due_ticks(&mut self) {
         let now = Instant::now();
+        // Rooms that fell behind in this pass: one warning for all of them
+        // (thousands of rooms woken at once would otherwise log a line each).
+        let mut behind: Option<(usize, RoomId)> = None;
         while let Some(Reverse((due, _))) = self.due.peek() {
             if *due > now {
                 break;
@@ -540,7 +543,10 @@ impl Shard {
             let mut next = due + period;
             if now.saturating_duration_since(next) > period * MAX_LAG_TICKS {
                 self.settings.stats.overruns.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(room = %room, "room fell behind its tick rate; skipping ahead");
+                match &mut behind {
+                    Some((count, _)) => *count += 1,
+                    None => behind = Some((1, room.clone())),
+                }
                 next = now + period;
             }
             slot.next_at = next;
@@ -556,6 +562,13 @@ impl Shard {
                 }
                 None => schedule(&mut self.due, slot, room, next),
             }
+        }
+        if let Some((rooms, first)) = behind {
+            tracing::warn!(
+                rooms,
+                room = %first,
+                "rooms fell behind their tick rate; skipping ahead"
+            );
         }
     }
 
