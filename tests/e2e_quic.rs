@@ -395,10 +395,45 @@ async fn a_quic_connection_without_hello_is_closed_at_the_handshake_timeout() {
         .await
         .expect("the server closes the connection");
     match closed {
+        // Code 0: closed by the session after its `closing` frame (a
+        // stream that never arrived would close with code 1).
         quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(close.error_code, quinn::VarInt::from_u32(0));
             assert_eq!(&close.reason[..], b"HANDSHAKE_TIMEOUT")
         }
         other => panic!("{other:?}"),
     }
     assert!(opened.elapsed() >= Duration::from_millis(200));
+}
+
+/// A datagram before the hello closes the connection, as a frame would.
+#[tokio::test]
+async fn a_quic_datagram_before_hello_closes_the_connection() {
+    let server = Server::start(&[]);
+    let conn = raw_quic(&server).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(&[0, 0]).await.unwrap();
+    let cursor = Codec::Postcard
+        .encode(&ClientMessage::Cursor {
+            pos: Pos::new(1, 1),
+        })
+        .unwrap();
+    // The server reads datagrams once it has the stream: resend until closed.
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            let _ = conn.send_datagram(cursor.clone().into());
+            tokio::select! {
+                e = conn.closed() => return e,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server closes the connection");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(&close.reason[..], b"UNAUTHORIZED")
+        }
+        other => panic!("{other:?}"),
+    }
 }

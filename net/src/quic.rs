@@ -246,6 +246,11 @@ async fn serve(conn: quinn::Connection, link: Box<Link>) {
                     if !Box::pin(send_reply(&mut send, &handle, &reply)).await {
                         break;
                     }
+                    // As on the stream: a datagram before the hello, or the
+                    // last strike of a flood, closes the connection.
+                    if let Some(close) = reply.close {
+                        handle.close_with(close.code, &close.reason);
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "connection lost");

@@ -356,8 +356,15 @@ impl Shard {
                 // Woken early by a control command (see `Control::send`).
                 std::thread::park_timeout(wait.min(REQUEST_POLL));
             }
-            while let Ok(cmd) = control.try_recv() {
-                stopping |= self.on_control(Some(cmd), &requests);
+            loop {
+                match control.try_recv() {
+                    Ok(cmd) => stopping |= self.on_control(Some(cmd), &requests),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        stopping |= self.on_control(None, &requests);
+                        break;
+                    }
+                }
             }
             for _ in 0..DRAIN_BATCH {
                 match requests.try_recv() {
