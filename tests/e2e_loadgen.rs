@@ -39,6 +39,13 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
+/// Every one of `n` clients connected and none dropped.
+fn assert_all_held(r: &Value, n: u64) {
+    let c = &r["clients"];
+    assert_eq!(u(&c["connected"]), n, "{c}");
+    assert_eq!(u(&c["dropped"]), 0, "{c}");
+}
+
 #[test]
 fn a_small_mixed_run_over_two_processes_loses_nothing() {
     let server = Server::start(&[]);
@@ -61,9 +68,7 @@ fn a_small_mixed_run_over_two_processes_loses_nothing() {
             "127.0.0.2-127.0.0.4",
         ],
     );
-    let c = &r["clients"];
-    assert_eq!(u(&c["connected"]), 30, "{c}");
-    assert_eq!(u(&c["dropped"]), 0, "{c}");
+    assert_all_held(&r, 30);
     let cr = &r["critical"];
     // Every critical request came back in a delta, every client got every
     // room version from its join on, and nothing was cut off.
@@ -170,9 +175,7 @@ fn silent_clients_live_on_the_servers_pings() {
             "3",
         ],
     );
-    let c = &r["clients"];
-    assert_eq!(u(&c["connected"]), 20, "{c}");
-    assert_eq!(u(&c["dropped"]), 0, "{c}");
+    assert_all_held(&r, 20);
     assert!(r["sent"].get("ping").is_none(), "{}", r["sent"]);
     assert_eq!(r["errors"], serde_json::json!({}), "{}", r["errors"]);
     assert_eq!(u(&r["critical"]["lost"]), 0, "{}", r["critical"]);
