@@ -28,6 +28,10 @@ struct StoredSummary {
 #[derive(Serialize)]
 struct LoggedInput {
     index: usize,
+    /// The request's trace id as the server's log lines show it (16 hex
+    /// digits); absent for inputs no request carried (timers, leaves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
     input: tickroom_sim::Input,
     outcome: tickroom_sim::Outcome,
 }
@@ -158,6 +162,13 @@ pub(crate) async fn at_tick(
             e => ErrorBody::new(ErrorCode::Internal, e.to_string()),
         })?;
         let (delta, inputs, outcomes) = shown.unwrap_or_default();
+        let mut traces = Vec::with_capacity(inputs.len());
+        reader
+            .for_each_input::<StoreError>(&id, want.saturating_sub(1), want, |_, row| {
+                traces.push(row.trace_id);
+                Ok(())
+            })
+            .map_err(store_error)?;
         Ok(TickView {
             room: id,
             tick: rebuilt.room.tick(),
@@ -174,6 +185,11 @@ pub(crate) async fn at_tick(
                 .enumerate()
                 .map(|(index, (input, outcome))| LoggedInput {
                     index,
+                    trace_id: traces
+                        .get(index)
+                        .copied()
+                        .flatten()
+                        .map(|t| crate::driver::trace::TraceId(t).to_string()),
                     input,
                     outcome,
                 })

@@ -1,6 +1,7 @@
 //! End-to-end: with `--log-format json`-style config every log line is a
 //! JSON object, and a mutation's trace id is both on the log lines about it
-//! (with its connection id) and stored with its row in the input log.
+//! (with its connection id, room and tick) and stored with its input in the
+//! log, where the history API shows it again.
 
 mod support;
 
@@ -70,5 +71,35 @@ async fn a_mutations_trace_id_links_its_log_lines_and_its_logged_row() {
     assert!(
         lines.iter().any(|l| l["span"]["connection_id"].is_u64()),
         "some line inside a connection span"
+    );
+
+    // From the log line to the input: its room and tick lead to the
+    // history API's view of that tick, which shows the same trace id.
+    let applied = about
+        .iter()
+        .find(|l| l["fields"]["message"] == "request applied")
+        .unwrap();
+    assert_eq!(applied["fields"]["room"], room.as_str(), "{applied}");
+    let tick = applied["fields"]["tick"].as_u64().expect("a tick");
+    let data_dir = server.data_dir.clone();
+    drop(server);
+    let server = Server::start_in(data_dir, &[], |cmd| cmd);
+    let (status, body) = support::http_get(
+        &server.http,
+        &format!("/api/v1/history/{}?tick={tick}", room.as_str()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let shown: Vec<&serde_json::Value> = view["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["trace_id"] == trace.as_str())
+        .collect();
+    assert_eq!(shown.len(), 1, "{view}");
+    assert!(
+        shown[0]["input"].to_string().contains("take_lock"),
+        "{view}"
     );
 }

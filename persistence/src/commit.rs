@@ -4,6 +4,7 @@
 
 use crate::StoreError;
 use crate::model::Write;
+use crate::packed;
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
@@ -20,10 +21,7 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
             "INSERT OR IGNORE INTO rooms (id, seed, config, private, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         let mut tick = tx.prepare_cached(
-            "INSERT OR IGNORE INTO ticks (room, tick, from_version, to_version, state_hash, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut input = tx.prepare_cached(
-            "INSERT OR IGNORE INTO inputs (room, tick, idx, member, seq, kind, code, input, outcome, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR IGNORE INTO ticks (room, tick, from_version, to_version, state_hash, at, input_count, inputs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let mut formation = tx.prepare_cached(
             "INSERT OR IGNORE INTO formations (room, user, key, name, team, member, tick, at, placements) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -68,28 +66,20 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                 Write::Tick(t) if !known.exists(params![t.room])? => {}
                 Write::Snapshot(s) if !known.exists(params![s.room])? => {}
                 Write::Tick(t) => {
+                    let inputs = match t.inputs.is_empty() {
+                        true => None,
+                        false => Some(packed::pack(&t.inputs)?),
+                    };
                     tick.execute(params![
                         t.room,
                         i64_bits(t.tick),
                         i64_bits(t.from_version),
                         i64_bits(t.to_version),
                         t.state_hash.map(i64_bits),
-                        i64_bits(t.at)
+                        i64_bits(t.at),
+                        t.inputs.len() as i64,
+                        inputs
                     ])?;
-                    for i in &t.inputs {
-                        input.execute(params![
-                            t.room,
-                            i64_bits(t.tick),
-                            i.index,
-                            i.member,
-                            i.seq.map(i64_bits),
-                            i.kind,
-                            i.code,
-                            i.input,
-                            i.outcome,
-                            i.trace_id.map(i64_bits)
-                        ])?;
-                    }
                     for f in &t.formations {
                         formation.execute(params![
                             t.room,

@@ -3,6 +3,7 @@
 use crate::StoreError;
 use crate::commit::i64_bits;
 use crate::model::{InputRow, RoomRecord, SnapshotMeta, StoredRoom, TickRow};
+use crate::packed;
 use crate::schema::{self, OpenOptions};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -186,38 +187,31 @@ impl Reader {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tick, idx, member, seq, kind, code, input, outcome, trace_id FROM inputs
-                 WHERE room = ?1 AND tick > ?2 AND tick <= ?3 ORDER BY tick, idx",
+                "SELECT tick, input_count, inputs FROM ticks
+                 WHERE room = ?1 AND tick > ?2 AND tick <= ?3 AND input_count > 0 ORDER BY tick",
             )
             .map_err(StoreError::from)?;
         let mut rows = stmt
             .query(params![room, i64_bits(after), clamp(upto)])
             .map_err(StoreError::from)?;
         while let Some(r) = rows.next().map_err(StoreError::from)? {
-            let row = (|| -> rusqlite::Result<(u64, InputRow)> {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    InputRow {
-                        index: r.get(1)?,
-                        member: r.get(2)?,
-                        seq: r.get::<_, Option<i64>>(3)?.map(|v| v as u64),
-                        kind: r.get(4)?,
-                        code: r.get(5)?,
-                        input: r.get(6)?,
-                        outcome: r.get(7)?,
-                        trace_id: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
-                    },
-                ))
-            })()
-            .map_err(StoreError::from)?;
-            f(row.0, row.1)?;
+            let tick = r.get::<_, i64>(0).map_err(StoreError::from)? as u64;
+            let count = r.get::<_, i64>(1).map_err(StoreError::from)? as u64;
+            let bytes = r
+                .get_ref(2)
+                .map_err(StoreError::from)?
+                .as_blob()
+                .map_err(|e| packed::corrupt(format!("room {room} tick {tick}: {e}")))?;
+            for input in packed::unpack(bytes, count, room, tick)? {
+                f(tick, input)?;
+            }
         }
         Ok(())
     }
 
     pub fn input_count(&self, room: &str) -> Result<u64, StoreError> {
         Ok(self.conn.query_row(
-            "SELECT count(*) FROM inputs WHERE room = ?1",
+            "SELECT coalesce(sum(input_count), 0) FROM ticks WHERE room = ?1",
             params![room],
             |r| r.get::<_, i64>(0),
         )? as u64)

@@ -38,10 +38,11 @@ pub fn run(
             })?
             .collect::<Result<_, _>>()?;
         for (room, base) in bases {
-            report.deleted_inputs += tx.execute(
-                "DELETE FROM inputs WHERE room = ?1 AND tick <= ?2",
+            report.deleted_inputs += tx.query_row(
+                "SELECT coalesce(sum(input_count), 0) FROM ticks WHERE room = ?1 AND tick <= ?2",
                 params![room, base],
-            )?;
+                |r| r.get::<_, i64>(0),
+            )? as usize;
             tx.execute(
                 "DELETE FROM ticks WHERE room = ?1 AND tick <= ?2",
                 params![room, base],
@@ -61,7 +62,7 @@ pub fn run(
             .query_map(params![i64_bits(purge_cutoff)], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for room in purged {
-            for table in ["inputs", "ticks", "snapshots", "formations", "audit"] {
+            for table in ["ticks", "snapshots", "formations", "audit"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE room = ?1"),
                     params![room],

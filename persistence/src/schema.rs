@@ -2,8 +2,10 @@
 //! (rusqlite_migration, versioned by SQLite's `user_version`).
 
 use crate::StoreError;
-use rusqlite::Connection;
-use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
+use crate::model::InputRow;
+use crate::packed;
+use rusqlite::{Connection, Transaction, params};
+use rusqlite_migration::{HookError, HookResult, M, MigrationDefinitionError, Migrations};
 use std::path::Path;
 use std::time::Duration;
 
@@ -88,13 +90,84 @@ ALTER TABLE inputs ADD COLUMN trace_id INTEGER;
 "#,
 ];
 
+/// Migration 3: each tick's inputs packed into its `ticks` row (see
+/// `packed`); the hook moves the rows of `inputs` there and drops the table.
+const PACK_INPUTS: &str = r#"
+ALTER TABLE ticks ADD COLUMN input_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ticks ADD COLUMN inputs BLOB;
+"#;
+
 /// The schema version this binary writes.
 pub fn schema_version() -> usize {
-    MIGRATIONS.len()
+    all_migrations().len()
+}
+
+fn all_migrations() -> Vec<M<'static>> {
+    let mut all: Vec<M<'static>> = MIGRATIONS.iter().map(|sql| M::up(sql)).collect();
+    all.push(M::up_with_hook(PACK_INPUTS, pack_logged_inputs));
+    all
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+    Migrations::new(all_migrations())
+}
+
+/// Moves every row of the per-input table into its tick's row, in
+/// (tick, idx) order, then drops the table. Runs inside the migration's
+/// transaction: a database is either wholly upgraded or untouched.
+fn pack_logged_inputs(tx: &Transaction) -> HookResult {
+    {
+        let mut select = tx.prepare(
+            "SELECT room, tick, idx, member, seq, kind, code, input, outcome, trace_id
+             FROM inputs ORDER BY room, tick, idx",
+        )?;
+        let mut update = tx.prepare(
+            "UPDATE ticks SET input_count = ?3, inputs = ?4 WHERE room = ?1 AND tick = ?2",
+        )?;
+        let mut store = |room: &str, tick: i64, inputs: &[InputRow]| -> HookResult {
+            let packed = packed::pack(inputs).map_err(|e| HookError::Hook(e.to_string()))?;
+            let n = inputs.len() as i64;
+            if update.execute(params![room, tick, n, packed])? != 1 {
+                // The old writer put a tick's row and its inputs in one
+                // transaction: inputs without their tick are damage.
+                return Err(HookError::Hook(format!(
+                    "room {room} has {n} logged inputs at tick {tick} but no row for that tick"
+                )));
+            }
+            Ok(())
+        };
+        let mut rows = select.query([])?;
+        let mut tick_of: Option<(String, i64)> = None;
+        let mut inputs: Vec<InputRow> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (room, tick): (String, i64) = (r.get(0)?, r.get(1)?);
+            if tick_of
+                .as_ref()
+                .is_some_and(|(ro, t)| (ro.as_str(), *t) != (room.as_str(), tick))
+            {
+                if let Some((ro, t)) = tick_of.take() {
+                    store(&ro, t, &inputs)?;
+                }
+                inputs.clear();
+            }
+            tick_of = Some((room, tick));
+            inputs.push(InputRow {
+                index: r.get(2)?,
+                member: r.get(3)?,
+                seq: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                kind: r.get(5)?,
+                code: r.get(6)?,
+                input: r.get(7)?,
+                outcome: r.get(8)?,
+                trace_id: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+            });
+        }
+        if let Some((ro, t)) = tick_of {
+            store(&ro, t, &inputs)?;
+        }
+    }
+    tx.execute_batch("DROP TABLE inputs")?;
+    Ok(())
 }
 
 /// How the connection is tuned; see the store config for each knob.
@@ -182,5 +255,170 @@ impl StoreError {
             path: path.display().to_string(),
             message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reader;
+    use std::path::PathBuf;
+
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> TempDb {
+            let dir =
+                std::env::temp_dir().join(format!("tickroom-schema-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDb(dir)
+        }
+        fn path(&self) -> PathBuf {
+            self.0.join("store.db")
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn input(tick: u64, index: u32) -> InputRow {
+        InputRow {
+            index,
+            member: (index != 0).then_some(index + 1),
+            seq: Some(tick * 100 + u64::from(index)),
+            kind: if index == 0 { "join" } else { "move_piece" }.into(),
+            code: (index == 2).then(|| "LOCK_HELD".into()),
+            input: vec![tick as u8, index as u8, 9],
+            outcome: vec![index as u8; index as usize],
+            trace_id: (index != 1).then_some(u64::MAX - tick),
+        }
+    }
+
+    /// A database as the build before migration 3 left it: the tick rows,
+    /// and each input in a row of its own, inserted out of order.
+    fn legacy_db(path: &Path, ticks: &[(&str, u64, u32)], orphan: Option<(&str, u64)>) {
+        let mut conn = Connection::open(path).unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        let mut inputs = Vec::new();
+        for &(room, tick, n) in ticks {
+            conn.execute(
+                "INSERT OR IGNORE INTO rooms (id, seed, config, private, created_at) VALUES (?1, 1, '{}', 0, 1)",
+                params![room],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO ticks (room, tick, from_version, to_version, state_hash, at) VALUES (?1, ?2, ?2, ?2 + 1, NULL, 5)",
+                params![room, tick as i64],
+            )
+            .unwrap();
+            inputs.extend((0..n).map(|i| (room, tick, input(tick, i))));
+        }
+        if let Some((room, tick)) = orphan {
+            inputs.push((room, tick, input(tick, 0)));
+        }
+        inputs.reverse();
+        for (room, tick, i) in inputs {
+            conn.execute(
+                "INSERT INTO inputs (room, tick, idx, member, seq, kind, code, input, outcome, trace_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    room,
+                    tick as i64,
+                    i.index,
+                    i.member,
+                    i.seq.map(|s| s as i64),
+                    i.kind,
+                    i.code,
+                    i.input,
+                    i.outcome,
+                    i.trace_id.map(|t| t as i64)
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    fn logged(reader: &Reader, room: &str) -> Vec<(u64, InputRow)> {
+        let mut out = Vec::new();
+        reader
+            .for_each_input::<StoreError>(room, 0, u64::MAX, |tick, row| {
+                out.push((tick, row));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn has_table(path: &Path, name: &str) -> bool {
+        Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                params![name],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 1
+    }
+
+    #[test]
+    fn upgrading_packs_every_logged_input_into_its_tick_row() {
+        let db = TempDb::new("upgrade");
+        let ticks = [
+            ("a", 1, 3),
+            ("a", 2, 0),
+            ("a", 7, 4),
+            ("b", 1, 1),
+            ("b", 3, 2),
+        ];
+        legacy_db(&db.path(), &ticks, None);
+        drop(open(&db.path(), OpenOptions::default()).unwrap());
+        assert!(
+            !has_table(&db.path(), "inputs"),
+            "the per-input table is dropped"
+        );
+
+        let reader = Reader::open(&db.path()).unwrap();
+        for room in ["a", "b"] {
+            let expected: Vec<(u64, InputRow)> = ticks
+                .iter()
+                .filter(|t| t.0 == room)
+                .flat_map(|&(_, tick, n)| (0..n).map(move |i| (tick, input(tick, i))))
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(logged(&reader, room), expected, "room {room}");
+            assert_eq!(reader.input_count(room).unwrap(), expected.len() as u64);
+        }
+        let ticks_kept: Vec<u64> = reader
+            .ticks("a", 0, u64::MAX)
+            .unwrap()
+            .iter()
+            .map(|t| t.tick)
+            .collect();
+        assert_eq!(ticks_kept, [1, 2, 7], "tick rows are kept, inputs or not");
+    }
+
+    #[test]
+    fn inputs_without_their_tick_row_stop_the_upgrade_and_change_nothing() {
+        let db = TempDb::new("orphan");
+        legacy_db(&db.path(), &[("a", 1, 2)], Some(("a", 5)));
+        let err = open(&db.path(), OpenOptions::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("room a has 1 logged inputs at tick 5 but no row"),
+            "{err}"
+        );
+        assert!(
+            has_table(&db.path(), "inputs"),
+            "the failed upgrade rolled back"
+        );
+        let version: i64 = Connection::open(db.path())
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
     }
 }

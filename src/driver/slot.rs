@@ -293,6 +293,7 @@ impl RoomSlot {
         if let Some(t) = &trace {
             tracing::debug!(
                 trace_id = %t,
+                room = self.body.id().as_str(),
                 connection_id = conn.as_ref().map(|c| c.id.0),
                 seq = ?input.seq,
                 kind = super::journal::input_kind(&input.kind),
@@ -665,7 +666,13 @@ impl RoomSlot {
         let mut held = Held::default();
         for (outcome, trace) in out.outcomes.iter().zip(&traces) {
             if let Some(t) = trace {
-                tracing::debug!(trace_id = %t, tick = out.tick, outcome = ?outcome, "request applied");
+                tracing::debug!(
+                    trace_id = %t,
+                    room = self.body.id().as_str(),
+                    tick = out.tick,
+                    outcome = ?outcome,
+                    "request applied"
+                );
             }
             match outcome {
                 Outcome::Rejected(e) => settings.stats.rejected(e.code),

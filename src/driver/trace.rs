@@ -1,8 +1,8 @@
 //! Trace ids: every client request and admin action that goes into a room
 //! gets one when it is queued. It is on the log lines about the request and
-//! stored with its row in the input log, so a line in the logs leads to the
-//! row, and a row to the logs. A plain u64 on the tick thread (no
-//! allocation); shown as 16 hex digits.
+//! stored with its input in the log, so a line in the logs leads to the
+//! input (the history API shows it per tick), and an input to the logs. A
+//! plain u64 on the tick thread (no allocation); shown as 16 hex digits.
 
 use std::fmt;
 use std::sync::OnceLock;
