@@ -29,7 +29,8 @@ struct StoredSummary {
 struct LoggedInput {
     index: usize,
     /// The request's trace id as the server's log lines show it (16 hex
-    /// digits); absent for inputs no request carried (timers, leaves).
+    /// digits); absent for inputs the server made itself (disconnects,
+    /// reconnects, grace expiries).
     #[serde(skip_serializing_if = "Option::is_none")]
     trace_id: Option<String>,
     input: tickroom_sim::Input,

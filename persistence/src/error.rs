@@ -12,6 +12,14 @@ pub enum StoreError {
         found: i64,
         supported: usize,
     },
+    #[error(
+        "the store {path} has schema version {found}, older than this binary's {supported}; a read-only open does not migrate it: start `tickroom serve` on it once (or read it with the older tickroom)"
+    )]
+    TooOld {
+        path: String,
+        found: i64,
+        supported: usize,
+    },
     #[error("migrating the store: {0}")]
     Migration(String),
     #[error("SQLite: {0}")]

@@ -7,17 +7,81 @@
 //! rows of their own.
 //!
 //! Format: one version byte, then the postcard encoding of the tick's
-//! `[InputRow]` in processing order. The row's `input_count` column repeats
-//! the length so that counts need no decoding and a damaged blob is caught.
+//! inputs in processing order, each laid out as `InputV1`. The row's
+//! `input_count` column repeats the length so that counts need no decoding
+//! and a damaged blob is caught.
+//!
+//! `InputV1` is frozen, apart from `InputRow` (which the dead-letter file
+//! and the rest of the store use, and which has grown before): a change to
+//! what is stored is format 2, with a decoder for format 1 kept beside it.
 
 use crate::StoreError;
 use crate::model::InputRow;
+use serde::{Deserialize, Serialize};
 
 const FORMAT: u8 = 1;
 
+/// One input as format 1 stores it.
+#[derive(Deserialize)]
+struct InputV1 {
+    index: u32,
+    member: Option<u32>,
+    seq: Option<u64>,
+    kind: String,
+    code: Option<String>,
+    input: Vec<u8>,
+    outcome: Vec<u8>,
+    trace_id: Option<u64>,
+}
+
+/// `InputV1`, borrowed for writing (the same encoding: postcard writes a
+/// `&str` as a `String` and a `&[u8]` as a `Vec<u8>`).
+#[derive(Serialize)]
+struct InputV1Ref<'a> {
+    index: u32,
+    member: Option<u32>,
+    seq: Option<u64>,
+    kind: &'a str,
+    code: Option<&'a str>,
+    input: &'a [u8],
+    outcome: &'a [u8],
+    trace_id: Option<u64>,
+}
+
+impl<'a> From<&'a InputRow> for InputV1Ref<'a> {
+    fn from(r: &'a InputRow) -> Self {
+        InputV1Ref {
+            index: r.index,
+            member: r.member,
+            seq: r.seq,
+            kind: &r.kind,
+            code: r.code.as_deref(),
+            input: &r.input,
+            outcome: &r.outcome,
+            trace_id: r.trace_id,
+        }
+    }
+}
+
+impl From<InputV1> for InputRow {
+    fn from(v: InputV1) -> Self {
+        InputRow {
+            index: v.index,
+            member: v.member,
+            seq: v.seq,
+            kind: v.kind,
+            code: v.code,
+            input: v.input,
+            outcome: v.outcome,
+            trace_id: v.trace_id,
+        }
+    }
+}
+
 pub(crate) fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
+    let rows: Vec<InputV1Ref<'_>> = inputs.iter().map(InputV1Ref::from).collect();
     let mut out = vec![FORMAT];
-    postcard::to_io(inputs, &mut out).map_err(|e| corrupt(e.to_string()))?;
+    postcard::to_io(&rows, &mut out).map_err(|e| corrupt(e.to_string()))?;
     Ok(out)
 }
 
@@ -36,7 +100,7 @@ pub(crate) fn unpack(
             bytes.first()
         )));
     };
-    let (inputs, rest): (Vec<InputRow>, _) =
+    let (inputs, rest): (Vec<InputV1>, _) =
         postcard::take_from_bytes(body).map_err(|e| at(e.to_string()))?;
     if !rest.is_empty() || inputs.len() as u64 != count {
         return Err(at(format!(
@@ -45,7 +109,7 @@ pub(crate) fn unpack(
             rest.len()
         )));
     }
-    Ok(inputs)
+    Ok(inputs.into_iter().map(InputRow::from).collect())
 }
 
 pub(crate) fn corrupt(message: String) -> StoreError {
@@ -78,6 +142,39 @@ mod tests {
         let bytes = pack(&rows).unwrap();
         assert_eq!(unpack(&bytes, 5, "r", 1).unwrap(), rows);
         assert_eq!(unpack(&pack(&[]).unwrap(), 0, "r", 1).unwrap(), vec![]);
+    }
+
+    /// Format 1 on disk, byte by byte from postcard's rules (varint
+    /// integers, 0/1 before an option's value, a length before a string or
+    /// bytes). If this fails, stored logs would no longer decode: make the
+    /// change format 2 instead.
+    #[test]
+    fn format_1_is_frozen() {
+        let row = InputRow {
+            index: 3,
+            member: Some(4),
+            seq: Some(300),
+            kind: "mv".into(),
+            code: None,
+            input: vec![9, 8],
+            outcome: vec![],
+            trace_id: Some(1),
+        };
+        #[rustfmt::skip]
+        let stored = [
+            1,               // FORMAT
+            1,               // one input
+            3,               // index
+            1, 4,            // member: Some(4)
+            1, 0xAC, 0x02,   // seq: Some(300), varint
+            2, b'm', b'v',   // kind
+            0,               // code: None
+            2, 9, 8,         // input
+            0,               // outcome: empty
+            1, 1,            // trace_id: Some(1)
+        ];
+        assert_eq!(pack(std::slice::from_ref(&row)).unwrap(), stored);
+        assert_eq!(unpack(&stored, 1, "r", 1).unwrap(), vec![row]);
     }
 
     #[test]

@@ -131,7 +131,10 @@ fn pack_logged_inputs(tx: &Transaction) -> HookResult {
                 // The old writer put a tick's row and its inputs in one
                 // transaction: inputs without their tick are damage.
                 return Err(HookError::Hook(format!(
-                    "room {room} has {n} logged inputs at tick {tick} but no row for that tick"
+                    "room {room} has {n} logged inputs at tick {tick} but no row for that tick \
+                     (the log is damaged there; nothing was changed: drop those inputs with \
+                     `DELETE FROM inputs WHERE room = '{room}' AND tick = {tick}` and start again, \
+                     or keep running the previous build)"
                 )));
             }
             Ok(())
@@ -207,6 +210,15 @@ pub fn open(path: &Path, options: OpenOptions) -> Result<Connection, StoreError>
     conn.busy_timeout(options.busy_timeout)?;
     if options.read_only {
         check_version(&conn, path)?;
+        // Reads of an older layout would fail on a missing column, halfway.
+        let version = user_version(&conn)?;
+        if version < schema_version() as i64 {
+            return Err(StoreError::TooOld {
+                path: path.display().to_string(),
+                found: version,
+                supported: schema_version(),
+            });
+        }
         return Ok(conn);
     }
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -230,9 +242,12 @@ pub fn open(path: &Path, options: OpenOptions) -> Result<Connection, StoreError>
     Ok(conn)
 }
 
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
 fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > schema_version() as i64 {
+    if user_version(conn)? > schema_version() as i64 {
         return Err(StoreError::too_new(path, conn));
     }
     Ok(())
@@ -399,6 +414,31 @@ mod tests {
             .map(|t| t.tick)
             .collect();
         assert_eq!(ticks_kept, [1, 2, 7], "tick rows are kept, inputs or not");
+    }
+
+    #[test]
+    fn a_read_only_open_of_an_older_database_says_to_upgrade_it_first() {
+        let db = TempDb::new("old-read");
+        legacy_db(&db.path(), &[("a", 1, 2)], None);
+        let err = Reader::open(&db.path()).err().expect("refused");
+        assert!(
+            matches!(err, StoreError::TooOld { found: 2, supported, .. } if supported == schema_version()),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("start `tickroom serve` on it once"),
+            "{err}"
+        );
+        assert!(
+            has_table(&db.path(), "inputs"),
+            "a read-only open changes nothing"
+        );
+        drop(open(&db.path(), OpenOptions::default()).unwrap());
+        assert_eq!(
+            Reader::open(&db.path()).unwrap().input_count("a").unwrap(),
+            2
+        );
     }
 
     #[test]
