@@ -78,10 +78,19 @@ impl From<InputV1> for InputRow {
     }
 }
 
+/// A tick's inputs written as a sequence of `InputV1Ref`, without
+/// collecting them first (the store thread packs every logged tick).
+struct AsV1<'a>(&'a [InputRow]);
+
+impl Serialize for AsV1<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(InputV1Ref::from))
+    }
+}
+
 pub(crate) fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
-    let rows: Vec<InputV1Ref<'_>> = inputs.iter().map(InputV1Ref::from).collect();
     let mut out = vec![FORMAT];
-    postcard::to_io(&rows, &mut out).map_err(|e| corrupt(e.to_string()))?;
+    postcard::to_io(&AsV1(inputs), &mut out).map_err(|e| corrupt(e.to_string()))?;
     Ok(out)
 }
 

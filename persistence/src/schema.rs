@@ -255,9 +255,7 @@ fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 
 impl StoreError {
     fn too_new(path: &Path, conn: &Connection) -> StoreError {
-        let found = conn
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .unwrap_or(-1);
+        let found = user_version(conn).unwrap_or(-1);
         StoreError::TooNew {
             path: path.display().to_string(),
             found,
@@ -455,10 +453,9 @@ mod tests {
             has_table(&db.path(), "inputs"),
             "the failed upgrade rolled back"
         );
-        let version: i64 = Connection::open(db.path())
-            .unwrap()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(
+            user_version(&Connection::open(db.path()).unwrap()).unwrap(),
+            2
+        );
     }
 }
