@@ -73,6 +73,11 @@ pub fn server_endpoint(
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    // No TLS resumption: our clients resume sessions with their resume
+    // token, not TLS tickets, and each ticket sent cost every connection a
+    // retransmit buffer and a cache entry (0.3 KiB per idle connection).
+    tls.send_tls13_tickets = 0;
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
     config.transport_config(Arc::new(transport_config(
         heartbeat,
