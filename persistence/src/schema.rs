@@ -414,6 +414,12 @@ mod tests {
         assert_eq!(ticks_kept, [1, 2, 7], "tick rows are kept, inputs or not");
     }
 
+    /// The refusal says `why`, and the old per-input table is still there.
+    fn refused_and_untouched(path: &Path, err: &StoreError, why: &str) {
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(has_table(path, "inputs"), "the database was left as it was");
+    }
+
     #[test]
     fn a_read_only_open_of_an_older_database_says_to_upgrade_it_first() {
         let db = TempDb::new("old-read");
@@ -423,15 +429,7 @@ mod tests {
             matches!(err, StoreError::TooOld { found: 2, supported, .. } if supported == schema_version()),
             "{err}"
         );
-        assert!(
-            err.to_string()
-                .contains("start `tickroom serve` on it once"),
-            "{err}"
-        );
-        assert!(
-            has_table(&db.path(), "inputs"),
-            "a read-only open changes nothing"
-        );
+        refused_and_untouched(&db.path(), &err, "start `tickroom serve` on it once");
         drop(open(&db.path(), OpenOptions::default()).unwrap());
         assert_eq!(
             Reader::open(&db.path()).unwrap().input_count("a").unwrap(),
@@ -444,14 +442,10 @@ mod tests {
         let db = TempDb::new("orphan");
         legacy_db(&db.path(), &[("a", 1, 2)], Some(("a", 5)));
         let err = open(&db.path(), OpenOptions::default()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("room a has 1 logged inputs at tick 5 but no row"),
-            "{err}"
-        );
-        assert!(
-            has_table(&db.path(), "inputs"),
-            "the failed upgrade rolled back"
+        refused_and_untouched(
+            &db.path(),
+            &err,
+            "room a has 1 logged inputs at tick 5 but no row",
         );
         assert_eq!(
             user_version(&Connection::open(db.path()).unwrap()).unwrap(),
