@@ -73,18 +73,20 @@ pub fn run(config: Config) -> Result<()> {
         config.resume_ttl(),
     ));
     let net = Arc::new(config.net_config(&tokens));
-    // Recovery reads the store before anything ticks; then its writer starts.
+    // The store starts first: it commits what an earlier run left in the
+    // dead-letter file (the newest ticks of their rooms) before recovery
+    // reads the rooms back. Nothing ticks until recovery is done.
     let store_config = config.store.store_config(&config.server.data_dir);
+    let store = Arc::new(
+        tickroom_persistence::Store::start(store_config.clone())
+            .with_context(|| format!("opening the store {}", store_config.path.display()))?,
+    );
     let recovered = crate::recovery::recover(
         &store_config.path,
         config.server.tick_threads,
         config.rooms.grace_ms,
     )
     .with_context(|| format!("recovering rooms from {}", store_config.path.display()))?;
-    let store = Arc::new(
-        tickroom_persistence::Store::start(store_config.clone())
-            .with_context(|| format!("opening the store {}", store_config.path.display()))?,
-    );
     println!(
         "{}",
         serde_json::json!({"recovered": {
@@ -92,6 +94,7 @@ pub fn run(config: Config) -> Result<()> {
             "inputs": recovered.inputs,
             "failed": recovered.failed.iter().map(|(room, error)| serde_json::json!({"room": room, "error": error})).collect::<Vec<_>>(),
             "ms": recovered.elapsed.as_millis() as u64,
+            "dead_letter_replayed": store.replayed_at_start(),
             "store": store_config.path.display().to_string(),
         }})
     );

@@ -230,3 +230,86 @@ async fn a_room_near_its_snapshot_cap_refuses_new_members_and_keeps_serving() {
             .is_ok()
     );
 }
+
+/// The store is locked while a room plays, so the room's writes wait in the
+/// dead-letter file, and the server stops with the lock still held. The
+/// next start (the store healthy again) brings the room back with every
+/// acknowledged move: the file is committed before the rooms are recovered,
+/// so the room resumes after its newest tick instead of re-running ticks the
+/// log already holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_left_in_the_dead_letter_file_come_back_with_their_room_after_a_restart() {
+    let data = support::fresh_data_dir();
+    let dead = data.join("dead.letter");
+    let dead_path = dead.display().to_string();
+    let mut env = FAULT_ENV.to_vec();
+    env.push(("TICKROOM_STORE_DEAD_LETTER", &dead_path));
+    let mut server = Server::start_in(data.clone(), &env, |c| c);
+    server.keep_data = true;
+    let room = RoomId::from("parked");
+    let mut c = support::first_player(&server.ws, room.as_str(), "p").await;
+    let piece = PieceId(0);
+    assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
+    let file_len = || std::fs::metadata(&dead).map_or(0, |m| m.len());
+
+    let (release, locker) = hold_lock(server.db_path());
+    let mut last_acked = None;
+    let mut acked_while_spilling = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for n in 1i32.. {
+        assert!(
+            Instant::now() < deadline,
+            "the dead-letter file did not fill: {} bytes, {acked_while_spilling} moves acknowledged while spilling",
+            file_len()
+        );
+        let to = Pos::new(n % 900 + 1, n % 500 + 1);
+        match c.intent(Intent::MovePiece { piece, to }).await.unwrap() {
+            Ok(_) => {
+                last_acked = Some(to);
+                if file_len() > 0 {
+                    acked_while_spilling += 1;
+                }
+            }
+            Err(e) => assert_eq!(e.code, ErrorCode::StoreBehind, "{}", e.message),
+        }
+        while c.recv_timeout(Duration::from_millis(1)).await.is_ok() {}
+        if acked_while_spilling >= 20 {
+            break;
+        }
+    }
+    let last_acked = last_acked.expect("moves were acknowledged");
+    assert!(
+        server.terminate(Duration::from_secs(30)).is_some(),
+        "the server stops while its store is locked"
+    );
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    assert!(file_len() > 0, "the stopped run left writes in the file");
+
+    let mut server = Server::start_in(data, &env, |c| c);
+    let recovered = &server.recovered["recovered"];
+    assert_eq!(recovered["rooms"], 1, "{recovered}");
+    assert_eq!(recovered["failed"], serde_json::json!([]), "{recovered}");
+    assert!(
+        recovered["dead_letter_replayed"].as_u64() > Some(0),
+        "{recovered}"
+    );
+    assert_eq!(file_len(), 0, "the replayed file is emptied");
+    let mut q = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let joined = q.join(&room, "q", None).await.unwrap();
+    let at = joined
+        .state
+        .pieces
+        .iter()
+        .find(|p| p.id == piece)
+        .map(|p| p.pos);
+    assert_eq!(
+        at,
+        Some(last_acked),
+        "the room came back with its last acknowledged move"
+    );
+    // The log holds one history: it replays from creation through the
+    // parked ticks and the recovery snapshot with every stored hash.
+    assert!(server.terminate(Duration::from_secs(10)).is_some());
+    support::replay(&server.db_path(), room.as_str());
+}

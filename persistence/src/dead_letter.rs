@@ -64,6 +64,17 @@ impl DeadLetter {
         self.written - self.read
     }
 
+    /// Where replay stands: the next [`DeadLetter::read_chunk`] starts here.
+    pub fn read_offset(&self) -> u64 {
+        self.read
+    }
+
+    /// Replay goes back to `offset` (an earlier [`DeadLetter::read_offset`]):
+    /// what was read from there on is read again.
+    pub fn rewind(&mut self, offset: u64) {
+        self.read = offset.min(self.read);
+    }
+
     pub fn has_room_for(&self, write: &Write) -> bool {
         self.written + HEADER + write.weight() as u64 <= self.max_bytes
     }

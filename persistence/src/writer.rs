@@ -66,22 +66,36 @@ pub struct Store {
     tx: Sender<Msg>,
     health: Arc<StoreHealth>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    replayed_at_start: u64,
 }
 
 impl Store {
     /// Opens the database (migrating it), opens the dead-letter file if one
-    /// is configured, and starts the store thread. What an earlier run left
-    /// in the dead-letter file is written before anything new.
+    /// is configured, and starts the store thread.
+    ///
+    /// What an earlier run left in the dead-letter file is committed here,
+    /// before this returns: those writes are the newest ticks of their rooms,
+    /// and recovery must read them from the database, or a room would come
+    /// back at an older tick and its next ticks would collide with the
+    /// replayed ones. When they cannot be committed the store does not
+    /// start, and the file is left as it was.
     pub fn start(config: StoreConfig) -> Result<Store, StoreError> {
-        let conn = schema::open(&config.path, open_options(&config))?;
+        let mut conn = schema::open(&config.path, open_options(&config))?;
+        let mut replayed_at_start = 0;
         let dead = match &config.dead_letter {
-            Some(path) => Some(
-                DeadLetter::open(path, config.dead_letter_max_bytes, config.full_durability)
-                    .map_err(|e| StoreError::DeadLetter {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })?,
-            ),
+            Some(path) => {
+                let dead_letter_error = |message: String| StoreError::DeadLetter {
+                    path: path.display().to_string(),
+                    message,
+                };
+                let mut dead =
+                    DeadLetter::open(path, config.dead_letter_max_bytes, config.full_durability)
+                        .map_err(|e| dead_letter_error(e.to_string()))?;
+                replayed_at_start =
+                    replay_left_over(&mut conn, &mut dead, config.batch_max_writes.max(1))
+                        .map_err(dead_letter_error)?;
+                Some(dead)
+            }
             None => None,
         };
         let health = Arc::new(StoreHealth::default());
@@ -95,15 +109,11 @@ impl Store {
             queued_bytes: 0,
             first_queued: None,
             dead,
+            from_file: 0,
+            chunk_start: 0,
             health: health.clone(),
             flushes: Vec::new(),
         };
-        if writer.dead.as_ref().is_some_and(|d| !d.is_drained()) {
-            tracing::warn!(
-                "the dead-letter file holds writes from an earlier run; replaying them first"
-            );
-            writer.health.set_degraded(true);
-        }
         let thread = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || writer.run(rx))
@@ -112,7 +122,14 @@ impl Store {
             tx,
             health,
             thread: Mutex::new(Some(thread)),
+            replayed_at_start,
         })
+    }
+
+    /// Writes an earlier run left in the dead-letter file, committed by
+    /// [`Store::start`].
+    pub fn replayed_at_start(&self) -> u64 {
+        self.replayed_at_start
     }
 
     pub fn health(&self) -> &Arc<StoreHealth> {
@@ -164,6 +181,41 @@ impl Store {
     }
 }
 
+/// Commits everything in `dead`, in order, in batches of `batch`, then
+/// empties the file. The count committed, or why not: the file is then kept
+/// whole, and the batches committed before the failure are offered again at
+/// the next start, which the store's writes take as no-ops (ticks, rooms and
+/// formations are inserted only once; a snapshot is replaced by itself).
+fn replay_left_over(
+    conn: &mut Connection,
+    dead: &mut DeadLetter,
+    batch: usize,
+) -> Result<u64, String> {
+    if dead.is_drained() {
+        return Ok(0);
+    }
+    tracing::warn!(path = %dead.path().display(), bytes = dead.bytes(), "the dead-letter file holds writes from an earlier run; committing them before recovery");
+    let mut replayed = 0u64;
+    while !dead.is_drained() {
+        let writes = dead.read_chunk(batch).map_err(|e| {
+            format!("it is damaged after {replayed} writes ({e}); the server does not start without what it holds: repair the file or move it aside (its writes are then lost)")
+        })?;
+        let refs: Vec<&Write> = writes.iter().collect();
+        commit::commit(conn, &refs).map_err(|e| {
+            format!("the database refused its writes ({e}); the server does not start without them: fix the store and start again (the file is kept)")
+        })?;
+        replayed += writes.len() as u64;
+    }
+    dead.clear().map_err(|e| {
+        format!("its {replayed} writes are committed but it cannot be emptied: {e}")
+    })?;
+    tracing::info!(
+        writes = replayed,
+        "the dead-letter file is replayed and emptied"
+    );
+    Ok(replayed)
+}
+
 fn open_options(config: &StoreConfig) -> OpenOptions {
     OpenOptions {
         full_durability: config.full_durability,
@@ -183,6 +235,12 @@ struct Writer {
     first_queued: Option<Instant>,
     /// Holds writes newer than everything in `queue` while not drained.
     dead: Option<DeadLetter>,
+    /// How many writes at the front of `queue` were read back from the
+    /// dead-letter file, from `chunk_start` on. Until committed they are
+    /// still in the file: a failed commit puts them back by rewinding
+    /// replay, and a stop leaves them there, instead of appending them again.
+    from_file: usize,
+    chunk_start: u64,
     breaker: Breaker,
     health: Arc<StoreHealth>,
     flushes: Vec<Sender<Result<(), String>>>,
@@ -388,6 +446,7 @@ impl Writer {
                     self.queued_bytes -= p.write.weight() as u64;
                     p.settle(Ok(()));
                 }
+                self.from_file = self.from_file.saturating_sub(n);
                 self.first_queued = (!self.queue.is_empty()).then(Instant::now);
                 if self.breaker.state() != crate::health::BreakerState::Closed {
                     tracing::info!("the store recovered; replaying what waited");
@@ -430,7 +489,18 @@ impl Writer {
 
     /// Writes accepted while the store was healthy may exceed the buffer once
     /// it fails: the newest of them move to the dead-letter file, in order.
+    /// Writes read back from the file leave memory and are read again later.
     fn enforce_buffer_cap(&mut self) {
+        if self.queued_bytes > self.config.buffer_max_bytes
+            && self.from_file > 0
+            && let Some(dead) = self.dead.as_mut()
+        {
+            for p in self.queue.drain(..self.from_file.min(self.queue.len())) {
+                self.queued_bytes -= p.write.weight() as u64;
+            }
+            dead.rewind(self.chunk_start);
+            self.from_file = 0;
+        }
         if self.queued_bytes <= self.config.buffer_max_bytes
             || self.dead.as_ref().is_none_or(|d| !d.is_drained())
         {
@@ -446,6 +516,7 @@ impl Writer {
             })
             .unwrap_or(self.queue.len());
         let tail: Vec<Pending> = self.queue.drain(split..).collect();
+        self.from_file = self.from_file.min(split);
         for mut p in tail {
             self.queued_bytes -= p.write.weight() as u64;
             p.settle(Err(self.unavailable()));
@@ -478,8 +549,11 @@ impl Writer {
             }
             return;
         }
+        let start = dead.read_offset();
         match dead.read_chunk(self.config.batch_max_writes) {
             Ok(writes) => {
+                self.chunk_start = start;
+                self.from_file = writes.len();
                 for w in writes {
                     self.push(Pending::new(w));
                 }
@@ -533,7 +607,8 @@ impl Writer {
             self.breaker.success();
             self.work(Instant::now(), true);
         }
-        let left: Vec<Pending> = self.queue.drain(..).collect();
+        let in_file = self.from_file.min(self.queue.len());
+        let left: Vec<Pending> = self.queue.drain(in_file..).collect();
         let mut lost = 0usize;
         for p in left {
             if let Err(mut p) = self.spill(p) {

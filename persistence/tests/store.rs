@@ -385,6 +385,46 @@ fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
 }
 
 #[test]
+fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
+    let dir = TempDir::new("outage");
+    let fs = Tmpfs::mount(dir.path("fs"), 256 * 1024);
+    let db = fs.0.join("t.db");
+    let dead = dir.path("dead.letter");
+    let mut c = config(&db);
+    c.dead_letter = Some(dead.clone());
+    c.buffer_max_bytes = 1;
+    let store = Store::start(c).unwrap();
+    store.submit(Pending::new(room("o"))).ok().unwrap();
+    store.flush(Duration::from_secs(5)).unwrap();
+    let filler = fs.fill();
+    let h = store.health().clone();
+    for t in 1..=20 {
+        store.submit(Pending::new(tick("o", t, 2))).ok().unwrap();
+    }
+    wait_until("all 20 ticks are parked", Duration::from_secs(5), || {
+        h.spilled_writes.load(Ordering::Relaxed) >= 20
+    });
+    let parked = std::fs::metadata(&dead).unwrap().len();
+    // Each retry reads the parked writes back and fails to commit them.
+    let failed = h.failed_commits.load(Ordering::Relaxed);
+    wait_until("five more failed retries", Duration::from_secs(10), || {
+        h.failed_commits.load(Ordering::Relaxed) >= failed + 5
+    });
+    assert_eq!(
+        std::fs::metadata(&dead).unwrap().len(),
+        parked,
+        "the file holds each parked write once"
+    );
+    assert_eq!(h.spilled_writes.load(Ordering::Relaxed), 20);
+
+    std::fs::remove_file(filler).unwrap();
+    store.flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(logged_ticks(&db, "o"), (1..=20).collect::<Vec<_>>());
+    assert_eq!(std::fs::metadata(&dead).unwrap().len(), 0, "emptied");
+    store.stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
 fn with_buffer_and_file_exhausted_mutations_are_refused_until_it_clears() {
     let dir = TempDir::new("exhausted");
     let db = dir.path("t.db");
@@ -433,13 +473,22 @@ fn a_dead_letter_file_left_by_a_crash_is_replayed_at_start() {
         }
         assert!(store.stop(Duration::from_secs(2)).is_err());
     }
-    assert!(std::fs::metadata(&dead).unwrap().len() > 0);
-    // The next run (on a healthy database) replays it first.
+    let left = std::fs::metadata(&dead).unwrap().len();
+    assert!(left > 0);
+    // A start on the still-full database cannot commit them: it fails, and
+    // the file is kept as it was.
+    let mut c = config(&fs.0.join("full.db"));
+    c.dead_letter = Some(dead.clone());
+    assert!(Store::start(c).is_err(), "a start that cannot replay fails");
+    assert_eq!(std::fs::metadata(&dead).unwrap().len(), left, "kept");
+    // The next run (on a healthy database) commits it before it returns,
+    // so a reader (room recovery) opened right after sees every tick.
     let mut c = config(&db);
     c.dead_letter = Some(dead.clone());
     let store = Store::start(c).unwrap();
-    store.flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(store.replayed_at_start(), 21, "the room and its 20 ticks");
     assert_eq!(logged_ticks(&db, "l"), (1..=20).collect::<Vec<_>>());
+    assert_eq!(std::fs::metadata(&dead).unwrap().len(), 0, "emptied");
     store.stop(Duration::from_secs(5)).unwrap();
 }
 
