@@ -4,6 +4,7 @@
 //! and shown with that tick's events and inputs.
 
 use crate::api::{error_response, require_read};
+use crate::driver::trace::internal_error;
 use crate::http::AppState;
 use crate::rebuild::{RebuildError, Start, rebuild};
 use axum::extract::{Path, Query, State};
@@ -60,7 +61,7 @@ fn store_error(e: StoreError) -> ErrorBody {
             format!("the store has no room {room}"),
         )
         .with("room", room.as_str()),
-        e => ErrorBody::new(ErrorCode::Internal, format!("reading the store: {e}")),
+        e => internal_error(format!("reading the store: {e}"), "history API"),
     }
 }
 
@@ -75,7 +76,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ErrorBody> {
     tokio::task::spawn_blocking(f)
         .await
-        .unwrap_or_else(|e| Err(ErrorBody::new(ErrorCode::Internal, e.to_string())))
+        .unwrap_or_else(|e| Err(internal_error("the store read did not finish", e)))
 }
 
 /// Every room in the store, archived ones included.
@@ -126,7 +127,8 @@ pub(crate) struct TickQuery {
     responses(
         (status = 200, description = "room, tick, from_tick, last_tick, state_hash, hashes_checked, config, state, delta, inputs", body = Object),
         (status = 404, description = "ROOM_NOT_FOUND: not in the store", body = crate::api::ApiError),
-        (status = 409, description = "INVALID_ARGUMENT: the tick is before the kept log; or the rebuild diverged (INTERNAL)", body = crate::api::ApiError),
+        (status = 409, description = "INVALID_ARGUMENT: the tick is before the kept log", body = crate::api::ApiError),
+        (status = 500, description = "INTERNAL: the rebuild diverged from the stored hashes, or the store could not be read (details.trace_id names the server's log line)", body = crate::api::ApiError),
     ))]
 pub(crate) async fn at_tick(
     State(app): State<AppState>,
@@ -160,7 +162,7 @@ pub(crate) async fn at_tick(
         })
         .map_err(|e| match e {
             RebuildError::Store(e) => store_error(e),
-            e => ErrorBody::new(ErrorCode::Internal, e.to_string()),
+            e => internal_error(e.to_string(), "history API: rebuilding the room"),
         })?;
         let (delta, inputs, outcomes) = shown.unwrap_or_default();
         let mut traces = Vec::with_capacity(inputs.len());

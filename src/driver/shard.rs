@@ -312,10 +312,9 @@ impl Shard {
             }
             Err(e) => {
                 self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
-                tracing::error!(room = %room, error = %e, "cannot wake an unloaded room");
-                Err(ErrorBody::new(
-                    ErrorCode::Internal,
+                Err(super::trace::internal_error(
                     "the unloaded room could not be restored",
+                    format_args!("cannot wake the unloaded room {room}: {e}"),
                 ))
             }
         }

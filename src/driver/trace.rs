@@ -7,6 +7,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tickroom_protocol::{ErrorBody, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceId(pub u64);
@@ -34,6 +35,17 @@ pub fn next_id() -> TraceId {
     TraceId(xxhash_rust::xxh3::xxh3_64(&bytes))
 }
 
+/// An `INTERNAL` answer. The catalog asks whoever gets one to report it
+/// with its trace id, so it carries a fresh one (`details.trace_id`) and the
+/// server's error line about it carries the same id and the `cause`, which
+/// the answer itself does not show.
+pub fn internal_error(message: impl Into<String>, cause: impl fmt::Display) -> ErrorBody {
+    let id = next_id();
+    let message = message.into();
+    tracing::error!(trace_id = %id, %cause, answer = %message, "answered INTERNAL");
+    ErrorBody::new(ErrorCode::Internal, message).with("trace_id", id.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -42,5 +54,21 @@ mod tests {
             (0..10_000).map(|_| super::next_id().0).collect();
         assert_eq!(ids.len(), 10_000);
         assert_eq!(super::TraceId(0xab).to_string(), "00000000000000ab");
+    }
+
+    #[test]
+    fn an_internal_answer_carries_its_own_trace_id() {
+        use tickroom_protocol::{DetailValue, ErrorCode};
+        let a = super::internal_error("it broke", "a cause");
+        let b = super::internal_error("it broke", "a cause");
+        assert_eq!(a.code, ErrorCode::Internal);
+        assert_eq!(a.message, "it broke");
+        let id = |e: &tickroom_protocol::ErrorBody| match e.details.get("trace_id") {
+            Some(DetailValue::Text(s)) => s.clone(),
+            other => panic!("no trace id: {other:?}"),
+        };
+        assert_eq!(id(&a).len(), 16);
+        assert!(id(&a).chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id(&a), id(&b), "each answer its own id");
     }
 }
