@@ -649,9 +649,13 @@ impl RoomSlot {
                     tick: out.tick,
                     version: self.body.version(),
                 }),
-                None => Err(ErrorBody::new(
-                    ErrorCode::Internal,
+                None => Err(super::trace::internal_error(
                     "the admin action has no outcome",
+                    format_args!(
+                        "step returned {} outcomes for {} inputs",
+                        out.outcomes.len(),
+                        index + 1
+                    ),
                 )),
             };
             let _ = reply.send(result);
@@ -819,6 +823,7 @@ impl RoomSlot {
                 .collect(),
         });
         self.fan_out(
+            &out.inputs,
             held,
             delta.as_ref(),
             cursors.as_ref(),
@@ -827,12 +832,13 @@ impl RoomSlot {
         );
     }
 
-    /// Queues, connection by connection, its held replies, then the delta
-    /// (critical; not to those that joined this tick, whose `joined` already
-    /// holds it), then the cursors (droppable). Broadcasts are encoded once
-    /// per codec and the same bytes shared.
+    /// Queues, connection by connection (see [`waited_longest_first`]; the
+    /// tick's `inputs` in arrival order), its held replies, then the delta (critical; not to those that joined this tick, whose
+    /// `joined` already holds it), then the cursors (droppable). Broadcasts
+    /// are encoded once per codec and the same bytes shared.
     fn fan_out(
         &self,
+        inputs: &[Input],
         mut held: Held,
         delta: Option<&ServerMessage>,
         cursors: Option<&ServerMessage>,
@@ -845,7 +851,7 @@ impl RoomSlot {
         }
         let mut deltas = SharedFrames::default();
         let mut cursor_frames = SharedFrames::default();
-        for conn in self.members.values() {
+        for conn in waited_longest_first(inputs.iter().map(|i| i.member), &self.members) {
             held.flush(conn, settings);
             if let Some(msg) = delta
                 && !joined_now.contains(&conn.id)
@@ -867,6 +873,35 @@ impl RoomSlot {
             }
         }
     }
+}
+
+/// The order a tick's fan-out visits the members: first those with inputs in
+/// the tick, by the arrival of their first one (they have waited longest for
+/// this delta), then the rest in member order. The connections write in the
+/// order they are queued, and in a big room the last write comes milliseconds
+/// after the first; visiting a fixed order instead would give the same
+/// members that delay every tick, on top of however long their intent waited
+/// for the tick.
+fn waited_longest_first<T>(
+    arrivals: impl Iterator<Item = Option<MemberId>>,
+    members: &BTreeMap<MemberId, T>,
+) -> Vec<&T> {
+    let mut order = Vec::with_capacity(members.len());
+    let mut visited = BTreeSet::new();
+    for m in arrivals.flatten() {
+        if let Some(conn) = members.get(&m)
+            && visited.insert(m)
+        {
+            order.push(conn);
+        }
+    }
+    order.extend(
+        members
+            .iter()
+            .filter(|(m, _)| visited.is_empty() || !visited.contains(m))
+            .map(|(_, conn)| conn),
+    );
+    order
 }
 
 /// Replies encoded and waiting for the tick's fan-out, by connection.
@@ -944,5 +979,28 @@ fn count(outcome: PushOutcome, settings: &ShardSettings) {
                 .fetch_add(1, Ordering::Relaxed);
         }
         PushOutcome::Queued | PushOutcome::Gone => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_who_sent_first_are_visited_first_then_everyone_else_once() {
+        let members: BTreeMap<MemberId, &str> = [(0, "a"), (1, "b"), (2, "c"), (3, "d"), (4, "e")]
+            .into_iter()
+            .map(|(m, name)| (MemberId(m), name))
+            .collect();
+        // d's input arrived first, then b's, d's again, a system input (no
+        // member), and one from a member who has since left.
+        let arrivals = [Some(3), Some(1), Some(3), None, Some(9)].map(|m| m.map(MemberId));
+        let order = waited_longest_first(arrivals.into_iter(), &members);
+        assert_eq!(order, [&"d", &"b", &"a", &"c", &"e"]);
+        let quiet = waited_longest_first(std::iter::empty(), &members);
+        assert_eq!(quiet, [&"a", &"b", &"c", &"d", &"e"], "member order");
+        assert!(
+            waited_longest_first(arrivals.into_iter(), &BTreeMap::<MemberId, ()>::new()).is_empty()
+        );
     }
 }
