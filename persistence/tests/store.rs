@@ -344,20 +344,51 @@ fn a_busy_store_is_retried_behind_the_breaker_and_loses_nothing() {
     store.stop(Duration::from_secs(5)).unwrap();
 }
 
+/// A store whose database sits on a tmpfs of `fs_size` bytes, with its
+/// dead-letter file elsewhere, holding room `room`; then the tmpfs is
+/// filled. Fields drop in order: the store stops before the unmount.
+struct FullDisk {
+    store: Store,
+    filler: PathBuf,
+    db: PathBuf,
+    dead: PathBuf,
+    _fs: Tmpfs,
+    _dir: TempDir,
+}
+
+impl FullDisk {
+    fn new(name: &str, fs_size: usize, buffer_max_bytes: u64, room_id: &str) -> FullDisk {
+        let dir = TempDir::new(name);
+        let fs = Tmpfs::mount(dir.path("fs"), fs_size);
+        let db = fs.0.join("t.db");
+        let dead = dir.path("dead/letter");
+        let mut c = config(&db);
+        c.dead_letter = Some(dead.clone());
+        c.buffer_max_bytes = buffer_max_bytes;
+        let store = Store::start(c).unwrap();
+        store.submit(Pending::new(room(room_id))).ok().unwrap();
+        store.flush(Duration::from_secs(5)).unwrap();
+        let filler = fs.fill();
+        FullDisk {
+            store,
+            filler,
+            db,
+            dead,
+            _fs: fs,
+            _dir: dir,
+        }
+    }
+}
+
 #[test]
 fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
-    let dir = TempDir::new("full");
-    let fs = Tmpfs::mount(dir.path("fs"), 512 * 1024);
-    let db = fs.0.join("t.db");
-    let dead = dir.path("dead/letter");
-    let mut c = config(&db);
-    c.dead_letter = Some(dead.clone());
-    c.buffer_max_bytes = 20_000;
-    let store = Store::start(c).unwrap();
-    store.submit(Pending::new(room("f"))).ok().unwrap();
-    store.flush(Duration::from_secs(5)).unwrap();
-
-    let filler = fs.fill();
+    let FullDisk {
+        store,
+        filler,
+        db,
+        dead,
+        ..
+    } = &FullDisk::new("full", 512 * 1024, 20_000, "f");
     let h = store.health().clone();
     for t in 1..=300 {
         store.submit(Pending::new(tick("f", t, 4))).ok().unwrap();
@@ -372,31 +403,27 @@ fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
         "{:?}",
         h.last_error()
     );
-    assert!(std::fs::metadata(&dead).unwrap().len() > 0);
+    assert!(std::fs::metadata(dead).unwrap().len() > 0);
     assert!(!h.is_refusing(), "the dead-letter file still has room");
 
     std::fs::remove_file(filler).unwrap();
     store.flush(Duration::from_secs(10)).unwrap();
-    assert_eq!(logged_ticks(&db, "f"), (1..=300).collect::<Vec<_>>());
-    assert_eq!(input_count(&db, "f"), 1200);
-    assert_eq!(std::fs::metadata(&dead).unwrap().len(), 0, "emptied");
+    assert_eq!(logged_ticks(db, "f"), (1..=300).collect::<Vec<_>>());
+    assert_eq!(input_count(db, "f"), 1200);
+    assert_eq!(std::fs::metadata(dead).unwrap().len(), 0, "emptied");
     assert_eq!(h.dead_letter_bytes.load(Ordering::Relaxed), 0);
     store.stop(Duration::from_secs(5)).unwrap();
 }
 
 #[test]
 fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
-    let dir = TempDir::new("outage");
-    let fs = Tmpfs::mount(dir.path("fs"), 256 * 1024);
-    let db = fs.0.join("t.db");
-    let dead = dir.path("dead.letter");
-    let mut c = config(&db);
-    c.dead_letter = Some(dead.clone());
-    c.buffer_max_bytes = 1;
-    let store = Store::start(c).unwrap();
-    store.submit(Pending::new(room("o"))).ok().unwrap();
-    store.flush(Duration::from_secs(5)).unwrap();
-    let filler = fs.fill();
+    let FullDisk {
+        store,
+        filler,
+        db,
+        dead,
+        ..
+    } = &FullDisk::new("outage", 256 * 1024, 1, "o");
     let h = store.health().clone();
     for t in 1..=20 {
         store.submit(Pending::new(tick("o", t, 2))).ok().unwrap();
@@ -404,14 +431,14 @@ fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
     wait_until("all 20 ticks are parked", Duration::from_secs(5), || {
         h.spilled_writes.load(Ordering::Relaxed) >= 20
     });
-    let parked = std::fs::metadata(&dead).unwrap().len();
+    let parked = std::fs::metadata(dead).unwrap().len();
     // Each retry reads the parked writes back and fails to commit them.
     let failed = h.failed_commits.load(Ordering::Relaxed);
     wait_until("five more failed retries", Duration::from_secs(10), || {
         h.failed_commits.load(Ordering::Relaxed) >= failed + 5
     });
     assert_eq!(
-        std::fs::metadata(&dead).unwrap().len(),
+        std::fs::metadata(dead).unwrap().len(),
         parked,
         "the file holds each parked write once"
     );
@@ -419,8 +446,8 @@ fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
 
     std::fs::remove_file(filler).unwrap();
     store.flush(Duration::from_secs(10)).unwrap();
-    assert_eq!(logged_ticks(&db, "o"), (1..=20).collect::<Vec<_>>());
-    assert_eq!(std::fs::metadata(&dead).unwrap().len(), 0, "emptied");
+    assert_eq!(logged_ticks(db, "o"), (1..=20).collect::<Vec<_>>());
+    assert_eq!(std::fs::metadata(dead).unwrap().len(), 0, "emptied");
     store.stop(Duration::from_secs(5)).unwrap();
 }
 

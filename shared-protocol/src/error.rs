@@ -68,7 +68,7 @@ catalog! {
     ShuttingDown = "SHUTTING_DOWN": "The server is shutting down; sent in closing.",
     RoomTooLarge = "ROOM_TOO_LARGE": "The room's snapshot would pass the configured size cap; requests that would grow it are refused.",
     UnsupportedCodec = "UNSUPPORTED_CODEC": "The client offered no supported WebSocket subprotocol, or used a codec the transport does not carry.",
-        Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with the trace id (details.trace_id).",
+        Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
     SessionReplaced = "SESSION_REPLACED": "The session was resumed on another connection; this one is closed.",
 }
 
