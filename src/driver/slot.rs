@@ -49,6 +49,9 @@ pub struct RoomSlot {
     seats: BTreeMap<ConnId, MemberId>,
     /// Latest cursor per member since the last tick (coalesced).
     cursors: BTreeMap<MemberId, Pos>,
+    /// Members in the order their requests (inputs and cursors) arrived
+    /// since the last tick, repeats included: the fan-out's order.
+    arrivals: Vec<MemberId>,
     /// Seats taken over by a resumed session, welcomed after the next tick.
     taken_over: Vec<(MemberId, Arc<ConnHandle>)>,
     /// The reconnect grace period, in milliseconds.
@@ -131,6 +134,7 @@ impl RoomSlot {
             members: BTreeMap::new(),
             seats: BTreeMap::new(),
             cursors: BTreeMap::new(),
+            arrivals: Vec::new(),
             taken_over: Vec::new(),
             grace_ms,
             empty_since: None,
@@ -299,6 +303,9 @@ impl RoomSlot {
                 kind = super::journal::input_kind(&input.kind),
                 "request queued"
             );
+        }
+        if let (Some(m), Some(_)) = (input.member, &conn) {
+            self.arrivals.push(m);
         }
         self.traces.push(trace);
         self.pending.push(input);
@@ -490,13 +497,15 @@ impl RoomSlot {
                     .stats
                     .cursor_updates
                     .fetch_add(1, Ordering::Relaxed);
-                if let (Some(m), true) = (member, on_board)
-                    && self.cursors.insert(m, pos).is_some()
-                {
-                    settings
-                        .stats
-                        .cursors_coalesced
-                        .fetch_add(1, Ordering::Relaxed);
+                if let (Some(m), true) = (member, on_board) {
+                    if self.cursors.insert(m, pos).is_some() {
+                        settings
+                            .stats
+                            .cursors_coalesced
+                            .fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.arrivals.push(m);
+                    }
                 }
             }
             ClientMessage::Hello { .. }
@@ -822,23 +831,27 @@ impl RoomSlot {
                 .map(|(member, pos)| CursorPos { member, pos })
                 .collect(),
         });
+        let mut arrivals = std::mem::take(&mut self.arrivals);
         self.fan_out(
-            &out.inputs,
+            &arrivals,
             held,
             delta.as_ref(),
             cursors.as_ref(),
             &joined_now,
             settings,
         );
+        // Kept for the next tick's requests.
+        arrivals.clear();
+        self.arrivals = arrivals;
     }
 
-    /// Queues, connection by connection (see [`waited_longest_first`]; the
-    /// tick's `inputs` in arrival order), its held replies, then the delta (critical; not to those that joined this tick, whose
+    /// Queues, connection by connection (see [`waited_longest_first`]), its
+    /// held replies, then the delta (critical; not to those that joined this tick, whose
     /// `joined` already holds it), then the cursors (droppable). Broadcasts
     /// are encoded once per codec and the same bytes shared.
     fn fan_out(
         &self,
-        inputs: &[Input],
+        arrivals: &[MemberId],
         mut held: Held,
         delta: Option<&ServerMessage>,
         cursors: Option<&ServerMessage>,
@@ -851,7 +864,7 @@ impl RoomSlot {
         }
         let mut deltas = SharedFrames::default();
         let mut cursor_frames = SharedFrames::default();
-        for conn in waited_longest_first(inputs.iter().map(|i| i.member), &self.members) {
+        for conn in waited_longest_first(arrivals, &self.members) {
             held.flush(conn, settings);
             if let Some(msg) = delta
                 && !joined_now.contains(&conn.id)
@@ -875,20 +888,21 @@ impl RoomSlot {
     }
 }
 
-/// The order a tick's fan-out visits the members: first those with inputs in
-/// the tick, by the arrival of their first one (they have waited longest for
-/// this delta), then the rest in member order. The connections write in the
+/// The order a tick's fan-out visits the members: first those who sent
+/// something (an input or a cursor) since the last tick, by the arrival of
+/// their first request (they have waited longest for this tick's answer),
+/// then the rest in member order. The connections write in the
 /// order they are queued, and in a big room the last write comes milliseconds
 /// after the first; visiting a fixed order instead would give the same
 /// members that delay every tick, on top of however long their intent waited
 /// for the tick.
-fn waited_longest_first<T>(
-    arrivals: impl Iterator<Item = Option<MemberId>>,
-    members: &BTreeMap<MemberId, T>,
-) -> Vec<&T> {
+fn waited_longest_first<'a, T>(
+    arrivals: &[MemberId],
+    members: &'a BTreeMap<MemberId, T>,
+) -> Vec<&'a T> {
     let mut order = Vec::with_capacity(members.len());
     let mut visited = BTreeSet::new();
-    for m in arrivals.flatten() {
+    for &m in arrivals {
         if let Some(conn) = members.get(&m)
             && visited.insert(m)
         {
@@ -992,15 +1006,13 @@ mod tests {
             .into_iter()
             .map(|(m, name)| (MemberId(m), name))
             .collect();
-        // d's input arrived first, then b's, d's again, a system input (no
-        // member), and one from a member who has since left.
-        let arrivals = [Some(3), Some(1), Some(3), None, Some(9)].map(|m| m.map(MemberId));
-        let order = waited_longest_first(arrivals.into_iter(), &members);
+        // d's request arrived first, then b's, d's again, and one from a
+        // member who has since left.
+        let arrivals = [3, 1, 3, 9].map(MemberId);
+        let order = waited_longest_first(&arrivals, &members);
         assert_eq!(order, [&"d", &"b", &"a", &"c", &"e"]);
-        let quiet = waited_longest_first(std::iter::empty(), &members);
+        let quiet = waited_longest_first(&[], &members);
         assert_eq!(quiet, [&"a", &"b", &"c", &"d", &"e"], "member order");
-        assert!(
-            waited_longest_first(arrivals.into_iter(), &BTreeMap::<MemberId, ()>::new()).is_empty()
-        );
+        assert!(waited_longest_first(&arrivals, &BTreeMap::<MemberId, ()>::new()).is_empty());
     }
 }
