@@ -382,13 +382,8 @@ impl FullDisk {
 
 #[test]
 fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
-    let FullDisk {
-        store,
-        filler,
-        db,
-        dead,
-        ..
-    } = &FullDisk::new("full", 512 * 1024, 20_000, "f");
+    let disk = FullDisk::new("full", 512 * 1024, 20_000, "f");
+    let (store, db, dead) = (&disk.store, &disk.db, &disk.dead);
     let h = store.health().clone();
     for t in 1..=300 {
         store.submit(Pending::new(tick("f", t, 4))).ok().unwrap();
@@ -406,7 +401,7 @@ fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
     assert!(std::fs::metadata(dead).unwrap().len() > 0);
     assert!(!h.is_refusing(), "the dead-letter file still has room");
 
-    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(&disk.filler).unwrap();
     store.flush(Duration::from_secs(10)).unwrap();
     assert_eq!(logged_ticks(db, "f"), (1..=300).collect::<Vec<_>>());
     assert_eq!(input_count(db, "f"), 1200);
@@ -417,13 +412,8 @@ fn a_full_disk_spills_to_the_dead_letter_file_and_replays_in_order() {
 
 #[test]
 fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
-    let FullDisk {
-        store,
-        filler,
-        db,
-        dead,
-        ..
-    } = &FullDisk::new("outage", 256 * 1024, 1, "o");
+    let disk = FullDisk::new("outage", 256 * 1024, 1, "o");
+    let (store, db, dead) = (&disk.store, &disk.db, &disk.dead);
     let h = store.health().clone();
     for t in 1..=20 {
         store.submit(Pending::new(tick("o", t, 2))).ok().unwrap();
@@ -444,7 +434,7 @@ fn retries_during_a_long_outage_do_not_append_the_parked_writes_again() {
     );
     assert_eq!(h.spilled_writes.load(Ordering::Relaxed), 20);
 
-    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(&disk.filler).unwrap();
     store.flush(Duration::from_secs(10)).unwrap();
     assert_eq!(logged_ticks(db, "o"), (1..=20).collect::<Vec<_>>());
     assert_eq!(std::fs::metadata(dead).unwrap().len(), 0, "emptied");
