@@ -233,7 +233,8 @@ struct Writer {
     queued_bytes: u64,
     /// When the oldest write in `queue` arrived (for the commit interval).
     first_queued: Option<Instant>,
-    /// Holds writes newer than everything in `queue` while not drained.
+    /// Holds the oldest waiting writes while not drained: everything in
+    /// `queue` past `from_file` is newer than what the file holds.
     dead: Option<DeadLetter>,
     /// How many writes at the front of `queue` were read back from the
     /// dead-letter file, from `chunk_start` on. Until committed they are
@@ -305,31 +306,32 @@ impl Writer {
     }
 
     fn accept(&mut self, mut p: Pending) {
-        let spilling = self.dead.as_ref().is_some_and(|d| !d.is_drained());
-        if spilling {
-            // Newer than everything in memory: after what is in the file.
-            p.settle(Err(
-                "the store is unavailable; the write waits in the dead-letter file".into(),
-            ));
-            if let Err(p) = self.spill(p) {
-                self.push(p);
-            }
-        } else if !self.health.is_healthy() {
-            // The store is failing: the write is parked, and a caller waiting
-            // for durability is told now rather than after the outage.
+        let parking = self.dead.as_ref().is_some_and(|d| !d.is_drained());
+        if parking || !self.health.is_healthy() {
+            // The store is failing (or what it failed to take still waits in
+            // the file): the write is parked, and a caller waiting for
+            // durability is told now rather than after the outage.
             p.settle(Err(self.unavailable()));
-            let full = self.queued_bytes + p.write.weight() as u64 > self.config.buffer_max_bytes;
-            if full && self.dead.is_some() {
-                if let Err(p) = self.spill(p) {
-                    self.push(p);
-                }
-            } else {
+            self.park(p);
+        } else {
+            self.push(p);
+        }
+        self.update_gauges();
+    }
+
+    /// Parks a write behind everything that waits: in the dead-letter file
+    /// once every older write in memory went there first, else in memory.
+    /// The file therefore always holds the oldest waiting writes and memory
+    /// only newer ones, so a crash (which loses memory) can only cost the
+    /// newest writes of a room, never leave a hole in its log.
+    fn park(&mut self, p: Pending) {
+        if self.dead.is_some() && self.park_queue() {
+            if let Err(p) = self.spill(p) {
                 self.push(p);
             }
         } else {
             self.push(p);
         }
-        self.update_gauges();
     }
 
     fn unavailable(&self) -> String {
@@ -416,6 +418,11 @@ impl Writer {
         if !due || !self.breaker.allow(now) {
             return false;
         }
+        if self.breaker.state() == crate::health::BreakerState::HalfOpen {
+            // The probe tells whether the fault is gone, not whether this
+            // connection got over it: it always starts afresh.
+            self.conn = None;
+        }
         self.health.set_breaker(self.breaker.state());
         let n = self.queue.len().min(self.config.batch_max_writes);
         let started = Instant::now();
@@ -478,7 +485,7 @@ impl Writer {
                 if is_connection_fault(&e) {
                     self.conn = None;
                 }
-                self.enforce_buffer_cap();
+                self.park_queue();
                 self.update_gauges();
                 return true;
             }
@@ -487,43 +494,34 @@ impl Writer {
         false
     }
 
-    /// Writes accepted while the store was healthy may exceed the buffer once
-    /// it fails: the newest of them move to the dead-letter file, in order.
-    /// Writes read back from the file leave memory and are read again later.
-    fn enforce_buffer_cap(&mut self) {
-        if self.queued_bytes > self.config.buffer_max_bytes
-            && self.from_file > 0
-            && let Some(dead) = self.dead.as_mut()
-        {
+    /// Moves every write waiting in memory to the dead-letter file, oldest
+    /// first, so that the file holds the whole backlog in order and a kill
+    /// during an outage loses nothing that reached the store thread. Writes
+    /// read back from the file leave memory (they are still in the file) and
+    /// its replay rewinds to them. True when nothing is left in memory; on
+    /// a failed append the rest stays in memory, in order.
+    fn park_queue(&mut self) -> bool {
+        let Some(dead) = self.dead.as_mut() else {
+            return self.queue.is_empty();
+        };
+        if self.from_file > 0 {
+            dead.rewind(self.chunk_start);
             for p in self.queue.drain(..self.from_file.min(self.queue.len())) {
                 self.queued_bytes -= p.write.weight() as u64;
             }
-            dead.rewind(self.chunk_start);
             self.from_file = 0;
         }
-        if self.queued_bytes <= self.config.buffer_max_bytes
-            || self.dead.as_ref().is_none_or(|d| !d.is_drained())
-        {
-            return;
-        }
-        let mut kept = 0u64;
-        let split = self
-            .queue
-            .iter()
-            .position(|p| {
-                kept += p.write.weight() as u64;
-                kept > self.config.buffer_max_bytes
-            })
-            .unwrap_or(self.queue.len());
-        let tail: Vec<Pending> = self.queue.drain(split..).collect();
-        self.from_file = self.from_file.min(split);
-        for mut p in tail {
+        while let Some(mut p) = self.queue.pop_front() {
             self.queued_bytes -= p.write.weight() as u64;
             p.settle(Err(self.unavailable()));
             if let Err(p) = self.spill(p) {
-                self.push(p);
+                self.queued_bytes += p.write.weight() as u64;
+                self.queue.push_front(p);
+                return false;
             }
         }
+        self.first_queued = None;
+        true
     }
 
     /// Opens the connection again if a fault dropped it.
@@ -630,8 +628,12 @@ impl Writer {
     }
 }
 
+/// Whether a failed commit may have left the connection itself unusable.
+/// SQLite keeps some failures in the connection (after an I/O error on its
+/// files it reports "attempt to write a readonly database" on every later
+/// write, even once the files are writable again), so anything but lock
+/// contention drops the connection and the next attempt opens a fresh one.
 fn is_connection_fault(e: &StoreError) -> bool {
-    matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-        if matches!(f.code, rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen))
-        || matches!(e, StoreError::Open { .. })
+    !matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }

@@ -588,3 +588,113 @@ fn retention_compacts_behind_the_oldest_kept_snapshot_and_purges_archived_rooms(
     assert_eq!(logged_ticks(&db, "gone"), Vec::<u64>::new());
     assert_eq!(r.room("keep").unwrap().last_tick, 31);
 }
+
+fn chattr(flag: &str, files: &[&Path]) {
+    for f in files {
+        if f.exists() {
+            let ok = std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(f)
+                .status()
+                .expect("running chattr");
+            assert!(ok.success(), "chattr {flag} {} (the tests run as root)", f.display());
+        }
+    }
+}
+
+/// The database and its WAL are made immutable for a moment: SQLite's
+/// connection keeps failing ("attempt to write a readonly database") after
+/// the files are writable again, so the breaker's probe must use a fresh
+/// connection, or the store never recovers.
+#[test]
+fn a_brief_write_failure_clears_once_the_files_are_writable_again() {
+    let dir = TempDir::new("immutable");
+    let db = dir.path("t.db");
+    let mut c = config(&db);
+    c.dead_letter = Some(dir.path("dead.letter"));
+    let store = Store::start(c).unwrap();
+    store.submit(Pending::new(room("i"))).ok().unwrap();
+    for t in 1..=5 {
+        store.submit(Pending::new(tick("i", t, 2))).ok().unwrap();
+    }
+    store.flush(Duration::from_secs(5)).unwrap();
+    let wal = dir.path("t.db-wal");
+    chattr("+i", &[&db, &wal]);
+    let h = store.health().clone();
+    let failed = h.failed_commits.load(Ordering::Relaxed);
+    for t in 6..=40 {
+        store.submit(Pending::new(tick("i", t, 2))).ok().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    wait_until("commits fail", Duration::from_secs(5), || {
+        h.failed_commits.load(Ordering::Relaxed) >= failed + 3
+    });
+    assert!(!h.is_healthy(), "the fault fired");
+    chattr("-i", &[&db, &wal]);
+    store
+        .flush(Duration::from_secs(10))
+        .expect("the store recovers by itself once the files are writable");
+    assert!(h.is_healthy());
+    assert_eq!(h.breaker(), BreakerState::Closed);
+    assert_eq!(logged_ticks(&db, "i"), (1..=40).collect::<Vec<_>>());
+    store.stop(Duration::from_secs(5)).unwrap();
+}
+
+/// A crash during an outage loses only what had not reached the store
+/// thread: everything the thread took is in the dead-letter file, oldest
+/// first, so the next start commits an unbroken prefix of every room's log,
+/// whatever the buffer size. (Before: the oldest writes waited in memory
+/// and died with the process while newer ones were in the file, and the
+/// next start committed them over a hole.)
+#[test]
+fn a_crash_during_an_outage_leaves_no_hole_whatever_the_buffer() {
+    for buffer in [1, 4096, 256 << 20] {
+        let dir = TempDir::new("crash-outage");
+        let db = dir.path("t.db");
+        let dead = dir.path("dead.letter");
+        let mut c = config(&db);
+        c.dead_letter = Some(dead.clone());
+        c.buffer_max_bytes = buffer;
+        let store = Store::start(c).unwrap();
+        store.submit(Pending::new(room("h"))).ok().unwrap();
+        store.flush(Duration::from_secs(5)).unwrap();
+        let holder = rusqlite_conn(&db);
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        for t in 1..=200 {
+            store.submit(Pending::new(tick("h", t, 3))).ok().unwrap();
+        }
+        let h = store.health().clone();
+        wait_until("the thread took every write", Duration::from_secs(5), || {
+            store.queue_depth() == 0 && h.spilled_writes.load(Ordering::Relaxed) >= 200
+        });
+        assert_eq!(
+            h.buffered_writes.load(Ordering::Relaxed),
+            0,
+            "buffer {buffer}: nothing waits in memory during the outage"
+        );
+        // The crash: what is on disk now is all a restart gets (a copy of
+        // the files, taken while the outage lasts and memory still holds
+        // whatever it holds).
+        let after = TempDir::new("crash-outage-after");
+        for f in ["t.db", "t.db-wal", "dead.letter"] {
+            if dir.path(f).exists() {
+                std::fs::copy(dir.path(f), after.path(f)).unwrap();
+            }
+        }
+        let mut c2 = config(&after.path("t.db"));
+        c2.dead_letter = Some(after.path("dead.letter"));
+        let restarted = Store::start(c2).unwrap();
+        assert_eq!(restarted.replayed_at_start(), 200, "buffer {buffer}");
+        assert_eq!(
+            logged_ticks(&after.path("t.db"), "h"),
+            (1..=200).collect::<Vec<_>>(),
+            "buffer {buffer}"
+        );
+        restarted.stop(Duration::from_secs(5)).unwrap();
+        holder.execute_batch("ROLLBACK").unwrap();
+        drop(holder);
+        store.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(logged_ticks(&db, "h"), (1..=200).collect::<Vec<_>>());
+        store.stop(Duration::from_secs(5)).unwrap();
+    }
+}
