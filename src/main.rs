@@ -3,6 +3,7 @@
 mod api;
 mod config;
 mod console;
+mod data_lock;
 mod driver;
 mod export_cmd;
 mod history;

@@ -66,6 +66,11 @@ fn quinn_code(n: u32) -> tickroom_net::quic::VarInt {
 pub fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
+    // Before anything reads or writes the data: one server per data dir.
+    let data_lock = crate::data_lock::DataLock::acquire(
+        &config.server.data_dir,
+        &config.store.db_path(&config.server.data_dir),
+    )?;
     let server_secret = load_or_create_secret(&config.server.data_dir.join("server.secret"))?;
     let tokens = Arc::new(tickroom_net::tokens::Tokens::new(
         config.auth.jwt_secret()?.as_deref(),
@@ -129,6 +134,8 @@ pub fn run(config: Config) -> Result<()> {
     ));
     router.remember_restored_seats(recovered.seats);
 
+    // Held until `run` returns, after the store's last write.
+    let data_lock = &data_lock;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.io_threads)
         .thread_name("io")
@@ -180,6 +187,12 @@ pub fn run(config: Config) -> Result<()> {
             }})
         );
         tracing::info!(%http, "listening");
+        data_lock.describe(&serde_json::json!({
+            "pid": std::process::id(),
+            "http": http.to_string(),
+            "ws": format!("{ws_scheme}://{http}/ws"),
+            "quic": quic.map(|q| q.to_string()),
+        }))?;
 
         let (close_tx, close_rx) = watch::channel(false);
         let connections = Arc::new(ConnTracker::default());
