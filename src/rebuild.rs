@@ -44,6 +44,18 @@ pub enum RebuildError {
     Diverged(Divergence),
 }
 
+impl RebuildError {
+    /// The tick at which the stored history stops being consistent, when
+    /// the error is damage at a tick (not a store fault or a missing base).
+    pub fn damaged_at(&self) -> Option<u64> {
+        match self {
+            RebuildError::Diverged(d) => Some(d.tick),
+            RebuildError::Input { tick, .. } | RebuildError::Snapshot { tick, .. } => Some(*tick),
+            RebuildError::Store(_) | RebuildError::NoBase(_) => None,
+        }
+    }
+}
+
 pub struct Rebuilt {
     pub room: Room,
     /// The tick the rebuild started from (0 = creation).
@@ -140,10 +152,14 @@ pub fn replay(
     // Every hash the store recorded after the start: snapshots and the
     // hashes ticks published.
     let mut expected: BTreeMap<u64, (u64, &'static str)> = BTreeMap::new();
+    // The version each logged tick ended at: a tick missing from the log
+    // (a hole) shows at the next logged tick as a version behind.
+    let mut versions: BTreeMap<u64, u64> = BTreeMap::new();
     for t in reader.ticks(id, from_tick, end)? {
         if let Some(h) = t.state_hash {
             expected.insert(t.tick, (h, "published state hash"));
         }
+        versions.insert(t.tick, t.to_version);
     }
     for s in snapshots
         .iter()
@@ -154,6 +170,7 @@ pub fn replay(
     let mut r = Replay {
         room: &mut room,
         expected,
+        versions,
         inputs: 0,
         hashes_checked: 0,
     };
@@ -199,6 +216,7 @@ fn check_hash(tick: u64, what: &str, expected: u64, actual: StateHash) -> Result
 struct Replay<'a> {
     room: &'a mut Room,
     expected: BTreeMap<u64, (u64, &'static str)>,
+    versions: BTreeMap<u64, u64>,
     inputs: u64,
     hashes_checked: u64,
 }
@@ -222,6 +240,16 @@ impl Replay<'_> {
                     actual: format!("{outcome:?}"),
                 }));
             }
+        }
+        if let Some(version) = self.versions.get(&out.tick)
+            && *version != self.room.version()
+        {
+            return Err(RebuildError::Diverged(Divergence {
+                tick: out.tick,
+                what: "room version after the tick (an earlier tick is missing from the log, or the log is damaged)".into(),
+                expected: version.to_string(),
+                actual: self.room.version().to_string(),
+            }));
         }
         if let Some((hash, what)) = self.expected.get(&out.tick) {
             check_hash(out.tick, what, *hash, self.room.state_hash())?;

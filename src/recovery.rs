@@ -2,8 +2,10 @@
 //! rebuilt from its newest snapshot plus its log tail, checked against the
 //! hashes stored on the way, and comes back with its epoch increased.
 
+use crate::driver::seat_seqs::SeatSeqs;
 use crate::driver::{RoomSlot, ShardInit};
-use crate::rebuild::{Start, rebuild};
+use crate::rebuild::{RebuildError, Rebuilt, Start, rebuild};
+use anyhow::Context;
 use std::time::{Duration, Instant};
 use tickroom_persistence::Reader;
 use tickroom_protocol::RoomId;
@@ -14,10 +16,87 @@ pub struct Recovered {
     pub seats: Vec<(String, RoomId)>,
     pub rooms: usize,
     pub inputs: u64,
-    /// Rooms that could not be rebuilt, with why; they stay in the store
-    /// untouched for `tickroom replay` to examine.
+    /// Rooms that could not be rebuilt at all, with why; they stay in the
+    /// store untouched for `tickroom replay` to examine.
     pub failed: Vec<(String, String)>,
+    /// Rooms whose history was found damaged and that came back at their
+    /// last consistent tick: what was cut and why.
+    pub damaged: Vec<Damaged>,
     pub elapsed: Duration,
+}
+
+/// A room recovered to its last consistent tick.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Damaged {
+    pub room: String,
+    /// The last tick the room's stored history was consistent to; the room
+    /// came back there.
+    pub recovered_to_tick: u64,
+    /// The last tick the store held for it before the cut.
+    pub stored_to_tick: u64,
+    /// Logged ticks and snapshots moved to `damaged_ticks` and
+    /// `damaged_snapshots`.
+    pub ticks_moved: u64,
+    pub snapshots_moved: u64,
+    pub error: String,
+}
+
+/// Rebuilds a room from its newest snapshot and log tail; when its history
+/// is damaged at tick T, rebuilds it to T - 1 instead (and again below a
+/// further damage), so the room comes back at its last consistent tick.
+/// The second value is the first error met, when the room had to stop
+/// short of its stored end.
+///
+/// Also gives the seats' last applied seqs at the rebuilt tick: those
+/// stored with the snapshot the rebuild started from, then the tail's.
+fn rebuild_consistent(
+    reader: &Reader,
+    stored: &tickroom_persistence::StoredRoom,
+) -> Result<(Rebuilt, SeatSeqs, Option<RebuildError>), RebuildError> {
+    let mut first_error = None;
+    let mut to_tick = None;
+    let id = stored.record.room.as_str();
+    loop {
+        let mut seqs = None;
+        let result = rebuild(reader, stored, Start::Newest, to_tick, |_, out| {
+            let seqs = seqs.get_or_insert_with(|| {
+                // The room before its first replayed tick: the base.
+                let base = out.tick - 1;
+                if base == 0 {
+                    return Ok(SeatSeqs::default());
+                }
+                reader
+                    .snapshot_seqs(id, base)
+                    .map(|s| SeatSeqs::from_stored(&s))
+            });
+            if let Ok(seqs) = seqs {
+                seqs.note_tick(out);
+            }
+        });
+        match result {
+            Ok(rebuilt) => {
+                let seqs = match seqs {
+                    Some(s) => s?,
+                    // Nothing replayed after the base snapshot.
+                    None if rebuilt.room.tick() == 0 => SeatSeqs::default(),
+                    None => SeatSeqs::from_stored(&reader.snapshot_seqs(id, rebuilt.room.tick())?),
+                };
+                return Ok((rebuilt, seqs, first_error));
+            }
+            Err(e) => {
+                let Some(bad) = e.damaged_at().filter(|t| *t > 0) else {
+                    return Err(first_error.unwrap_or(e));
+                };
+                if to_tick.is_some_and(|t| t < bad) {
+                    // No progress: the damage is not where the error says.
+                    return Err(first_error.unwrap_or(e));
+                }
+                tracing::error!(room = %stored.record.room, error = %e, tick = bad, "a room's stored history is damaged; rebuilding it to the tick before");
+                first_error.get_or_insert(e);
+                to_tick = Some(bad - 1);
+            }
+        }
+    }
 }
 
 pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::Result<Recovered> {
@@ -28,6 +107,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
         rooms: 0,
         inputs: 0,
         failed: Vec::new(),
+        damaged: Vec::new(),
         elapsed: Duration::ZERO,
     };
     let reader = Reader::open_for_recovery(path)?;
@@ -39,8 +119,37 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
             continue;
         }
         let t0 = Instant::now();
-        match rebuild(&reader, &stored, Start::Newest, None, |_, _| {}) {
-            Ok(rebuilt) => {
+        match rebuild_consistent(&reader, &stored) {
+            Ok((rebuilt, seqs, damage)) => {
+                if let Some(e) = damage {
+                    let kept = rebuilt.room.tick();
+                    let cut = tickroom_persistence::cut_after(
+                        path,
+                        id.as_str(),
+                        kept,
+                        &e.to_string(),
+                    )
+                    .with_context(|| {
+                        format!("moving aside the damaged history of room {id} after tick {kept}")
+                    })?;
+                    tracing::error!(
+                        room = %id,
+                        recovered_to_tick = kept,
+                        stored_to_tick = stored.last_tick,
+                        ticks_moved = cut.ticks,
+                        snapshots_moved = cut.snapshots,
+                        error = %e,
+                        "a room's history was damaged: it is recovered to its last consistent tick, and what followed is kept in damaged_ticks / damaged_snapshots"
+                    );
+                    out.damaged.push(Damaged {
+                        room: id.to_string(),
+                        recovered_to_tick: kept,
+                        stored_to_tick: stored.last_tick,
+                        ticks_moved: cut.ticks,
+                        snapshots_moved: cut.snapshots,
+                        error: e.to_string(),
+                    });
+                }
                 let mut room = rebuilt.room;
                 room.bump_epoch();
                 tracing::info!(
@@ -55,7 +164,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
                 );
                 out.inputs += rebuilt.inputs;
                 out.rooms += 1;
-                let mut slot = RoomSlot::recovered(room, stored.record.private, grace_ms);
+                let mut slot = RoomSlot::recovered(room, seqs, stored.record.private, grace_ms);
                 out.seats
                     .extend(slot.seated_users().into_iter().map(|u| (u, id.clone())));
                 out.init[shard].rooms.push(slot);

@@ -98,6 +98,7 @@ pub fn run(config: Config) -> Result<()> {
             "rooms": recovered.rooms,
             "inputs": recovered.inputs,
             "failed": recovered.failed.iter().map(|(room, error)| serde_json::json!({"room": room, "error": error})).collect::<Vec<_>>(),
+            "damaged": recovered.damaged,
             "ms": recovered.elapsed.as_millis() as u64,
             "dead_letter_replayed": store.replayed_at_start(),
             "store": store_config.path.display().to_string(),

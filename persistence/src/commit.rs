@@ -44,6 +44,8 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
         )?;
         let mut epoch =
             tx.prepare_cached("UPDATE rooms SET epoch = max(epoch, ?2) WHERE id = ?1")?;
+        let mut seqs =
+            tx.prepare_cached("UPDATE snapshots SET seqs = ?3 WHERE room = ?1 AND tick = ?2")?;
         // A purged room may still be loaded (its members leave after the
         // purge): its later writes are dropped, not left as orphan rows.
         let mut known = tx.prepare_cached("SELECT 1 FROM rooms WHERE id = ?1")?;
@@ -125,6 +127,17 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                 }
                 Write::Epoch { room, epoch: e } => {
                     epoch.execute(params![room, e])?;
+                }
+                Write::SeatSeqs {
+                    room,
+                    tick,
+                    seqs: s,
+                } => {
+                    let bytes = postcard::to_stdvec(s).map_err(|e| StoreError::Corrupt {
+                        what: "seat sequence numbers",
+                        message: e.to_string(),
+                    })?;
+                    seqs.execute(params![room, i64_bits(*tick), bytes])?;
                 }
             }
         }

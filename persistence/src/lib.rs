@@ -10,6 +10,7 @@
 pub mod breaker;
 mod commit;
 mod config;
+mod damage;
 mod dead_letter;
 mod error;
 mod health;
@@ -21,6 +22,7 @@ mod schema;
 mod writer;
 
 pub use config::StoreConfig;
+pub use damage::{Cut, cut_after};
 pub use error::StoreError;
 pub use health::{BreakerState, RoomProgress, StoreHealth};
 pub use model::{

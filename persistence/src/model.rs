@@ -138,6 +138,13 @@ pub enum Write {
         room: String,
         epoch: u32,
     },
+    /// The last request sequence number applied for each seat (member id,
+    /// seq) as of the room's snapshot at `tick`, written right after it.
+    SeatSeqs {
+        room: String,
+        tick: u64,
+        seqs: Vec<(u32, u64)>,
+    },
 }
 
 impl Write {
@@ -146,7 +153,9 @@ impl Write {
             Write::CreateRoom(r) => &r.room,
             Write::Tick(t) => &t.room,
             Write::Snapshot(s) => &s.room,
-            Write::Archived { room, .. } | Write::Epoch { room, .. } => room,
+            Write::Archived { room, .. }
+            | Write::Epoch { room, .. }
+            | Write::SeatSeqs { room, .. } => room,
         }
     }
 
@@ -175,6 +184,7 @@ impl Write {
                     + t.audit.len() * 128
             }
             Write::Snapshot(s) => s.bytes.len(),
+            Write::SeatSeqs { seqs, .. } => seqs.len() * 16,
             Write::Archived { .. } | Write::Epoch { .. } => 0,
         }
     }

@@ -154,6 +154,28 @@ impl Reader {
             .optional()?)
     }
 
+    /// The last request sequence number applied per seat (member id, seq)
+    /// as of the snapshot at `tick`; empty when the snapshot has none
+    /// (written before they were kept).
+    pub fn snapshot_seqs(&self, room: &str, tick: u64) -> Result<Vec<(u32, u64)>, StoreError> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT seqs FROM snapshots WHERE room = ?1 AND tick = ?2",
+                params![room, i64_bits(tick)],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        match bytes {
+            None => Ok(Vec::new()),
+            Some(b) => postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt {
+                what: "seat sequence numbers",
+                message: format!("room {room} snapshot at tick {tick}: {e}"),
+            }),
+        }
+    }
+
     /// Logged ticks after `after`, up to `upto` inclusive.
     pub fn ticks(&self, room: &str, after: u64, upto: u64) -> Result<Vec<TickRow>, StoreError> {
         let rows = self

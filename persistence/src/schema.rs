@@ -90,6 +90,48 @@ ALTER TABLE inputs ADD COLUMN trace_id INTEGER;
 "#,
 ];
 
+/// Migration 4: where recovery moves the part of a room's history it found
+/// damaged (see `damage`), kept for examination instead of deleted; and
+/// beside each snapshot the last request sequence number applied for each
+/// seat (not room state: the driver's, for `welcome.last_applied_seq` after
+/// a restart).
+const RECOVERY: &str = r#"
+ALTER TABLE snapshots ADD COLUMN seqs BLOB;
+CREATE TABLE damaged_ticks (
+    room TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    from_version INTEGER NOT NULL,
+    to_version INTEGER NOT NULL,
+    state_hash INTEGER,
+    at INTEGER NOT NULL,
+    input_count INTEGER NOT NULL,
+    inputs BLOB,
+    cut_at INTEGER NOT NULL,
+    PRIMARY KEY (room, cut_at, tick)
+) STRICT;
+CREATE TABLE damaged_snapshots (
+    room TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    state_hash INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    cut_at INTEGER NOT NULL,
+    PRIMARY KEY (room, cut_at, tick)
+) STRICT;
+CREATE TABLE damage (
+    room TEXT NOT NULL,
+    cut_at INTEGER NOT NULL,
+    kept_to_tick INTEGER NOT NULL,
+    ticks_moved INTEGER NOT NULL,
+    snapshots_moved INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (room, cut_at)
+) STRICT;
+"#;
+
 /// Migration 3: each tick's inputs packed into its `ticks` row (see
 /// `packed`); the hook moves the rows of `inputs` there and drops the table.
 const PACK_INPUTS: &str = r#"
@@ -105,6 +147,7 @@ pub fn schema_version() -> usize {
 fn all_migrations() -> Vec<M<'static>> {
     let mut all: Vec<M<'static>> = MIGRATIONS.iter().map(|sql| M::up(sql)).collect();
     all.push(M::up_with_hook(PACK_INPUTS, pack_logged_inputs));
+    all.push(M::up(RECOVERY));
     all
 }
 

@@ -1,0 +1,68 @@
+//! A room whose stored history is found damaged at start (a tick missing
+//! from its log, an input that does not decode, a replay that diverges) is
+//! recovered to its last consistent tick, not dropped. Everything stored
+//! after that tick is moved out of the room's history into `damaged_ticks`
+//! and `damaged_snapshots` (kept for examination, with a row in `damage`
+//! saying why), so the room's next ticks are logged after a history that
+//! replays, instead of colliding with rows of a history that does not.
+
+use crate::StoreError;
+use crate::commit::i64_bits;
+use crate::schema::{self, OpenOptions};
+use rusqlite::params;
+use std::path::Path;
+
+/// What [`cut_after`] moved aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    pub ticks: u64,
+    pub snapshots: u64,
+}
+
+/// Moves `room`'s logged ticks and snapshots after `keep_to_tick` into the
+/// damaged tables, in one transaction, and records why.
+pub fn cut_after(
+    path: &Path,
+    room: &str,
+    keep_to_tick: u64,
+    reason: &str,
+) -> Result<Cut, StoreError> {
+    let mut conn = schema::open(path, OpenOptions::default())?;
+    let now = i64_bits(crate::model::unix_ms());
+    let keep = i64_bits(keep_to_tick);
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let ticks = tx.execute(
+        "INSERT INTO damaged_ticks (room, tick, from_version, to_version, state_hash, at, input_count, inputs, cut_at)
+         SELECT room, tick, from_version, to_version, state_hash, at, input_count, inputs, ?3
+         FROM ticks WHERE room = ?1 AND tick > ?2",
+        params![room, keep, now],
+    )?;
+    tx.execute(
+        "DELETE FROM ticks WHERE room = ?1 AND tick > ?2",
+        params![room, keep],
+    )?;
+    let snapshots = tx.execute(
+        "INSERT INTO damaged_snapshots (room, tick, version, epoch, state_hash, size, at, bytes, cut_at)
+         SELECT room, tick, version, epoch, state_hash, size, at, bytes, ?3
+         FROM snapshots WHERE room = ?1 AND tick > ?2",
+        params![room, keep, now],
+    )?;
+    tx.execute(
+        "DELETE FROM snapshots WHERE room = ?1 AND tick > ?2",
+        params![room, keep],
+    )?;
+    tx.execute(
+        "UPDATE rooms SET last_tick = min(last_tick, ?2) WHERE id = ?1",
+        params![room, keep],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO damage (room, cut_at, kept_to_tick, ticks_moved, snapshots_moved, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![room, now, keep, ticks as i64, snapshots as i64, reason],
+    )?;
+    tx.commit()?;
+    Ok(Cut {
+        ticks: ticks as u64,
+        snapshots: snapshots as u64,
+    })
+}
