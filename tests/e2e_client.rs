@@ -154,3 +154,126 @@ async fn without_a_server_the_client_fails_after_its_attempts() {
         .collect();
     assert_eq!(attempts.len(), 4, "{states:?}");
 }
+
+/// Exactly once across a restart: a chat line and a dice roll are applied
+/// (and committed), the link and then the server die before their replies
+/// are read, and the client resumes on the restarted server. The resumed
+/// `welcome` carries the seat's last applied seq (kept beside snapshots and
+/// recovered from the log), so the client resolves both as applied instead
+/// of sending them again: the log holds each once. Both after a kill -9 and
+/// after a graceful stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_across_a_kill_are_applied_exactly_once() {
+    in_flight_across_a_restart(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_across_a_graceful_restart_are_applied_exactly_once() {
+    in_flight_across_a_restart(false).await;
+}
+
+async fn in_flight_across_a_restart(kill: bool) {
+    let mut server = Server::start(&[]);
+    server.keep_data = true;
+    let data = server.data_dir.clone();
+    let http = server.http.clone();
+    let slow = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(500),
+        multiplier: 2.0,
+        jitter: 0.2,
+        max_attempts: 60,
+    };
+    let mut c =
+        ReconnectingClient::connect(&server.ws, Codec::Json, ConnectOptions::default(), slow)
+            .await
+            .unwrap();
+    let room = RoomId::from("once");
+    c.request(|seq| ClientMessage::JoinRoom {
+        seq,
+        room: room.clone(),
+        name: "olga".into(),
+        team: None,
+    })
+    .await
+    .unwrap();
+    let member = loop {
+        if let Event::Message(ServerMessage::Joined { member, .. }) = next(&mut c).await {
+            break member;
+        }
+    };
+    let chat = c
+        .request(|seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::Chat {
+                text: "exactly once".into(),
+            },
+        })
+        .await
+        .unwrap();
+    let roll = c
+        .request(|seq| ClientMessage::Intent {
+            seq,
+            intent: Intent::RollDice {
+                notation: "2d6".into(),
+            },
+        })
+        .await
+        .unwrap();
+    // Applied and committed (the window is one commit interval), replies
+    // unread; then the link and the server go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.drop_connection();
+    if kill {
+        server.kill9();
+    } else {
+        assert!(server.terminate(Duration::from_secs(20)).is_some());
+    }
+    drop(server);
+    let mut server = Server::start_in(data, &[("TICKROOM_SERVER_HTTP", http.as_str())], |cmd| cmd);
+    server.keep_data = false;
+
+    let mut resolutions = std::collections::BTreeMap::new();
+    let mut resumed_as = None;
+    while resolutions.len() < 2 || resumed_as.is_none() {
+        match tokio::time::timeout(Duration::from_secs(30), c.next_event())
+            .await
+            .expect("an event in time")
+            .expect("not failed")
+        {
+            Event::Resolved { seq, resolution } => {
+                assert!(
+                    resolutions.insert(seq, resolution).is_none(),
+                    "seq {seq} resolved twice"
+                );
+            }
+            Event::Resumed(j) => resumed_as = Some(j.member),
+            Event::SeatLost(e) => panic!("the seat was lost: {e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(resumed_as, Some(member), "the same seat");
+    for seq in [chat, roll] {
+        assert_eq!(
+            resolutions[&seq],
+            Resolution::AppliedBeforeResume,
+            "seq {seq}: {resolutions:?}"
+        );
+    }
+    // Whatever the client sent after the resume is applied by now; the log
+    // holds each request once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(server.terminate(Duration::from_secs(20)).is_some());
+    let reader = tickroom_persistence::Reader::open(&server.db_path()).unwrap();
+    let mut applied = std::collections::BTreeMap::<String, usize>::new();
+    reader
+        .for_each_input::<tickroom_persistence::StoreError>(room.as_str(), 0, u64::MAX, |_, row| {
+            if row.code.is_none() && (row.kind == "chat" || row.kind == "roll_dice") {
+                *applied.entry(row.kind).or_default() += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(applied.get("chat"), Some(&1), "{applied:?}");
+    assert_eq!(applied.get("roll_dice"), Some(&1), "{applied:?}");
+}

@@ -4,6 +4,7 @@
 //! behind the store is (STORE_BEHIND) and whether it may still grow
 //! (ROOM_TOO_LARGE).
 
+use super::seat_seqs::SeatSeqs;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tickroom_net::{ConnHandle, OutFrame};
@@ -70,6 +71,8 @@ pub struct Journal {
     snapshot_version: u64,
     snapshot_size: u64,
     archived_written: bool,
+    /// The seats' last applied seqs, stored beside every snapshot.
+    pub seqs: SeatSeqs,
 }
 
 impl Journal {
@@ -83,6 +86,7 @@ impl Journal {
             snapshot_version: version,
             snapshot_size: 0,
             archived_written: archived,
+            seqs: SeatSeqs::default(),
         }
     }
 
@@ -231,6 +235,7 @@ impl Journal {
         self.store_snapshot(room, policy, outbox, bytes, hash);
     }
 
+    /// The snapshot, then the seats' last applied seqs beside it.
     fn store_snapshot(
         &mut self,
         room: &Room,
@@ -264,6 +269,11 @@ impl Journal {
             progress: Some(self.progress.clone()),
             on_commit: None,
         });
+        outbox.push(Pending::new(Write::SeatSeqs {
+            room: room.id().to_string(),
+            tick: room.tick(),
+            seqs: self.seqs.to_stored(),
+        }));
     }
 }
 

@@ -7,6 +7,7 @@ mod body;
 pub mod journal;
 mod memory;
 mod router;
+pub mod seat_seqs;
 mod shard;
 mod slot;
 pub mod stats;

@@ -302,7 +302,8 @@ impl Shard {
         match tickroom_sim::Room::restore(&h.snapshot) {
             Ok(r) => {
                 let grace_ms = self.settings.grace.as_millis() as u64;
-                let mut slot = RoomSlot::recovered(r, h.private, grace_ms);
+                // Unloaded only once nobody was seated: no seat has a seq.
+                let mut slot = RoomSlot::recovered(r, Default::default(), h.private, grace_ms);
                 slot.next_at = Instant::now();
                 let at = slot.next_at;
                 schedule(&mut self.due, &mut slot, room.clone(), at);

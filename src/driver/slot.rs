@@ -3,6 +3,7 @@
 
 use super::body::RoomBody;
 use super::journal::{Journal, StoreOutbox};
+use super::seat_seqs::SeatSeqs;
 use super::shard::{ShardSettings, reject};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -42,9 +43,6 @@ pub struct RoomSlot {
     traces: Vec<Option<super::trace::TraceId>>,
     /// HTTP API actions waiting for their outcome: (index in `pending`, reply).
     admin_replies: Vec<(usize, super::admin::AdminReplyTo)>,
-    /// The last sequence number applied (acked or rejected) per member, for
-    /// the `welcome` of a resumed session.
-    last_seq: BTreeMap<MemberId, u64>,
     members: BTreeMap<MemberId, Arc<ConnHandle>>,
     seats: BTreeMap<ConnId, MemberId>,
     /// Latest cursor per member since the last tick (coalesced).
@@ -83,13 +81,14 @@ impl RoomSlot {
     /// A room rebuilt from the store after a restart: nobody is connected,
     /// so every seat that was connected gets a logged disconnect and every
     /// seat its grace period, counted from now.
-    pub fn recovered(room: Room, private: bool, grace_ms: u64) -> RoomSlot {
+    pub fn recovered(room: Room, seqs: SeatSeqs, private: bool, grace_ms: u64) -> RoomSlot {
         let journal = Journal::new(
             room.tick(),
             room.version(),
             room.phase() == tickroom_protocol::Phase::Archived,
         );
         let mut slot = RoomSlot::with_room(room, private, grace_ms, journal);
+        slot.journal.seqs = seqs;
         let deadline = slot.grace_deadline();
         for (seat, _) in slot.body.live().seats() {
             if seat.presence == tickroom_protocol::Presence::Connected {
@@ -130,7 +129,6 @@ impl RoomSlot {
             reply_to: Vec::new(),
             admin_replies: Vec::new(),
             traces: Vec::new(),
-            last_seq: BTreeMap::new(),
             members: BTreeMap::new(),
             seats: BTreeMap::new(),
             cursors: BTreeMap::new(),
@@ -410,7 +408,7 @@ impl RoomSlot {
             session: identity.session.clone(),
             resume_token: settings.tokens.issue_resume(&identity),
             versions: tickroom_protocol::supported_versions(),
-            last_applied_seq: self.last_seq.get(&member).copied(),
+            last_applied_seq: self.journal.seqs.get(member),
         };
         Self::reply(conn, &welcome, settings);
         let joined = ServerMessage::Joined {
@@ -650,6 +648,7 @@ impl RoomSlot {
         let reply_to = std::mem::take(&mut self.reply_to);
         let out = self.body.live().step(inputs);
         self.clock.set(out.tick);
+        self.journal.seqs.note_tick(&out);
         for (index, reply) in std::mem::take(&mut self.admin_replies) {
             let result = match out.outcomes.get(index) {
                 Some(Outcome::Rejected(e)) => Err(e.clone()),
@@ -695,14 +694,6 @@ impl RoomSlot {
             }
         }
         for ((input, outcome), to) in out.inputs.iter().zip(&out.outcomes).zip(reply_to) {
-            let member = match outcome {
-                Outcome::Joined { member } => Some(*member),
-                _ => input.member,
-            };
-            if let (Some(m), Some(seq)) = (member, input.seq) {
-                let last = self.last_seq.entry(m).or_default();
-                *last = (*last).max(seq);
-            }
             let Some(ReplyTo { conn, resume }) = to else {
                 continue;
             };
@@ -793,7 +784,6 @@ impl RoomSlot {
         if let Some(d) = &out.delta {
             for e in &d.events {
                 if let tickroom_protocol::DomainEvent::MemberLeft { member, reason } = e.event {
-                    self.last_seq.remove(&member);
                     self.grace.remove(&member);
                     if let Some(conn) = self.members.remove(&member) {
                         self.seats.remove(&conn.id);
