@@ -52,7 +52,12 @@ pub struct StoreSection {
     pub max_db_bytes: u64,
     /// Writes the store cannot make wait in memory up to this many bytes…
     pub buffer_max_bytes: u64,
-    /// …then in this file (put it on another disk); empty = none.
+    /// The dead-letter file: while the store fails, every write waits here
+    /// in order (a kill -9 during the outage then loses nothing the store
+    /// thread took), and in memory only when the file cannot take it.
+    /// Empty = `<data_dir>/dead.letter`; better on another disk; `off` =
+    /// none (writes then wait in memory only, and a crash during an outage
+    /// loses all of them).
     pub dead_letter: String,
     pub dead_letter_max_bytes: u64,
     /// Failed commits in a row that open the circuit breaker.
@@ -340,7 +345,11 @@ impl StoreSection {
         c.batch_max_writes = self.batch_max_writes;
         c.commit_interval = Duration::from_millis(self.commit_interval_ms);
         c.buffer_max_bytes = self.buffer_max_bytes;
-        c.dead_letter = (!self.dead_letter.is_empty()).then(|| PathBuf::from(&self.dead_letter));
+        c.dead_letter = match self.dead_letter.as_str() {
+            "off" => None,
+            "" => Some(data_dir.join("dead.letter")),
+            path => Some(PathBuf::from(path)),
+        };
         c.dead_letter_max_bytes = self.dead_letter_max_bytes;
         c.breaker.failures_to_open = self.breaker_failures;
         c.breaker.retry_base = Duration::from_millis(self.retry_base_ms);

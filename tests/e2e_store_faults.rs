@@ -56,7 +56,11 @@ async fn ready(server: &Server) -> (u16, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() {
-    let mut server = Server::start(FAULT_ENV);
+    // Without a dead-letter file, writes wait in memory only, so the
+    // refusal comes once the small buffer is full.
+    let mut env = FAULT_ENV.to_vec();
+    env.push(("TICKROOM_STORE_DEAD_LETTER", "off"));
+    let mut server = Server::start(&env);
     server.keep_data = true;
     let room = RoomId::from("faulty");
     let mut c = support::first_player(&server.ws, room.as_str(), "p").await;

@@ -597,7 +597,11 @@ fn chattr(flag: &str, files: &[&Path]) {
                 .arg(f)
                 .status()
                 .expect("running chattr");
-            assert!(ok.success(), "chattr {flag} {} (the tests run as root)", f.display());
+            assert!(
+                ok.success(),
+                "chattr {flag} {} (the tests run as root)",
+                f.display()
+            );
         }
     }
 }
@@ -664,9 +668,11 @@ fn a_crash_during_an_outage_leaves_no_hole_whatever_the_buffer() {
             store.submit(Pending::new(tick("h", t, 3))).ok().unwrap();
         }
         let h = store.health().clone();
-        wait_until("the thread took every write", Duration::from_secs(5), || {
-            store.queue_depth() == 0 && h.spilled_writes.load(Ordering::Relaxed) >= 200
-        });
+        wait_until(
+            "the thread took every write",
+            Duration::from_secs(5),
+            || store.queue_depth() == 0 && h.spilled_writes.load(Ordering::Relaxed) >= 200,
+        );
         assert_eq!(
             h.buffered_writes.load(Ordering::Relaxed),
             0,
