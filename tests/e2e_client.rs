@@ -8,7 +8,7 @@ use tickroom_net::client::ConnectOptions;
 use tickroom_net::reconnecting::{
     Backoff, ClientState, Event, ReconnectingClient, Resolution, Target,
 };
-use tickroom_protocol::{ClientMessage, Codec, Intent, PieceId, RoomId, ServerMessage};
+use tickroom_protocol::{ClientMessage, Codec, Intent, MemberId, PieceId, RoomId, ServerMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -17,6 +17,23 @@ async fn next(c: &mut ReconnectingClient) -> Event {
         .await
         .expect("an event in time")
         .expect("not failed")
+}
+
+/// Joins `room` as `name` and waits for the seat.
+async fn join(c: &mut ReconnectingClient, room: &str, name: &str) -> MemberId {
+    c.request(|seq| ClientMessage::JoinRoom {
+        seq,
+        room: RoomId::from(room),
+        name: name.into(),
+        team: None,
+    })
+    .await
+    .unwrap();
+    loop {
+        if let Event::Message(ServerMessage::Joined { member, .. }) = next(c).await {
+            return member;
+        }
+    }
 }
 
 fn fast() -> Backoff {
@@ -49,20 +66,7 @@ async fn broken_connection_resumes(target: Target) {
     let mut c = ReconnectingClient::connect_to(target, ConnectOptions::default(), fast())
         .await
         .unwrap();
-    let room = RoomId::from("rc");
-    c.request(|seq| ClientMessage::JoinRoom {
-        seq,
-        room: room.clone(),
-        name: "rita".into(),
-        team: None,
-    })
-    .await
-    .unwrap();
-    let member = loop {
-        if let Event::Message(ServerMessage::Joined { member, .. }) = next(&mut c).await {
-            break member;
-        }
-    };
+    let member = join(&mut c, "rc", "rita").await;
     let lock = c
         .request(|seq| ClientMessage::Intent {
             seq,
@@ -189,19 +193,7 @@ async fn in_flight_across_a_restart(kill: bool) {
             .await
             .unwrap();
     let room = RoomId::from("once");
-    c.request(|seq| ClientMessage::JoinRoom {
-        seq,
-        room: room.clone(),
-        name: "olga".into(),
-        team: None,
-    })
-    .await
-    .unwrap();
-    let member = loop {
-        if let Event::Message(ServerMessage::Joined { member, .. }) = next(&mut c).await {
-            break member;
-        }
-    };
+    let member = join(&mut c, room.as_str(), "olga").await;
     let chat = c
         .request(|seq| ClientMessage::Intent {
             seq,

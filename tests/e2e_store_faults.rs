@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use support::{Server, http_get};
 use tickroom_net::client::{Client, ClientError};
@@ -31,23 +30,6 @@ const FAULT_ENV: &[(&str, &str)] = &[
     ("TICKROOM_STORE_RETRY_MAX_MS", "300"),
     ("TICKROOM_STORE_BUFFER_MAX_BYTES", "4096"),
 ];
-
-/// Holds the database's write lock from another connection until told to
-/// let go.
-fn hold_lock(db: std::path::PathBuf) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    let (release, released) = mpsc::channel::<()>();
-    let (held_tx, held) = mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        held_tx.send(()).unwrap();
-        let _ = released.recv();
-        conn.execute_batch("ROLLBACK").unwrap();
-    });
-    held.recv().unwrap();
-    (release, thread)
-}
 
 async fn ready(server: &Server) -> (u16, serde_json::Value) {
     let (status, body) = http_get(&server.http, "/ready").await;
@@ -92,7 +74,7 @@ async fn a_failing_store_refuses_mutations_reports_degraded_and_loses_nothing() 
     );
 
     // The fault.
-    let (release, locker) = hold_lock(server.db_path());
+    let (release, locker) = support::hold_lock(server.db_path());
     let mut behind = None;
     let mut unavailable = None;
     let mut degraded_ready = None;
@@ -256,7 +238,7 @@ async fn writes_left_in_the_dead_letter_file_come_back_with_their_room_after_a_r
     assert!(c.intent(Intent::TakeLock { piece }).await.unwrap().is_ok());
     let file_len = || std::fs::metadata(&dead).map_or(0, |m| m.len());
 
-    let (release, locker) = hold_lock(server.db_path());
+    let (release, locker) = support::hold_lock(server.db_path());
     let mut last_acked = None;
     let mut acked_while_spilling = 0;
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -31,26 +31,34 @@ pub fn cut_after(
     let now = i64_bits(crate::model::unix_ms());
     let keep = i64_bits(keep_to_tick);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let ticks = tx.execute(
-        "INSERT INTO damaged_ticks (room, tick, from_version, to_version, state_hash, at, input_count, inputs, cut_at)
-         SELECT room, tick, from_version, to_version, state_hash, at, input_count, inputs, ?3
-         FROM ticks WHERE room = ?1 AND tick > ?2",
-        params![room, keep, now],
-    )?;
-    tx.execute(
-        "DELETE FROM ticks WHERE room = ?1 AND tick > ?2",
-        params![room, keep],
-    )?;
-    let snapshots = tx.execute(
-        "INSERT INTO damaged_snapshots (room, tick, version, epoch, state_hash, size, at, bytes, cut_at)
-         SELECT room, tick, version, epoch, state_hash, size, at, bytes, ?3
-         FROM snapshots WHERE room = ?1 AND tick > ?2",
-        params![room, keep, now],
-    )?;
-    tx.execute(
-        "DELETE FROM snapshots WHERE room = ?1 AND tick > ?2",
-        params![room, keep],
-    )?;
+    // Each table's rows after the cut move to its damaged twin.
+    let mut moved = [0u64; 2];
+    for (n, (table, columns)) in [
+        (
+            "ticks",
+            "room, tick, from_version, to_version, state_hash, at, input_count, inputs",
+        ),
+        (
+            "snapshots",
+            "room, tick, version, epoch, state_hash, size, at, bytes",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        moved[n] = tx.execute(
+            &format!(
+                "INSERT INTO damaged_{table} ({columns}, cut_at)
+                 SELECT {columns}, ?3 FROM {table} WHERE room = ?1 AND tick > ?2"
+            ),
+            params![room, keep, now],
+        )? as u64;
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE room = ?1 AND tick > ?2"),
+            params![room, keep],
+        )?;
+    }
+    let [ticks, snapshots] = moved;
     tx.execute(
         "UPDATE rooms SET last_tick = min(last_tick, ?2) WHERE id = ?1",
         params![room, keep],
@@ -61,8 +69,5 @@ pub fn cut_after(
         params![room, now, keep, ticks as i64, snapshots as i64, reason],
     )?;
     tx.commit()?;
-    Ok(Cut {
-        ticks: ticks as u64,
-        snapshots: snapshots as u64,
-    })
+    Ok(Cut { ticks, snapshots })
 }

@@ -291,3 +291,22 @@ pub async fn scrape_metrics(server: &Server) -> std::collections::BTreeMap<Strin
         })
         .collect()
 }
+
+/// Holds `db`'s write lock from another connection (`BEGIN EXCLUSIVE`: the
+/// store sees SQLITE_BUSY) until told to let go.
+pub fn hold_lock(
+    db: std::path::PathBuf,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        held_tx.send(()).unwrap();
+        let _ = released.recv();
+        conn.execute_batch("ROLLBACK").unwrap();
+    });
+    held.recv().unwrap();
+    (release, thread)
+}
