@@ -6,8 +6,8 @@ use std::time::Duration;
 use support::Server;
 use tickroom_net::client::{Client, ClientError, open_websocket};
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId,
-    ServerMessage, TeamId,
+    ClientMessage, Codec, DetailValue, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig,
+    RoomId, ServerMessage, TeamId,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -288,6 +288,60 @@ async fn oversized_and_malformed_frames_get_coded_errors_and_the_connection_live
         ServerMessage::Pong { client_time, .. } => assert_eq!(client_time, 77),
         other => panic!("{other:?}"),
     }
+}
+
+/// A frame beyond the transport's hard cap (four times the frame limit, at
+/// least 64 KiB) cannot be skipped, so it closes the connection; its error
+/// still reports the frame's real length, as a frame just above the limit's does.
+#[tokio::test]
+async fn a_frame_beyond_the_hard_cap_reports_its_real_length_then_closes() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let chat = |n: usize| {
+        format!(
+            r#"{{"intent":{{"seq":1,"intent":{{"chat":{{"text":"{}"}}}}}}}}"#,
+            "x".repeat(n)
+        )
+    };
+    let just_above = chat(18_000);
+    c.send_raw(Message::Text(just_above.clone().into()))
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, details, .. } => {
+            assert_eq!(code, ErrorCode::MessageTooLarge);
+            assert_eq!(
+                details.get("len"),
+                Some(&DetailValue::Int(just_above.len() as i64))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let far_above = chat(200_000);
+    c.send_raw(Message::Text(far_above.clone().into()))
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error {
+            code,
+            message,
+            details,
+        } => {
+            assert_eq!(code, ErrorCode::MessageTooLarge);
+            assert_eq!(
+                details.get("len"),
+                Some(&DetailValue::Int(far_above.len() as i64)),
+                "{message}"
+            );
+            assert_eq!(details.get("max"), Some(&DetailValue::Int(16_384)));
+            assert!(message.contains(&far_above.len().to_string()), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        support::closing_code(&mut c).await,
+        Some(ErrorCode::MessageTooLarge)
+    );
 }
 
 #[tokio::test]
