@@ -68,8 +68,9 @@ catalog! {
     ShuttingDown = "SHUTTING_DOWN": "The server is shutting down; sent in closing.",
     RoomTooLarge = "ROOM_TOO_LARGE": "The room's snapshot would pass the configured size cap; requests that would grow it are refused.",
     UnsupportedCodec = "UNSUPPORTED_CODEC": "The client offered no supported WebSocket subprotocol, or used a codec the transport does not carry.",
-        Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
+    Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
     SessionReplaced = "SESSION_REPLACED": "The session was resumed on another connection; this one is closed.",
+    SeqNotIncreasing = "SEQ_NOT_INCREASING": "A request's seq is not greater than the seq of an earlier request of the session (or, after a resume, than welcome.last_applied_seq); details carry the seq and the last one. Nothing was applied.",
 }
 
 impl fmt::Display for ErrorCode {

@@ -211,7 +211,8 @@ fn the_documented_decode_error_example_is_what_the_server_sends() {
         max: 2048,
     }
     .to_error_body();
-    let frame = serde_json::to_string(&ServerMessage::Error {
+    let frame = serde_json::to_string(&ServerMessage::Reject {
+        seq: 17,
         code: body.code,
         message: body.message,
         details: body.details,
