@@ -761,6 +761,36 @@ fn leaf_keys(t: &toml::Table, prefix: &[String], out: &mut Vec<(Vec<String>, tom
     }
 }
 
+/// The name in `known` nearest to `name` by edit distance, if it is near
+/// enough to be a typo (at most a third of the name's length away).
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let limit = (name.len() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance over bytes (config names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Applies `TICKROOM_<SECTION>_<KEY>=value` for every key the config has;
 /// nested keys join with `_` (`TICKROOM_ROOMS_DEFAULT_TEAMS`).
 fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<()> {
@@ -775,7 +805,17 @@ fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)
             .iter()
             .find(|(p, _)| p.join("_").to_uppercase() == rest)
         else {
-            bail!("environment {name} names no config key");
+            let known: Vec<String> = keys
+                .iter()
+                .map(|(p, _)| format!("TICKROOM_{}", p.join("_").to_uppercase()))
+                .collect();
+            let hint = closest(&name, &known)
+                .map(|k| format!("; did you mean {k}?"))
+                .unwrap_or_default();
+            bail!(
+                "environment {name} names no config key{hint} (every TICKROOM_* variable \
+                 is read as config: give other variables another prefix)"
+            );
         };
         let value = match default {
             toml::Value::Integer(_) => {
@@ -855,6 +895,29 @@ mod tests {
         assert!(format!("{err:#}").contains("expected an integer"));
         let err = Config::load(None, env(&[("TICKROOM_NOPE", "1")])).unwrap_err();
         assert!(format!("{err:#}").contains("TICKROOM_NOPE names no config key"));
+    }
+
+    /// Unknown `TICKROOM_*` variables still stop the start (a typo must not
+    /// silently leave a default in place), but the error names the nearest
+    /// key, and says that every `TICKROOM_*` variable is read as config.
+    #[test]
+    fn an_unknown_environment_key_names_the_closest_valid_one() {
+        let err = Config::load(None, env(&[("TICKROOM_STORE_BUFER_MAX_BYTE", "1")])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("did you mean TICKROOM_STORE_BUFFER_MAX_BYTES?"),
+            "{msg}"
+        );
+        // A script's own variable is nowhere near a key: no guess, but the
+        // rule is stated.
+        let err = Config::load(None, env(&[("TICKROOM_BIN", "/usr/bin/tickroom")])).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("TICKROOM_BIN names no config key")
+                && !msg.contains("did you mean")
+                && msg.contains("every TICKROOM_* variable"),
+            "{msg}"
+        );
     }
 
     #[test]

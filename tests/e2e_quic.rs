@@ -437,3 +437,32 @@ async fn a_quic_datagram_before_hello_closes_the_connection() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A cursor datagram before any stream byte is a message before the hello
+/// too: the connection is closed with UNAUTHORIZED at once, not left to the
+/// handshake timeout.
+#[tokio::test]
+async fn a_quic_datagram_before_any_stream_data_closes_the_connection() {
+    let server = Server::start(&[("TICKROOM_NET_HANDSHAKE_TIMEOUT_MS", "4000")]);
+    let conn = raw_quic(&server).await;
+    let cursor = Codec::Postcard
+        .encode(&ClientMessage::Cursor {
+            pos: Pos::new(1, 1),
+        })
+        .unwrap();
+    let sent = std::time::Instant::now();
+    conn.send_datagram(cursor.into()).unwrap();
+    let closed = tokio::time::timeout(WAIT, conn.closed())
+        .await
+        .expect("the server closes the connection");
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(&close.reason[..], b"UNAUTHORIZED")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "closed at once, not at the handshake timeout"
+    );
+}

@@ -112,9 +112,23 @@ async fn a_resume_within_grace_gets_the_seat_back_and_settles_in_flight_requests
         }
     );
 
-    // The resumed session goes on numbering after the last applied seq.
+    // The resumed session goes on numbering after the last applied seq: a
+    // seq at or below it is refused, one above it is applied.
     let mut a = a;
-    assert_eq!(a.next_seq(), seq + 1);
+    let next = a.next_seq();
+    assert_eq!(next, seq + 1);
+    let chat = |seq, text: &str| ClientMessage::Intent {
+        seq,
+        intent: Intent::Chat { text: text.into() },
+    };
+    match a.request(seq, &chat(seq, "again")).await.unwrap() {
+        ServerMessage::Reject { code, .. } => assert_eq!(code, ErrorCode::SeqNotIncreasing),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        a.request(next, &chat(next, "after")).await.unwrap(),
+        ServerMessage::Ack { seq: next }
+    );
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::time::Duration;
 use support::Server;
 use tickroom_net::client::{Client, ClientError, open_websocket};
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId,
-    ServerMessage, TeamId,
+    ClientMessage, Codec, DetailValue, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig,
+    RoomId, ServerMessage, TeamId,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -288,6 +288,60 @@ async fn oversized_and_malformed_frames_get_coded_errors_and_the_connection_live
         ServerMessage::Pong { client_time, .. } => assert_eq!(client_time, 77),
         other => panic!("{other:?}"),
     }
+}
+
+/// A frame beyond the transport's hard cap (four times the frame limit, at
+/// least 64 KiB) cannot be skipped, so it closes the connection; its error
+/// still reports the frame's real length, as a frame just above the limit's does.
+#[tokio::test]
+async fn a_frame_beyond_the_hard_cap_reports_its_real_length_then_closes() {
+    let server = Server::start(&[]);
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    let chat = |n: usize| {
+        format!(
+            r#"{{"intent":{{"seq":1,"intent":{{"chat":{{"text":"{}"}}}}}}}}"#,
+            "x".repeat(n)
+        )
+    };
+    let just_above = chat(18_000);
+    c.send_raw(Message::Text(just_above.clone().into()))
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, details, .. } => {
+            assert_eq!(code, ErrorCode::MessageTooLarge);
+            assert_eq!(
+                details.get("len"),
+                Some(&DetailValue::Int(just_above.len() as i64))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let far_above = chat(200_000);
+    c.send_raw(Message::Text(far_above.clone().into()))
+        .await
+        .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error {
+            code,
+            message,
+            details,
+        } => {
+            assert_eq!(code, ErrorCode::MessageTooLarge);
+            assert_eq!(
+                details.get("len"),
+                Some(&DetailValue::Int(far_above.len() as i64)),
+                "{message}"
+            );
+            assert_eq!(details.get("max"), Some(&DetailValue::Int(16_384)));
+            assert!(message.contains(&far_above.len().to_string()), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        support::closing_code(&mut c).await,
+        Some(ErrorCode::MessageTooLarge)
+    );
 }
 
 #[tokio::test]
@@ -638,4 +692,168 @@ async fn empty_rooms_are_unloaded_and_free_their_place() {
             Err(e) => panic!("the empty room was never unloaded: {e}"),
         }
     }
+}
+
+/// Reads until a delta arrives.
+async fn next_delta(c: &mut Client) -> tickroom_protocol::Delta {
+    loop {
+        if let ServerMessage::Delta(d) = c.recv_timeout(WAIT).await.expect("a delta in time") {
+            return d;
+        }
+    }
+}
+
+/// `create_room` from a connection that sits in a room is refused with
+/// ALREADY_IN_ROOM, and no room is created.
+#[tokio::test]
+async fn create_room_from_a_seated_connection_is_refused() {
+    let server = Server::start(&[]);
+    let mut a = support::first_player(&server.ws, "seated", "ann").await;
+    match a
+        .create_room(Some(RoomId::from("second")), room_config(), false)
+        .await
+    {
+        Err(ClientError::Refused(e)) => assert_eq!(e.code, ErrorCode::AlreadyInRoom),
+        other => panic!("{other:?}"),
+    }
+    // Nothing was created: the id is still free.
+    let mut b = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    b.create_room(Some(RoomId::from("second")), room_config(), false)
+        .await
+        .expect("the id is still free");
+    // After leaving, the connection may create rooms again.
+    let seq = a.next_seq();
+    assert!(matches!(
+        a.request(seq, &ClientMessage::Leave { seq }).await.unwrap(),
+        ServerMessage::Ack { .. }
+    ));
+    a.create_room(Some(RoomId::from("third")), room_config(), false)
+        .await
+        .expect("created after leaving");
+}
+
+/// Request seqs strictly increase within a session: a repeated or lower seq
+/// is refused with SEQ_NOT_INCREASING and the room does not change.
+#[tokio::test]
+async fn a_seq_that_does_not_increase_is_refused_and_changes_nothing() {
+    let server = Server::start(&[]);
+    let mut c = support::first_player(&server.ws, "seqs", "ann").await;
+    let piece = PieceId(0);
+    let send = |seq, intent| ClientMessage::Intent { seq, intent };
+    c.send(&send(21, Intent::TakeLock { piece })).await.unwrap();
+    assert_eq!(reply_for(&mut c, 21).await, ServerMessage::Ack { seq: 21 });
+    let taken = next_delta(&mut c).await;
+
+    let to = Pos::new(10, 10);
+    c.send(&send(21, Intent::MovePiece { piece, to }))
+        .await
+        .unwrap();
+    match reply_for(&mut c, 21).await {
+        ServerMessage::Reject { code, details, .. } => {
+            assert_eq!(code, ErrorCode::SeqNotIncreasing);
+            assert_eq!(details.get("seq"), Some(&DetailValue::Int(21)));
+            assert_eq!(details.get("last"), Some(&DetailValue::Int(21)));
+        }
+        other => panic!("{other:?}"),
+    }
+    c.send(&send(15, Intent::MovePiece { piece, to }))
+        .await
+        .unwrap();
+    match reply_for(&mut c, 15).await {
+        ServerMessage::Reject { code, .. } => assert_eq!(code, ErrorCode::SeqNotIncreasing),
+        other => panic!("{other:?}"),
+    }
+    // Nothing happened in between: the next change follows the lock directly.
+    c.send(&send(22, Intent::Chat { text: "hi".into() }))
+        .await
+        .unwrap();
+    assert_eq!(reply_for(&mut c, 22).await, ServerMessage::Ack { seq: 22 });
+    let next = next_delta(&mut c).await;
+    assert_eq!(next.from_version, taken.to_version, "{next:?}");
+    assert_eq!(next.events.len(), 1, "{next:?}");
+    assert_eq!(next.events[0].origin.seq, Some(22));
+}
+
+/// A request that decodes but has a string over the decoder's limit is
+/// answered with a reject carrying its seq (the one reply it is owed).
+#[tokio::test]
+async fn a_request_over_a_field_limit_is_rejected_with_its_seq() {
+    let server = Server::start(&[]);
+    for codec in Codec::ALL {
+        let mut c = Client::connect(&server.ws, codec).await.unwrap();
+        let seq = c.next_seq();
+        c.send(&ClientMessage::Intent {
+            seq,
+            intent: Intent::Chat {
+                text: "x".repeat(3000),
+            },
+        })
+        .await
+        .unwrap();
+        match c.recv_timeout(WAIT).await.unwrap() {
+            ServerMessage::Reject {
+                seq: s,
+                code,
+                details,
+                ..
+            } => {
+                assert_eq!((s, code), (seq, ErrorCode::FieldTooLong), "{codec:?}");
+                assert_eq!(details.get("len"), Some(&DetailValue::Int(3000)));
+            }
+            other => panic!("{codec:?}: {other:?}"),
+        }
+    }
+}
+
+/// What docs/protocol.md says about the handshake: anything before `hello`
+/// gets `error {UNAUTHORIZED}`, `closing` and the close; a second `hello` gets
+/// `error {INVALID_ARGUMENT}` and the session lives; `join_room` on an
+/// unknown id creates the room with the server's default config.
+#[tokio::test]
+async fn the_handshake_rules_of_the_protocol_document() {
+    let server = Server::start(&[]);
+    let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
+        .await
+        .unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(Message::Text(r#"{"ping":{"client_time":1}}"#.into()))
+        .await
+        .unwrap();
+    let mut texts = Vec::new();
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                texts.push(t.to_string());
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read).await.expect("closed");
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with(r#"{"error":{"code":"UNAUTHORIZED""#),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].starts_with(r#"{"closing":{"code":"UNAUTHORIZED""#),
+        "{texts:?}"
+    );
+
+    let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
+    c.send(&ClientMessage::Hello {
+        version: 1,
+        token: None,
+        resume: None,
+    })
+    .await
+    .unwrap();
+    match c.recv_timeout(WAIT).await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::InvalidArgument),
+        other => panic!("{other:?}"),
+    }
+    let joined = c
+        .join(&RoomId::from("never-created"), "ann", None)
+        .await
+        .unwrap();
+    assert_eq!(joined.config, RoomConfig::default());
+    assert_eq!(joined.state.members.len(), 1);
 }

@@ -71,6 +71,10 @@ pub struct ConnHandle {
     /// Set when the connection's task is done with it, before the router
     /// hears of the close: a seat must never be bound to it afterwards.
     gone: std::sync::atomic::AtomicBool,
+    /// One more than the highest request seq of the session (0: none yet):
+    /// the lowest seq its next request may carry. Raised by the connection's
+    /// task for each request and by a resume to the seat's last applied seq.
+    next_seq: AtomicU64,
     meter: crate::stats::Meter,
 }
 
@@ -115,6 +119,7 @@ impl ConnHandle {
             room_clock: Mutex::new(None),
             room: Mutex::new(None),
             gone: std::sync::atomic::AtomicBool::new(false),
+            next_seq: AtomicU64::new(0),
             meter,
         });
         (handle, OutQueue { rx })
@@ -279,6 +284,25 @@ impl ConnHandle {
         self.set_room(None);
         self.set_room_clock(None);
         welcome
+    }
+
+    /// Takes `seq` for a request of this session: `Err(last)` when it is not
+    /// greater than `last`, the highest seq the session has used.
+    pub fn take_seq(&self, seq: u64) -> Result<(), u64> {
+        let next = self.next_seq.load(Ordering::Acquire);
+        if seq < next {
+            return Err(next - 1);
+        }
+        self.next_seq
+            .fetch_max(seq.saturating_add(1), Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// A resumed session continues the seat's numbering: its requests must
+    /// carry seqs above `last_applied`.
+    pub fn continue_seqs_after(&self, last_applied: u64) {
+        self.next_seq
+            .fetch_max(last_applied.saturating_add(1), Ordering::AcqRel);
     }
 
     /// Marks the connection as gone (its socket is closed or closing).

@@ -172,14 +172,31 @@ async fn serve(conn: quinn::Connection, link: Box<Link>) {
     // Writes, the stream's opening and the closing drain are boxed when
     // awaited: sized into the connection's future, the largest of them would
     // be resident for the connection's whole life.
-    let stream = Box::pin(tokio::time::timeout(
-        config.handshake_timeout,
-        conn.accept_bi(),
-    ))
+    // The client's stream becomes visible with its first byte. A datagram
+    // before that is a message before the hello, as it would be on the
+    // stream; with no stream to answer on, the close's reason says why.
+    let opened = Box::pin(tokio::time::timeout(config.handshake_timeout, async {
+        tokio::select! {
+            stream = conn.accept_bi() => Ok(stream),
+            datagram = conn.read_datagram() => Err(datagram.is_ok()),
+        }
+    }))
     .await;
-    let Ok(Ok((mut send, mut recv))) = stream else {
-        conn.close(quinn::VarInt::from_u32(1), b"HANDSHAKE_TIMEOUT");
-        return;
+    let (mut send, mut recv) = match opened {
+        Ok(Ok(Ok(stream))) => stream,
+        Ok(Err(true)) => {
+            tracing::debug!("a datagram before the hello");
+            conn.close(
+                quinn::VarInt::from_u32(1),
+                ErrorCode::Unauthorized.as_str().as_bytes(),
+            );
+            return;
+        }
+        Ok(Err(false)) => return,
+        Ok(Ok(Err(_))) | Err(_) => {
+            conn.close(quinn::VarInt::from_u32(1), b"HANDSHAKE_TIMEOUT");
+            return;
+        }
     };
     let hard_limit = config
         .limits

@@ -7,7 +7,7 @@ use crate::rate::{RateClass, RateLimiter};
 use crate::state::ConnState;
 use std::sync::Arc;
 use tickroom_protocol::{
-    ClientMessage, DecodeError, ErrorBody, ErrorCode, PROTOCOL_VERSION, ServerMessage,
+    CheckLimits, ClientMessage, DecodeError, ErrorBody, ErrorCode, PROTOCOL_VERSION, ServerMessage,
     supported_versions,
 };
 
@@ -53,6 +53,15 @@ impl Reply {
             messages: vec![error_message(body)],
             close: Some(close),
         }
+    }
+}
+
+fn reject(seq: u64, body: ErrorBody) -> ServerMessage {
+    ServerMessage::Reject {
+        seq,
+        code: body.code,
+        message: body.message,
+        details: body.details,
     }
 }
 
@@ -115,14 +124,44 @@ impl Session {
     /// Handles one inbound frame.
     pub fn on_frame(&mut self, frame: &[u8]) -> Reply {
         self.conn.meter().frame_in(frame.len());
-        match self
+        let limits = &self.config.limits;
+        let msg = match self
             .conn
             .codec
-            .decode::<ClientMessage>(frame, &self.config.limits)
+            .decode_unchecked::<ClientMessage>(frame, limits)
         {
-            Ok(msg) => self.on_message(msg),
-            Err(e) => self.on_decode_error(&e),
+            Ok(msg) => msg,
+            Err(e) => return self.on_decode_error(&e),
+        };
+        // Before the hello everything is refused alike (on_message).
+        let seq = msg.seq().filter(|_| self.state != ConnState::Handshaking);
+        if let Some(seq) = seq
+            && let Err(last) = self.conn.take_seq(seq)
+        {
+            tracing::debug!(seq, last, "request seq does not increase");
+            return Reply::send(reject(
+                seq,
+                ErrorBody::new(
+                    ErrorCode::SeqNotIncreasing,
+                    format!(
+                        "request seq {seq} is not greater than {last}, the last one of this session"
+                    ),
+                )
+                .with("seq", seq)
+                .with("last", last),
+            ));
         }
+        if let Err(e) = msg.check_limits(limits) {
+            // The message decoded: a request gets its one reply, with its seq.
+            return match seq {
+                Some(seq) => {
+                    tracing::debug!(error = %e, seq, "request over a decode limit");
+                    Reply::send(reject(seq, e.to_error_body()))
+                }
+                None => self.on_decode_error(&e),
+            };
+        }
+        self.on_message(msg)
     }
 
     pub fn on_decode_error(&mut self, e: &DecodeError) -> Reply {

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
@@ -159,7 +160,13 @@ async fn run<S>(
                     }
                     None => break,
                     Some(Err(WsError::Capacity(e))) => {
-                        let err = DecodeError::TooLarge { len: 0, max: config.limits.max_frame_bytes };
+                        // The frame header declares the frame's length (for a
+                        // fragmented message: the size it reached at the cap).
+                        let len = match e {
+                            CapacityError::MessageTooLong { size, .. } => size,
+                            CapacityError::TooManyHeaders => 0,
+                        };
+                        let err = DecodeError::TooLarge { len, max: config.limits.max_frame_bytes };
                         tracing::debug!(error = %e, "frame beyond the hard limit");
                         let mut reply = session.on_decode_error(&err);
                         reply.close.get_or_insert(crate::conn::CloseReason {

@@ -97,6 +97,20 @@ impl Codec {
         frame: &[u8],
         limits: &Limits,
     ) -> Result<T, DecodeError> {
+        let value: T = self.decode_unchecked(frame, limits)?;
+        value.check_limits(limits)?;
+        Ok(value)
+    }
+
+    /// [`Codec::decode`] without its last step: frame size, JSON depth and
+    /// the decode itself are checked, string and list lengths are not. For
+    /// a caller that wants the message to answer a length error with (the
+    /// request's seq); it must call [`CheckLimits::check_limits`] next.
+    pub fn decode_unchecked<T: DeserializeOwned>(
+        self,
+        frame: &[u8],
+        limits: &Limits,
+    ) -> Result<T, DecodeError> {
         if frame.len() > limits.max_frame_bytes {
             return Err(DecodeError::TooLarge {
                 len: frame.len(),
@@ -118,7 +132,6 @@ impl Codec {
                 serde_json::from_slice(frame).map_err(malformed)?
             }
         };
-        value.check_limits(limits)?;
         Ok(value)
     }
 }

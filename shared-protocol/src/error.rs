@@ -50,8 +50,8 @@ catalog! {
     InvalidConfig = "INVALID_CONFIG": "A room config value is outside its allowed range; details name the key, the value and what is allowed.",
     PieceNotFound = "PIECE_NOT_FOUND": "The piece id names no piece in this room.",
     OutOfBounds = "OUT_OF_BOUNDS": "A move targets a position outside the board.",
-    LockHeld = "LOCK_HELD": "The piece's lock is held by another member (first processed wins); details carry the holder.",
-    NotLockOwner = "NOT_LOCK_OWNER": "A move, renew or release of a piece whose lock the member does not hold.",
+    LockHeld = "LOCK_HELD": "A take_lock, move_piece or apply_formation met a lock another member holds (first processed wins); details carry the holder.",
+    NotLockOwner = "NOT_LOCK_OWNER": "A move of a piece whose lock nobody holds (take it first), or a renew or release of a lock the member does not hold.",
     FormationNotFound = "FORMATION_NOT_FOUND": "apply_formation named a formation this room does not have.",
     FormationLimit = "FORMATION_LIMIT": "save_formation would pass the room's max_formations.",
     MemberNotFound = "MEMBER_NOT_FOUND": "An admin action or input named a member who is not in the room.",
@@ -68,8 +68,9 @@ catalog! {
     ShuttingDown = "SHUTTING_DOWN": "The server is shutting down; sent in closing.",
     RoomTooLarge = "ROOM_TOO_LARGE": "The room's snapshot would pass the configured size cap; requests that would grow it are refused.",
     UnsupportedCodec = "UNSUPPORTED_CODEC": "The client offered no supported WebSocket subprotocol, or used a codec the transport does not carry.",
-        Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
+    Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
     SessionReplaced = "SESSION_REPLACED": "The session was resumed on another connection; this one is closed.",
+    SeqNotIncreasing = "SEQ_NOT_INCREASING": "A request's seq is not greater than the seq of an earlier request of the session (or, after a resume, than welcome.last_applied_seq); details carry the seq and the last one. Nothing was applied.",
 }
 
 impl fmt::Display for ErrorCode {

@@ -211,11 +211,104 @@ fn the_documented_decode_error_example_is_what_the_server_sends() {
         max: 2048,
     }
     .to_error_body();
-    let frame = serde_json::to_string(&ServerMessage::Error {
+    let frame = serde_json::to_string(&ServerMessage::Reject {
+        seq: 17,
         code: body.code,
         message: body.message,
         details: body.details,
     })
     .unwrap();
     assert!(doc().contains(&frame), "{frame}");
+}
+
+/// The integer after `key` (`"x":` and the like) at the start of `text`.
+fn int_after(text: &str, key: &str) -> Option<i64> {
+    let rest = text.strip_prefix(key)?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Every position in the examples is on the default board: an example a
+/// client copies must not be an OUT_OF_BOUNDS move.
+#[test]
+fn every_example_position_is_on_the_default_board() {
+    let doc = doc();
+    let board = RoomConfig::default();
+    let mut seen = 0;
+    for (at, _) in doc.match_indices("\"x\":") {
+        let text = &doc[at..];
+        let x = int_after(text, "\"x\":").expect("a number after \"x\":");
+        let y_at = text.find("\"y\":").expect("a y after the x");
+        let y = int_after(&text[y_at..], "\"y\":").expect("a number after \"y\":");
+        assert!(
+            (0..i64::from(board.board_width)).contains(&x)
+                && (0..i64::from(board.board_height)).contains(&y),
+            "({x}, {y}) is off the default board"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 8, "only {seen} positions found");
+    // The postcard worked example, byte for byte.
+    assert!(doc.contains("the intent `move_piece` with `seq` 4, piece 3, to (120, 40)"));
+    let bytes = Codec::Postcard
+        .encode(&ClientMessage::Intent {
+            seq: 4,
+            intent: tickroom_protocol::Intent::MovePiece {
+                piece: tickroom_protocol::PieceId(3),
+                to: tickroom_protocol::Pos::new(120, 40),
+            },
+        })
+        .unwrap();
+    assert_eq!(bytes, [0x06, 0x04, 0x00, 0x03, 0xf0, 0x01, 0x50]);
+    for line in [
+        "06          ClientMessage",
+        "f0 01       to.x",
+        "50          to.y",
+    ] {
+        assert!(doc.contains(line), "{line}");
+    }
+}
+
+/// Every domain event has a field table, and it names exactly the event's
+/// fields; integer fields give their width.
+#[test]
+fn every_domain_event_has_a_table_of_its_fields() {
+    let doc = doc();
+    for (i, event) in event_samples().iter().enumerate() {
+        let tag = json_tag(event);
+        let heading = format!("#### `{tag}` (index {i})");
+        let start = doc.find(&heading).expect("documented") + heading.len();
+        let section = &doc[start..];
+        let section = &section[..section.find("\n#").unwrap_or(section.len())];
+        let rows: std::collections::BTreeMap<String, String> = section
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((name.to_owned(), cells.get(2)?.to_string()))
+            })
+            .collect();
+        let json = serde_json::to_value(event).unwrap();
+        let fields = json[&tag].as_object().expect("a struct variant");
+        let mut names: Vec<&String> = fields.keys().collect();
+        names.sort();
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            names,
+            "the field table of {tag}"
+        );
+        for (name, value) in fields {
+            if value.is_number() {
+                let ty = &rows[name];
+                assert!(
+                    ["u8", "u16", "u32", "u64", "i32", "i64"]
+                        .iter()
+                        .any(|w| ty.starts_with(w)),
+                    "{tag}.{name}: `{ty}` gives no integer width"
+                );
+            }
+        }
+    }
 }

@@ -98,6 +98,8 @@ fn the_wire_order_of_existing_codes_never_changes() {
         "ROOM_TOO_LARGE",
         "UNSUPPORTED_CODEC",
         "INTERNAL",
+        "SESSION_REPLACED",
+        "SEQ_NOT_INCREASING",
     ];
     assert!(ErrorCode::ALL.len() >= first.len());
     for (i, name) in first.iter().enumerate() {

@@ -172,13 +172,13 @@ fn postcard_bytes_are_exactly_as_documented() {
         seq: 4,
         intent: Intent::MovePiece {
             piece: PieceId(3),
-            to: Pos::new(120, -40),
+            to: Pos::new(120, 40),
         },
     };
-    // variant 6, seq 4, variant 0, piece 3, x = zigzag(120) = 240 = f0 01, y = zigzag(-40) = 79 = 4f
+    // variant 6, seq 4, variant 0, piece 3, x = zigzag(120) = 240 = f0 01, y = zigzag(40) = 80 = 50
     assert_eq!(
         Codec::Postcard.encode(&m).unwrap(),
-        [0x06, 0x04, 0x00, 0x03, 0xf0, 0x01, 0x4f]
+        [0x06, 0x04, 0x00, 0x03, 0xf0, 0x01, 0x50]
     );
     // A detail value is a tagged enum in postcard: Int = 0 (zigzag i64), Text = 1, Bool = 2.
     let mut details = Details::new();
@@ -200,7 +200,7 @@ fn postcard_bytes_are_exactly_as_documented() {
     assert_eq!(Codec::Postcard.encode(&m).unwrap(), want);
     // The delta shown in docs/protocol.md, byte for byte.
     let delta = ServerMessage::Delta(common::sample_delta());
-    let documented = "03 09 74 61 63 74 69 63 73 2d 31 b1 09 39 3b 02 01 01 01 04 3a 06 03 f0 01 4f \
+    let documented = "03 09 74 61 63 74 69 63 73 2d 31 b1 09 39 3b 02 01 01 01 04 3a 06 03 f0 01 50 \
                       01 02 01 09 3b 07 05 02 95 0a 01 a3 82 bc ef bc 15";
     let bytes: Vec<u8> = documented
         .split_whitespace()
@@ -218,14 +218,14 @@ fn json_shape_of_intent_move_piece() {
         seq: 4,
         intent: Intent::MovePiece {
             piece: PieceId(3),
-            to: Pos::new(120, -40),
+            to: Pos::new(120, 40),
         },
     };
-    let want = json!({"intent": {"seq": 4, "intent": {"move_piece": {"piece": 3, "to": {"x": 120, "y": -40}}}}});
+    let want = json!({"intent": {"seq": 4, "intent": {"move_piece": {"piece": 3, "to": {"x": 120, "y": 40}}}}});
     assert_eq!(serde_json::to_value(&m).unwrap(), want);
     assert_eq!(
         Codec::Json.encode(&m).unwrap(),
-        br#"{"intent":{"seq":4,"intent":{"move_piece":{"piece":3,"to":{"x":120,"y":-40}}}}}"#
+        br#"{"intent":{"seq":4,"intent":{"move_piece":{"piece":3,"to":{"x":120,"y":40}}}}}"#
     );
 }
 
@@ -289,7 +289,7 @@ fn json_shape_of_delta() {
                 "to_version": 59,
         "events": [
             {"origin": {"member": 1, "seq": 4}, "version": 58,
-             "event": {"piece_moved": {"piece": 3, "to": {"x": 120, "y": -40}}}},
+             "event": {"piece_moved": {"piece": 3, "to": {"x": 120, "y": 40}}}},
             {"origin": {"member": 2, "seq": 9}, "version": 59,
              "event": {"lock_taken": {"piece": 5, "holder": 2, "expires_at": 1301}}},
         ],

@@ -382,10 +382,11 @@ fn resolve_actor(b: &Board, input: &Input) -> Result<Actor, ErrorBody> {
 /// Runs one input through the pipeline.
 pub(crate) fn process(b: &mut Board, input: &Input) -> Outcome {
     let origin = Origin {
-        // Admin actions come from no seat, whatever `member` they name.
+        // Admin actions come from no seat, whatever `member` they name; a
+        // grace expiry is the room's own timer acting on the seat it names.
         member: input
             .member
-            .filter(|_| !matches!(input.kind, InputKind::Admin(_))),
+            .filter(|_| !matches!(input.kind, InputKind::Admin(_) | InputKind::GraceExpired)),
         seq: input.seq,
     };
     let actor = match resolve_actor(b, input) {

@@ -408,3 +408,68 @@ fn wrong_phase_rejections_leave_the_room_untouched() {
         Some(ErrorCode::WrongPhase),
     );
 }
+
+/// The text of `#### `tag` (index …)` in docs/protocol.md, up to the next heading.
+fn protocol_section(tag: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let heading = format!("#### `{tag}` (index");
+    let start = doc
+        .find(&heading)
+        .unwrap_or_else(|| panic!("no section {tag}"));
+    let body = &doc[start + heading.len()..];
+    let end = body.find("\n#").unwrap_or(body.len());
+    body[..end].to_owned()
+}
+
+/// Lock rejections are the codes docs/protocol.md lists for each intent: a
+/// move of a piece another member holds is LOCK_HELD (with the holder, as
+/// for take_lock), a move of an unlocked piece NOT_LOCK_OWNER (take it
+/// first); renew and release of someone else's lock are NOT_LOCK_OWNER.
+#[test]
+fn lock_rejections_are_the_codes_the_protocol_document_lists() {
+    use ErrorCode::*;
+    let (mut room, c) = setup_room();
+    let out = room.step(vec![intent(c.bob, Intent::TakeLock { piece: PieceId(8) })]);
+    assert!(out.outcomes[0].rejection().is_none(), "{out:?}");
+    let move_to = |p: u32| Intent::MovePiece {
+        piece: PieceId(p),
+        to: Pos::new(1, 1),
+    };
+    let cases = [
+        ("move_piece", move_to(8), LockHeld),
+        ("move_piece", move_to(9), NotLockOwner),
+        (
+            "take_lock",
+            Intent::TakeLock { piece: PieceId(8) },
+            LockHeld,
+        ),
+        (
+            "renew_lock",
+            Intent::RenewLock { piece: PieceId(8) },
+            NotLockOwner,
+        ),
+        (
+            "release_lock",
+            Intent::ReleaseLock { piece: PieceId(8) },
+            NotLockOwner,
+        ),
+    ];
+    for (tag, i, code) in cases {
+        let input = intent(c.alice, i);
+        assert_rejected_without_effect(&room, input.clone(), Some(code));
+        let section = protocol_section(tag);
+        assert!(
+            section.contains(&format!("`{}`", code.as_str())),
+            "docs/protocol.md does not list {code} for {tag}:{section}"
+        );
+    }
+    let out = room.step(vec![intent(c.alice, move_to(8))]);
+    match out.outcomes[0].rejection() {
+        Some(e) => assert_eq!(
+            e.details.get("holder"),
+            Some(&tickroom_protocol::DetailValue::Int(i64::from(c.bob.0)))
+        ),
+        None => panic!("{out:?}"),
+    }
+}

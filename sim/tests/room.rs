@@ -82,6 +82,38 @@ fn deltas_chain_versions_and_carry_origins() {
     }
 }
 
+/// What the room does by itself carries no member in its origin (the
+/// protocol's rule): a grace expiry is the room's timer, not the expired
+/// member's request, like lock and match expiry; the disconnect before it is
+/// the member's.
+#[test]
+fn a_grace_expiry_has_the_room_as_its_origin() {
+    let mut room = Room::new(RoomId::from("grace"), RoomConfig::default(), 7).unwrap();
+    let out = room.step(vec![
+        Input::join("alice", "Alice", None, None),
+        Input::join("bob", "Bob", None, None),
+    ]);
+    let alice = match out.outcomes[0] {
+        Outcome::Joined { member } => member,
+        ref other => panic!("{other:?}"),
+    };
+    let out = room.step(vec![Input::about(alice, InputKind::Disconnect)]);
+    let delta = out.delta.expect("a disconnect is a change");
+    assert!(delta.events.iter().all(|e| e.origin.member == Some(alice)));
+    let out = room.step(vec![Input::about(alice, InputKind::GraceExpired)]);
+    let delta = out.delta.expect("a grace expiry is a change");
+    assert!(
+        delta
+            .events
+            .iter()
+            .any(|e| matches!(e.event, DomainEvent::HostChanged { .. })),
+        "{delta:?}"
+    );
+    for e in &delta.events {
+        assert_eq!(e.origin, Origin::default(), "{e:?}");
+    }
+}
+
 #[test]
 fn quiet_ticks_send_nothing_and_rejections_alone_send_no_delta() {
     let (mut room, members) = busy_room(2, 3);

@@ -252,6 +252,15 @@ fn invalid_room_id() -> ErrorBody {
 
 impl Router for RoomRouter {
     fn submit(&self, conn: &Arc<ConnHandle>, msg: ClientMessage) -> Result<(), ErrorBody> {
+        // A connection routed to a room (seated, or its join on the way)
+        // creates none: refused before anything is created.
+        if let (ClientMessage::CreateRoom { .. }, Some(current)) = (&msg, conn.room()) {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadyInRoom,
+                format!("this connection sits in room {current}; leave it before creating one"),
+            )
+            .with("room", current.as_str()));
+        }
         let room = match &msg {
             ClientMessage::CreateRoom { room: Some(r), .. }
             | ClientMessage::JoinRoom { room: r, .. } => {

@@ -404,11 +404,16 @@ impl RoomSlot {
             return;
         };
         settings.stats.resumes_ok.fetch_add(1, Ordering::Relaxed);
+        let last_applied_seq = self.journal.seqs.get(member);
+        // Set before welcome goes out: the client numbers on from it.
+        if let Some(last) = last_applied_seq {
+            conn.continue_seqs_after(last);
+        }
         let welcome = ServerMessage::Welcome {
             session: identity.session.clone(),
             resume_token: settings.tokens.issue_resume(&identity),
             versions: tickroom_protocol::supported_versions(),
-            last_applied_seq: self.journal.seqs.get(member),
+            last_applied_seq,
         };
         Self::reply(conn, &welcome, settings);
         let joined = ServerMessage::Joined {

@@ -608,7 +608,7 @@ pub fn intent_samples() -> Vec<Intent> {
     vec![
         Intent::MovePiece {
             piece: PieceId(3),
-            to: Pos::new(120, -40),
+            to: Pos::new(120, 40),
         },
         Intent::TakeLock { piece: PieceId(3) },
         Intent::RenewLock { piece: PieceId(3) },
@@ -663,11 +663,11 @@ pub fn client_samples() -> Vec<ClientMessage> {
             seq: 4,
             intent: Intent::MovePiece {
                 piece: PieceId(3),
-                to: Pos::new(120, -40),
+                to: Pos::new(120, 40),
             },
         },
         ClientMessage::Cursor {
-            pos: Pos::new(118, -38),
+            pos: Pos::new(118, 38),
         },
     ]
 }
@@ -695,7 +695,7 @@ pub fn event_samples() -> Vec<DomainEvent> {
         },
         DomainEvent::PieceMoved {
             piece: PieceId(3),
-            to: Pos::new(120, -40),
+            to: Pos::new(120, 40),
         },
         DomainEvent::LockTaken {
             piece: PieceId(3),
@@ -799,7 +799,7 @@ pub fn sample_delta() -> Delta {
                 version: 58,
                 event: DomainEvent::PieceMoved {
                     piece: PieceId(3),
-                    to: Pos::new(120, -40),
+                    to: Pos::new(120, 40),
                 },
             },
             EventRecord {
@@ -858,7 +858,7 @@ pub fn server_samples() -> Vec<ServerMessage> {
             room: RoomId::from("tactics-1"),
             cursors: vec![CursorPos {
                 member: MemberId(2),
-                pos: Pos::new(118, -38),
+                pos: Pos::new(118, 38),
             }],
         },
         ServerMessage::Error {
