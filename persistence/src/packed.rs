@@ -107,6 +107,12 @@ const PRESETS: [(&str, &[u8]); 14] = [
 ];
 const APPLIED: &[u8] = &[0];
 
+/// The preset classes' kinds and input prefixes (after the member and
+/// seq), for the server's test that its encodings still match them.
+pub fn presets() -> impl Iterator<Item = (&'static str, &'static [u8])> {
+    PRESETS.iter().copied()
+}
+
 const MEMBER: u8 = 1;
 const SEQ: u8 = 2;
 const TRACE: u8 = 4;
@@ -196,12 +202,25 @@ pub fn pack_v1(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-/// A class as the encoder keeps it (borrowed from the row's inputs).
+/// A class, borrowed from the presets and the row's inputs (encoding) or
+/// blob (decoding).
 struct ClassRef<'a> {
     kind: &'a str,
     code: Option<&'a str>,
     outcome: &'a [u8],
     prefix: &'a [u8],
+}
+
+/// A row's class table before its first input: the presets.
+fn presets_table<'a>() -> Vec<ClassRef<'a>> {
+    let mut classes = Vec::with_capacity(PRESETS.len() + 4);
+    classes.extend(PRESETS.iter().map(|&(kind, prefix)| ClassRef {
+        kind,
+        code: None,
+        outcome: APPLIED,
+        prefix,
+    }));
+    classes
 }
 
 /// The postcard encoding of `Option<u32>` then `Option<u64>`, which the
@@ -233,15 +252,7 @@ pub fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
         .enumerate()
         .any(|(i, r)| r.index as usize != i);
     put_varint(&mut out, if explicit { EXPLICIT_INDEX } else { 0 });
-    let mut classes: Vec<ClassRef<'_>> = PRESETS
-        .iter()
-        .map(|&(kind, prefix)| ClassRef {
-            kind,
-            code: None,
-            outcome: APPLIED,
-            prefix,
-        })
-        .collect();
+    let mut classes: Vec<ClassRef<'_>> = presets_table();
     let (mut prev_seq, mut prev_trace) = (None::<u64>, None::<u64>);
     let mut own = Vec::with_capacity(16);
     for r in inputs {
@@ -368,14 +379,6 @@ fn unpack_v1(body: &[u8]) -> Result<Vec<InputRow>, String> {
     Ok(inputs.into_iter().map(InputRow::from).collect())
 }
 
-/// A class as the decoder keeps it.
-struct Class {
-    kind: String,
-    code: Option<String>,
-    outcome: Vec<u8>,
-    prefix: Vec<u8>,
-}
-
 fn unpack_v2(body: &[u8], count: u64) -> Result<Vec<InputRow>, String> {
     let mut b = Bytes { rest: body };
     // Every input takes at least two bytes (header, length of its rest).
@@ -390,15 +393,9 @@ fn unpack_v2(body: &[u8], count: u64) -> Result<Vec<InputRow>, String> {
         EXPLICIT_INDEX => true,
         other => return Err(format!("unknown row flags {other}")),
     };
-    let mut classes: Vec<Class> = PRESETS
-        .iter()
-        .map(|&(kind, prefix)| Class {
-            kind: kind.to_string(),
-            code: None,
-            outcome: APPLIED.to_vec(),
-            prefix: prefix.to_vec(),
-        })
-        .collect();
+    // Borrowed from the presets and the blob: a row's classes cost one
+    // allocation, not one per field.
+    let mut classes: Vec<ClassRef<'_>> = presets_table();
     let mut inputs = Vec::with_capacity(count as usize);
     let (mut prev_seq, mut prev_trace) = (None::<u64>, None::<u64>);
     for position in 0..count {
@@ -417,21 +414,20 @@ fn unpack_v2(body: &[u8], count: u64) -> Result<Vec<InputRow>, String> {
         };
         if class == classes.len() {
             let kind = match b.varint()? {
-                0 => b.string()?,
+                0 => b.str()?,
                 k => usize::try_from(k - 1)
                     .ok()
                     .and_then(|k| KINDS.get(k))
-                    .ok_or_else(|| format!("unknown kind number {k}"))?
-                    .to_string(),
+                    .ok_or_else(|| format!("unknown kind number {k}"))?,
             };
             let code = match b.byte()? {
                 0 => None,
-                1 => Some(b.string()?),
+                1 => Some(b.str()?),
                 other => return Err(format!("bad code tag {other}")),
             };
-            let outcome = b.bytes()?.to_vec();
-            let prefix = b.bytes()?.to_vec();
-            classes.push(Class {
+            let outcome = b.bytes()?;
+            let prefix = b.bytes()?;
+            classes.push(ClassRef {
                 kind,
                 code,
                 outcome,
@@ -467,16 +463,16 @@ fn unpack_v2(body: &[u8], count: u64) -> Result<Vec<InputRow>, String> {
         if header & OWN_PREFIX != 0 {
             member_seq_prefix(member, seq, &mut input);
         }
-        input.extend_from_slice(&c.prefix);
+        input.extend_from_slice(c.prefix);
         input.extend_from_slice(rest);
         inputs.push(InputRow {
             index,
             member,
             seq,
-            kind: c.kind.clone(),
-            code: c.code.clone(),
+            kind: c.kind.to_owned(),
+            code: c.code.map(str::to_owned),
             input,
-            outcome: c.outcome.clone(),
+            outcome: c.outcome.to_vec(),
             trace_id,
         });
     }
@@ -556,8 +552,8 @@ impl<'a> Bytes<'a> {
         Ok(bytes)
     }
 
-    fn string(&mut self) -> Result<String, String> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|e| e.to_string())
+    fn str(&mut self) -> Result<&'a str, String> {
+        std::str::from_utf8(self.bytes()?).map_err(|e| e.to_string())
     }
 }
 
