@@ -204,6 +204,7 @@ pub fn pack_v1(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
 
 /// A class, borrowed from the presets and the row's inputs (encoding) or
 /// blob (decoding).
+#[derive(Clone, Copy)]
 struct ClassRef<'a> {
     kind: &'a str,
     code: Option<&'a str>,
@@ -211,16 +212,33 @@ struct ClassRef<'a> {
     prefix: &'a [u8],
 }
 
-/// A row's class table before its first input: the presets.
-fn presets_table<'a>() -> Vec<ClassRef<'a>> {
-    let mut classes = Vec::with_capacity(PRESETS.len() + 4);
-    classes.extend(PRESETS.iter().map(|&(kind, prefix)| ClassRef {
-        kind,
-        code: None,
-        outcome: APPLIED,
-        prefix,
-    }));
-    classes
+/// A row's class table: the presets, then the classes its inputs define
+/// (no allocation until one does).
+#[derive(Default)]
+struct Classes<'a> {
+    defined: Vec<ClassRef<'a>>,
+}
+
+impl<'a> Classes<'a> {
+    fn len(&self) -> usize {
+        PRESETS.len() + self.defined.len()
+    }
+
+    fn get(&self, n: usize) -> Option<ClassRef<'a>> {
+        match PRESETS.get(n) {
+            Some(&(kind, prefix)) => Some(ClassRef {
+                kind,
+                code: None,
+                outcome: APPLIED,
+                prefix,
+            }),
+            None => self.defined.get(n - PRESETS.len()).copied(),
+        }
+    }
+
+    fn push(&mut self, class: ClassRef<'a>) {
+        self.defined.push(class);
+    }
 }
 
 /// The postcard encoding of `Option<u32>` then `Option<u64>`, which the
@@ -252,7 +270,7 @@ pub fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
         .enumerate()
         .any(|(i, r)| r.index as usize != i);
     put_varint(&mut out, if explicit { EXPLICIT_INDEX } else { 0 });
-    let mut classes: Vec<ClassRef<'_>> = presets_table();
+    let mut classes = Classes::default();
     let (mut prev_seq, mut prev_trace) = (None::<u64>, None::<u64>);
     let mut own = Vec::with_capacity(16);
     for r in inputs {
@@ -268,7 +286,7 @@ pub fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
         header |= if r.seq.is_some() { SEQ } else { 0 };
         header |= if r.trace_id.is_some() { TRACE } else { 0 };
         let code = r.code.as_deref();
-        let fits = |c: &ClassRef<'_>| {
+        let fits = |c: ClassRef<'_>| {
             c.kind == r.kind
                 && c.code == code
                 && c.outcome == r.outcome.as_slice()
@@ -280,7 +298,7 @@ pub fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
             .max(PRESETS.len());
         let found = (0..PRESETS.len())
             .chain((newest..classes.len()).rev())
-            .find(|&n| fits(&classes[n]));
+            .find(|&n| classes.get(n).is_some_and(fits));
         let class = found.unwrap_or(classes.len());
         header |= (class.min(CLASS_ESCAPE) as u8) << 4;
         out.push(header);
@@ -315,7 +333,7 @@ pub fn pack(inputs: &[InputRow]) -> Result<Vec<u8>, StoreError> {
                 prefix,
             });
         }
-        let prefix_len = classes[class].prefix.len();
+        let prefix_len = classes.get(class).map_or(0, |c| c.prefix.len());
         if let Some(m) = r.member {
             put_varint(&mut out, u64::from(m));
         }
@@ -393,9 +411,8 @@ fn unpack_v2(body: &[u8], count: u64) -> Result<Vec<InputRow>, String> {
         EXPLICIT_INDEX => true,
         other => return Err(format!("unknown row flags {other}")),
     };
-    // Borrowed from the presets and the blob: a row's classes cost one
-    // allocation, not one per field.
-    let mut classes: Vec<ClassRef<'_>> = presets_table();
+    // Borrowed from the presets and the blob: no allocation per field.
+    let mut classes = Classes::default();
     let mut inputs = Vec::with_capacity(count as usize);
     let (mut prev_seq, mut prev_trace) = (None::<u64>, None::<u64>);
     for position in 0..count {
