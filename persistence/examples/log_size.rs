@@ -10,6 +10,12 @@
 //! the rooms, as the server issues them). Inputs are encoded as the
 //! server's `Input` is (postcard, mirrored below), outcomes as `Applied`.
 //!
+//!   ... --example log_size -- --rewrite-v1 DB
+//!
+//! rewrites every logged tick of the database DB in format 1 (as a build
+//! before format 2 would have stored it), so that `tickroom replay` can be
+//! timed on the same log in both formats.
+//!
 //! The tick rows go into a fresh database through the real store
 //! (`Store`, group commit) for format 2; for format 1 the same rows are
 //! written by the same statement with `packed::pack_v1` blobs, one
@@ -241,7 +247,38 @@ fn codec_ns(
     best
 }
 
+/// Every tick row of `path` rewritten in format 1; how many.
+fn rewrite_v1(path: &Path) -> usize {
+    let mut conn = rusqlite::Connection::open(path).expect("open");
+    let tx = conn.transaction().expect("tx");
+    let rows: Vec<(String, i64, i64, Vec<u8>)> = tx
+        .prepare("SELECT room, tick, input_count, inputs FROM ticks WHERE input_count > 0")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    for (room, tick, count, blob) in &rows {
+        let inputs = packed::unpack(blob, *count as u64, room, *tick as u64).expect("unpacks");
+        tx.execute(
+            "UPDATE ticks SET inputs = ?3 WHERE room = ?1 AND tick = ?2",
+            rusqlite::params![room, tick, packed::pack_v1(&inputs).expect("packs")],
+        )
+        .expect("update");
+    }
+    tx.commit().expect("commit");
+    rows.len()
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, db] = args.as_slice()
+        && flag == "--rewrite-v1"
+    {
+        let n = rewrite_v1(Path::new(db));
+        println!("{n} tick rows rewritten in format 1");
+        return;
+    }
     let seconds: u64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
