@@ -9,7 +9,9 @@
 # --server-pid are filled in), then stops the server and prints its
 # `stopped` line (tick statistics). LOADGEN_SERVER_BIN runs another build
 # of the server (to compare two builds). Server settings come from the
-# environment as usual (TICKROOM_<SECTION>_<KEY>=...).
+# environment as usual (TICKROOM_<SECTION>_<KEY>=...). LOADGEN_KEEP_DATA=1
+# keeps the data dir (printed, with the database's size after a WAL
+# checkpoint) instead of removing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -35,4 +37,10 @@ wait "$server" || true
 trap - EXIT
 grep '^{"stopped"' "$data/server.out" || true
 tail -n 5 "$data/server.err" >&2
-rm -rf "$data"
+if [ "${LOADGEN_KEEP_DATA:-0}" = 1 ]; then
+  db="$data/tickroom.db"
+  sqlite3 "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+  echo "{\"data_dir\":\"$data\",\"db_bytes\":$(stat -c %s "$db")}"
+else
+  rm -rf "$data"
+fi

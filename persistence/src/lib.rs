@@ -15,7 +15,7 @@ mod dead_letter;
 mod error;
 mod health;
 mod model;
-mod packed;
+pub mod packed;
 mod reader;
 pub mod retention;
 mod schema;

@@ -214,6 +214,60 @@ fn writes_read_back_exactly() {
     store.stop(Duration::from_secs(5)).unwrap();
 }
 
+/// A database written by a build before format 2 holds format-1 rows: they
+/// read back beside the format-2 rows this build writes, tick by tick.
+#[test]
+fn ticks_logged_in_format_1_still_read_back_beside_format_2() {
+    let dir = TempDir::new("format1");
+    let db = dir.path("t.db");
+    let store = Store::start(config(&db)).unwrap();
+    store.submit(Pending::new(room("a"))).ok().unwrap();
+    let written: Vec<Write> = (1..=4).map(|t| tick("a", t, 3)).collect();
+    for w in &written {
+        store.submit(Pending::new(w.clone())).ok().unwrap();
+    }
+    store.stop(Duration::from_secs(5)).unwrap();
+
+    // Ticks 1 and 3 as the earlier build stored them.
+    let conn = rusqlite_conn(&db);
+    for w in written.iter().step_by(2) {
+        let Write::Tick(t) = w else { unreachable!() };
+        let v1 = packed::pack_v1(&t.inputs).unwrap();
+        assert_eq!(v1[0], 1);
+        conn.execute(
+            "UPDATE ticks SET inputs = ?3 WHERE room = ?1 AND tick = ?2",
+            rusqlite::params![t.room, t.tick as i64, v1],
+        )
+        .unwrap();
+    }
+    let formats: Vec<u8> = conn
+        .prepare("SELECT substr(inputs, 1, 1) FROM ticks WHERE room = 'a' ORDER BY tick")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|b| b.unwrap()[0])
+        .collect();
+    assert_eq!(formats, [1, 2, 1, 2]);
+    drop(conn);
+
+    let mut read = Vec::new();
+    Reader::open(&db)
+        .unwrap()
+        .for_each_input::<StoreError>("a", 0, u64::MAX, |t, row| {
+            read.push((t, row));
+            Ok(())
+        })
+        .unwrap();
+    let expected: Vec<(u64, InputRow)> = written
+        .iter()
+        .flat_map(|w| match w {
+            Write::Tick(t) => t.inputs.iter().map(|i| (t.tick, i.clone())).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(read, expected);
+}
+
 #[test]
 fn a_snapshot_from_a_later_epoch_replaces_one_at_the_same_tick() {
     let dir = TempDir::new("epochs");

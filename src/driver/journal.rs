@@ -435,3 +435,101 @@ fn tick_batch(
         audit,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickroom_protocol::{MemberId, PieceId, Pos, TeamId};
+
+    /// Log format 2 stores an input that begins with its own member and
+    /// seq without them, and starts each row with a class per common kind
+    /// (applied, with the first bytes of its encoding): if the sim's
+    /// encodings drift from those presets the log still decodes, but every
+    /// row grows. This holds the two together.
+    #[test]
+    fn the_log_presets_match_how_inputs_encode() {
+        let m = MemberId(300);
+        let piece = PieceId(7);
+        let inputs = [
+            Input::intent(
+                m,
+                1234,
+                Intent::MovePiece {
+                    piece,
+                    to: Pos::new(512, 3),
+                },
+            ),
+            Input::intent(m, 1234, Intent::RenewLock { piece }),
+            Input::intent(m, 1234, Intent::TakeLock { piece }),
+            Input::intent(m, 1234, Intent::ReleaseLock { piece }),
+            Input::intent(m, 1234, Intent::Chat { text: "hi".into() }),
+            Input::intent(
+                m,
+                1234,
+                Intent::RollDice {
+                    notation: "2d6".into(),
+                },
+            ),
+            Input::intent(m, 1234, Intent::ApplyFormation { name: "w".into() }),
+            Input::intent(
+                m,
+                1234,
+                Intent::SaveFormation {
+                    name: "w".into(),
+                    key: "k".into(),
+                },
+            ),
+            Input::about(m, InputKind::Disconnect),
+            Input::about(m, InputKind::Reconnect),
+            Input::about(m, InputKind::Leave),
+            Input::about(m, InputKind::GraceExpired),
+            Input::about(m, InputKind::ChangeTeam { team: TeamId(1) }),
+            Input::intent(m, 1234, Intent::StartMatch {}),
+        ];
+        let presets: Vec<_> = tickroom_persistence::packed::presets().collect();
+        assert_eq!(presets.len(), inputs.len());
+        for (input, (kind, prefix)) in inputs.iter().zip(presets) {
+            assert_eq!(input_kind(&input.kind), kind);
+            let own = encode(&(input.member.map(|m| m.0), input.seq));
+            let bytes = encode(input);
+            let rest = bytes
+                .strip_prefix(own.as_slice())
+                .expect("begins with member and seq");
+            assert!(
+                rest.starts_with(prefix),
+                "{kind}: {rest:?} after {prefix:?}"
+            );
+        }
+        assert_eq!(encode(&Outcome::Applied), [0]);
+
+        // A busy room's row: 300 moves with consecutive trace ids.
+        let rows: Vec<InputRow> = (0..300u32)
+            .map(|i| {
+                let input = Input::intent(
+                    MemberId(i + 1),
+                    5_000 + u64::from(i % 3),
+                    Intent::MovePiece {
+                        piece: PieceId(i),
+                        to: Pos::new(10 + i as i32 * 3, 990 - i as i32),
+                    },
+                );
+                InputRow {
+                    index: i,
+                    member: input.member.map(|m| m.0),
+                    seq: input.seq,
+                    kind: input_kind(&input.kind).to_owned(),
+                    code: None,
+                    input: encode(&input),
+                    outcome: encode(&Outcome::Applied),
+                    trace_id: Some(0xdead_beef_0000_0000 + u64::from(i)),
+                }
+            })
+            .collect();
+        let packed = tickroom_persistence::packed::pack(&rows).expect("packs");
+        assert!(
+            packed.len() <= 300 * 12,
+            "{} bytes for 300 moves",
+            packed.len()
+        );
+    }
+}
