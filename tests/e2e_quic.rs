@@ -12,6 +12,16 @@ use tickroom_protocol::{
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The server closed the connection itself, with `reason`.
+fn assert_closed_as(closed: quinn::ConnectionError, reason: &str) {
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(&close.reason[..], reason.as_bytes())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 async fn quic(server: &Server) -> Client {
     let target = server.quic.as_ref().expect("QUIC is on");
     Client::connect_quic(target, ConnectOptions::default())
@@ -430,12 +440,7 @@ async fn a_quic_datagram_before_hello_closes_the_connection() {
     })
     .await
     .expect("the server closes the connection");
-    match closed {
-        quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(&close.reason[..], b"UNAUTHORIZED")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_closed_as(closed, "UNAUTHORIZED");
 }
 
 /// A cursor datagram before any stream byte is a message before the hello
@@ -455,12 +460,7 @@ async fn a_quic_datagram_before_any_stream_data_closes_the_connection() {
     let closed = tokio::time::timeout(WAIT, conn.closed())
         .await
         .expect("the server closes the connection");
-    match closed {
-        quinn::ConnectionError::ApplicationClosed(close) => {
-            assert_eq!(&close.reason[..], b"UNAUTHORIZED")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_closed_as(closed, "UNAUTHORIZED");
     assert!(
         sent.elapsed() < Duration::from_secs(3),
         "closed at once, not at the handshake timeout"

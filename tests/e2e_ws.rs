@@ -13,6 +13,27 @@ use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The text frames a raw WebSocket receives until the server closes it
+/// (within `WAIT`).
+async fn texts_until_closed<S>(ws: &mut S) -> Vec<String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    let mut texts = Vec::new();
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m {
+                texts.push(t.to_string());
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("closed in time");
+    texts
+}
+
 fn room_config() -> RoomConfig {
     RoomConfig {
         teams: 2,
@@ -211,18 +232,13 @@ async fn a_protocol_version_mismatch_is_refused_and_closed() {
     let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
         .await
         .unwrap();
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     ws.send(Message::Text(
         r#"{"hello":{"version":99,"token":null,"resume":null}}"#.into(),
     ))
     .await
     .unwrap();
-    let mut texts = Vec::new();
-    while let Some(Ok(m)) = ws.next().await {
-        if let Message::Text(t) = m {
-            texts.push(t.to_string());
-        }
-    }
+    let texts = texts_until_closed(&mut ws).await;
     assert!(
         texts[0].contains("VERSION_MISMATCH") && texts[0].contains("\"min\":1"),
         "{texts:?}"
@@ -350,18 +366,7 @@ async fn a_connection_without_hello_is_closed_after_the_handshake_timeout() {
     let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
         .await
         .unwrap();
-    use futures_util::StreamExt;
-    let mut texts = Vec::new();
-    let read = async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m {
-                texts.push(t.to_string());
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, read)
-        .await
-        .expect("closed in time");
+    let texts = texts_until_closed(&mut ws).await;
     assert!(
         texts.iter().any(|t| t.contains("HANDSHAKE_TIMEOUT")),
         "{texts:?}"
@@ -815,19 +820,11 @@ async fn the_handshake_rules_of_the_protocol_document() {
     let (mut ws, _) = open_websocket(&server.ws, &[Codec::Json.subprotocol()])
         .await
         .unwrap();
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     ws.send(Message::Text(r#"{"ping":{"client_time":1}}"#.into()))
         .await
         .unwrap();
-    let mut texts = Vec::new();
-    let read = async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m {
-                texts.push(t.to_string());
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, read).await.expect("closed");
+    let texts = texts_until_closed(&mut ws).await;
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(
         texts[0].starts_with(r#"{"error":{"code":"UNAUTHORIZED""#),
