@@ -182,6 +182,10 @@ pub struct NetSection {
     /// A connection whose outbound queue has not drained for this long is
     /// closed with SLOW_CONSUMER.
     pub stall_timeout_ms: u64,
+    /// How long a connection the server closes (slow consumers included)
+    /// may take to drain, deliver `closing` and complete the close before
+    /// its socket is dropped anyway.
+    pub close_linger_ms: u64,
     /// Connections in all; 0 = as many as the open-file limit allows (minus
     /// a reserve). Never more than that.
     pub max_connections: usize,
@@ -273,6 +277,7 @@ impl Default for NetSection {
             rate_cursors_per_s: net.rates.cursors.count,
             abuse_limit: net.abuse_limit,
             stall_timeout_ms: net.stall_timeout.as_millis() as u64,
+            close_linger_ms: net.close_linger.as_millis() as u64,
             max_connections: 0,
             max_connections_per_ip: 1024,
             new_connections_per_ip_per_s: 256,
@@ -562,6 +567,7 @@ impl Config {
         )?;
         range("net.abuse_limit", n.abuse_limit.into(), 1, 1_000_000)?;
         range("net.stall_timeout_ms", n.stall_timeout_ms, 100, 600_000)?;
+        range("net.close_linger_ms", n.close_linger_ms, 10, 600_000)?;
         range(
             "net.max_quic_connections",
             n.max_quic_connections as u64,
@@ -736,6 +742,7 @@ impl Config {
             },
             abuse_limit: n.abuse_limit,
             stall_timeout: Duration::from_millis(n.stall_timeout_ms),
+            close_linger: Duration::from_millis(n.close_linger_ms),
         }
     }
 }
@@ -841,6 +848,11 @@ mod tests {
         assert!(
             msg.contains("net.max_frame_bytes") && msg.contains("10") && msg.contains("256..="),
             "{msg}"
+        );
+        let err = Config::load(None, env(&[("TICKROOM_NET_CLOSE_LINGER_MS", "5")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("net.close_linger_ms"),
+            "{err:#}"
         );
         let err = Config::load(None, env(&[("TICKROOM_NET_MAX_FRAME_BYTES", "lots")])).unwrap_err();
         assert!(format!("{err:#}").contains("expected an integer"));
