@@ -209,6 +209,20 @@ pub fn run(config: Config) -> Result<()> {
                 tracing::info!(summary = %stats_log.stats.summary(), "tick stats");
             }
         });
+        {
+            // Housekeeping: closed sessions are forgotten even when no new
+            // session arrives to sweep them.
+            let router = router.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    router.sweep_sessions(std::time::Instant::now());
+                }
+            });
+        }
         if let Some(endpoint) = endpoint.clone() {
             let quic_server = tickroom_net::quic::QuicServer {
                 config: state.net.clone(),
