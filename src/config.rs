@@ -89,6 +89,10 @@ pub struct ServerSection {
     pub allow_public_without_auth: bool,
     /// How long a shutdown may take before connections are dropped.
     pub shutdown_timeout_ms: u64,
+    /// Return freed memory to the OS (glibc `malloc_trim`) once live
+    /// connections have fallen this many below their peak since the last
+    /// time and stopped falling; 0 = never.
+    pub trim_after_closes: usize,
 }
 
 /// The certificate for QUIC (and wss). Empty paths: a self-signed one in
@@ -253,6 +257,7 @@ impl Default for ServerSection {
             inbound_queue: 65_536,
             allow_public_without_auth: false,
             shutdown_timeout_ms: 5_000,
+            trim_after_closes: 256,
         }
     }
 }
@@ -494,6 +499,12 @@ impl Config {
             s.shutdown_timeout_ms,
             100,
             600_000,
+        )?;
+        range(
+            "server.trim_after_closes",
+            s.trim_after_closes as u64,
+            0,
+            10_000_000,
         )?;
         self.store.validate()?;
         let n = &self.net;
