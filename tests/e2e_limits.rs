@@ -172,6 +172,10 @@ async fn a_client_that_stops_reading_is_a_slow_consumer_and_others_are_unaffecte
         ("TICKROOM_NET_RATE_MOVES_PER_S", "1000000"),
         ("TICKROOM_NET_OUTBOUND_BYTES", "524288"),
         ("TICKROOM_NET_STALL_TIMEOUT_MS", "1000"),
+        // The stalled client reads again only once the mover is done (a few
+        // seconds): within the linger, so `closing` still reaches it. (One
+        // that reads again later finds the connection dropped.)
+        ("TICKROOM_NET_CLOSE_LINGER_MS", "20000"),
         // Small kernel buffers, so that a stalled reader shows up quickly.
         ("TICKROOM_NET_SOCKET_SEND_BUFFER", "8192"),
         ("TICKROOM_NET_OUTBOUND_FRAMES", "4096"),
