@@ -94,6 +94,10 @@ pub struct ServerSection {
     pub allow_public_without_auth: bool,
     /// How long a shutdown may take before connections are dropped.
     pub shutdown_timeout_ms: u64,
+    /// Return freed memory to the OS (glibc `malloc_trim`) once live
+    /// connections have fallen this many below their peak since the last
+    /// time and stopped falling; 0 = never.
+    pub trim_after_closes: usize,
 }
 
 /// The certificate for QUIC (and wss). Empty paths: a self-signed one in
@@ -187,6 +191,10 @@ pub struct NetSection {
     /// A connection whose outbound queue has not drained for this long is
     /// closed with SLOW_CONSUMER.
     pub stall_timeout_ms: u64,
+    /// How long a connection the server closes (slow consumers included)
+    /// may take to drain, deliver `closing` and complete the close before
+    /// its socket is dropped anyway.
+    pub close_linger_ms: u64,
     /// Connections in all; 0 = as many as the open-file limit allows (minus
     /// a reserve). Never more than that.
     pub max_connections: usize,
@@ -254,6 +262,7 @@ impl Default for ServerSection {
             inbound_queue: 65_536,
             allow_public_without_auth: false,
             shutdown_timeout_ms: 5_000,
+            trim_after_closes: 256,
         }
     }
 }
@@ -278,6 +287,7 @@ impl Default for NetSection {
             rate_cursors_per_s: net.rates.cursors.count,
             abuse_limit: net.abuse_limit,
             stall_timeout_ms: net.stall_timeout.as_millis() as u64,
+            close_linger_ms: net.close_linger.as_millis() as u64,
             max_connections: 0,
             max_connections_per_ip: 1024,
             new_connections_per_ip_per_s: 256,
@@ -499,6 +509,12 @@ impl Config {
             100,
             600_000,
         )?;
+        range(
+            "server.trim_after_closes",
+            s.trim_after_closes as u64,
+            0,
+            10_000_000,
+        )?;
         self.store.validate()?;
         let n = &self.net;
         range(
@@ -571,6 +587,7 @@ impl Config {
         )?;
         range("net.abuse_limit", n.abuse_limit.into(), 1, 1_000_000)?;
         range("net.stall_timeout_ms", n.stall_timeout_ms, 100, 600_000)?;
+        range("net.close_linger_ms", n.close_linger_ms, 10, 600_000)?;
         range(
             "net.max_quic_connections",
             n.max_quic_connections as u64,
@@ -745,6 +762,7 @@ impl Config {
             },
             abuse_limit: n.abuse_limit,
             stall_timeout: Duration::from_millis(n.stall_timeout_ms),
+            close_linger: Duration::from_millis(n.close_linger_ms),
         }
     }
 }
@@ -890,6 +908,11 @@ mod tests {
         assert!(
             msg.contains("net.max_frame_bytes") && msg.contains("10") && msg.contains("256..="),
             "{msg}"
+        );
+        let err = Config::load(None, env(&[("TICKROOM_NET_CLOSE_LINGER_MS", "5")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("net.close_linger_ms"),
+            "{err:#}"
         );
         let err = Config::load(None, env(&[("TICKROOM_NET_MAX_FRAME_BYTES", "lots")])).unwrap_err();
         assert!(format!("{err:#}").contains("expected an integer"));

@@ -223,6 +223,38 @@ pub fn run(config: Config) -> Result<()> {
                 tracing::info!(summary = %stats_log.stats.summary(), "tick stats");
             }
         });
+        {
+            // Housekeeping: memory back to the OS after connections fell
+            // sharply; closed sessions forgotten even when no new session
+            // arrives to sweep them.
+            let router = router.clone();
+            let connections = connections.clone();
+            let mut trim =
+                crate::driver::memory::TrimAfterDrop::new(config.server.trim_after_closes);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                for n in 0u64.. {
+                    every.tick().await;
+                    if n % 60 == 59 {
+                        router.sweep_sessions(std::time::Instant::now());
+                    }
+                    let live = connections.live();
+                    if trim.observe(live) {
+                        let started = std::time::Instant::now();
+                        let _ = tokio::task::spawn_blocking(
+                            crate::driver::memory::return_freed_memory,
+                        )
+                        .await;
+                        tracing::debug!(
+                            live,
+                            trim_us = started.elapsed().as_micros() as u64,
+                            "connections fell; returned freed memory"
+                        );
+                    }
+                }
+            });
+        }
         if let Some(endpoint) = endpoint.clone() {
             let quic_server = tickroom_net::quic::QuicServer {
                 config: state.net.clone(),

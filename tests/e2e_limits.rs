@@ -172,6 +172,10 @@ async fn a_client_that_stops_reading_is_a_slow_consumer_and_others_are_unaffecte
         ("TICKROOM_NET_RATE_MOVES_PER_S", "1000000"),
         ("TICKROOM_NET_OUTBOUND_BYTES", "524288"),
         ("TICKROOM_NET_STALL_TIMEOUT_MS", "1000"),
+        // The stalled client reads again only once the mover is done (a few
+        // seconds): within the linger, so `closing` still reaches it. (One
+        // that reads again later finds the connection dropped.)
+        ("TICKROOM_NET_CLOSE_LINGER_MS", "20000"),
         // Small kernel buffers, so that a stalled reader shows up quickly.
         ("TICKROOM_NET_SOCKET_SEND_BUFFER", "8192"),
         ("TICKROOM_NET_OUTBOUND_FRAMES", "4096"),
@@ -225,6 +229,121 @@ async fn a_client_that_stops_reading_is_a_slow_consumer_and_others_are_unaffecte
         "after {:?}",
         started.elapsed()
     );
+}
+
+/// A slow consumer that never reads again (its TCP receive window full, so
+/// neither `closing` nor the close handshake gets through) is dropped after
+/// `net.close_linger_ms`, not after the heartbeat timeout: it leaves the
+/// connections gauge and frees its place under the per-IP cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_that_never_reads_again_is_dropped_after_the_linger() {
+    let linger = Duration::from_millis(500);
+    let server = Server::start(&[
+        ("TICKROOM_NET_RATE_MOVES_PER_S", "1000000"),
+        ("TICKROOM_NET_STALL_TIMEOUT_MS", "500"),
+        ("TICKROOM_NET_CLOSE_LINGER_MS", "500"),
+        // The heartbeat timeout (the old linger) stays at its 30 s default.
+        ("TICKROOM_NET_SOCKET_SEND_BUFFER", "8192"),
+        ("TICKROOM_NET_OUTBOUND_FRAMES", "4096"),
+        // Each client below has an address of its own.
+        ("TICKROOM_NET_MAX_CONNECTIONS_PER_IP", "1"),
+    ]);
+    let from = |ip: [u8; 4], recv_buffer: Option<u32>| ConnectOptions {
+        local_ip: Some(std::net::IpAddr::from(ip)),
+        recv_buffer,
+        ..Default::default()
+    };
+    let stalled_ip = [127, 0, 0, 4];
+    let room = RoomId::from("never-reads");
+    let mut host = Client::connect_with(&server.ws, Codec::Postcard, from([127, 0, 0, 2], None))
+        .await
+        .unwrap();
+    host.create_room(Some(room.clone()), busy_room(), false)
+        .await
+        .unwrap();
+    host.close().await.unwrap();
+
+    // Joins, then never reads again and never answers the close.
+    let mut stalled = Client::connect_with(&server.ws, Codec::Json, from(stalled_ip, Some(4096)))
+        .await
+        .unwrap();
+    stalled.join(&room, "stalled", None).await.unwrap();
+    const GAUGE: &str = r#"tickroom_connections{transport="ws",codec="json"}"#;
+    assert_eq!(metric(&server, GAUGE).await, 1.0);
+    assert!(
+        Client::connect_with(&server.ws, Codec::Json, from(stalled_ip, None))
+            .await
+            .is_err(),
+        "the per-IP cap holds while the stalled connection lives"
+    );
+
+    let mut mover = Client::connect_with(&server.ws, Codec::Postcard, from([127, 0, 0, 3], None))
+        .await
+        .unwrap();
+    mover.join(&room, "mover", None).await.unwrap();
+    let per_round = 50;
+    let locks = (0..per_round)
+        .map(|p| Intent::TakeLock { piece: PieceId(p) })
+        .collect();
+    pipelined(&mut mover, locks).await;
+    let mut round = 0;
+    while metric(&server, "tickroom_slow_consumer_disconnects_total").await == 0.0 {
+        assert!(round < 400, "never a slow consumer");
+        let moves = (0..per_round)
+            .map(|p| Intent::MovePiece {
+                piece: PieceId(p),
+                to: Pos::new((round * 7 + p) as i32 % 1000, p as i32),
+            })
+            .collect();
+        pipelined(&mut mover, moves).await;
+        round += 1;
+    }
+    let closed_at = Instant::now();
+
+    // Gone within the linger and some slack: from the gauge, and from the
+    // cap (a new connection from its address is admitted).
+    let slack = Duration::from_millis(2500);
+    let deadline = closed_at + Duration::from_secs(10);
+    let freed = loop {
+        if metric(&server, GAUGE).await == 0.0
+            && let Ok(c) =
+                Client::connect_with(&server.ws, Codec::Json, from(stalled_ip, None)).await
+        {
+            break (closed_at.elapsed(), c);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection still held its place 10 s after SLOW_CONSUMER"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        freed.0 <= linger + slack,
+        "freed {:?} after SLOW_CONSUMER (linger {linger:?})",
+        freed.0
+    );
+    drop(stalled);
+}
+
+/// One sample of the server's `/metrics` (0 when absent). Retries a scrape
+/// refused by a per-IP cap of 1 while the previous scrape's connection
+/// was still being let go.
+async fn metric(server: &Server, key: &str) -> f64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, text) = support::http_get(&server.http, "/metrics").await;
+        if status == 200 {
+            return text
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.rsplit_once(' ')?;
+                    (k == key).then(|| v.parse().ok())?
+                })
+                .unwrap_or(0.0);
+        }
+        assert!(Instant::now() < deadline, "/metrics: {status} {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

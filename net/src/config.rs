@@ -27,6 +27,13 @@ pub struct NetConfig {
     pub abuse_limit: u32,
     /// A connection whose queue has not drained for this long is a slow consumer.
     pub stall_timeout: Duration,
+    /// How long a connection the server closes may take to drain its queue,
+    /// deliver `closing` and complete the close before its socket is
+    /// dropped regardless (a slow consumer's backlog is dropped, so this is
+    /// its time to read `closing`). A peer that stopped reading never
+    /// completes the close: until this runs out it holds a connection and
+    /// its place under the caps.
+    pub close_linger: Duration,
     /// Counters for the ops side (metrics).
     pub stats: std::sync::Arc<crate::stats::NetStats>,
 }
@@ -53,6 +60,7 @@ impl Default for NetConfig {
             rates: RateLimits::default(),
             abuse_limit: 100,
             stall_timeout: Duration::from_secs(5),
+            close_linger: Duration::from_secs(2),
             stats: Default::default(),
         }
     }

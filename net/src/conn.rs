@@ -322,6 +322,13 @@ impl ConnHandle {
         let meter = crate::stats::Meter::new(Default::default(), crate::stats::Transport::Ws);
         ConnHandle::new(id, codec, peer, 1, 1024, Duration::from_secs(5), meter).0
     }
+
+    /// [`ConnHandle::detached`] that said hello as `identity`.
+    pub fn detached_as(id: ConnId, codec: Codec, identity: Identity) -> Arc<ConnHandle> {
+        let conn = Self::detached(id, codec);
+        conn.set_identity(identity);
+        conn
+    }
 }
 
 impl Drop for ConnHandle {

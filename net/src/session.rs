@@ -73,9 +73,6 @@ fn error_message(body: ErrorBody) -> ServerMessage {
     }
 }
 
-/// How long a closing connection may take to drain its queue.
-pub(crate) const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// How a server-initiated close drains.
 pub(crate) struct ClosePlan {
     pub reason: CloseReason,
@@ -379,13 +376,12 @@ impl Session {
         tracing::info!(code = %reason.code, reason = %reason.reason, "closing connection");
         // A slow consumer must resume from a fresh snapshot anyway: its
         // backlog is dropped so that `closing` reaches it as soon as it
-        // reads again, for which it gets a heartbeat's time.
+        // reads again. It gets the same short linger as any close, not a
+        // heartbeat's time: one that stopped reading for good would
+        // otherwise hold its socket, and its place under the connection
+        // caps, for that long.
         let drop_backlog = reason.code == ErrorCode::SlowConsumer;
-        let linger = if drop_backlog {
-            self.config.heartbeat_timeout
-        } else {
-            DRAIN_TIMEOUT
-        };
+        let linger = self.config.close_linger;
         let closing = ServerMessage::Closing {
             code: reason.code,
             reason: reason.reason.clone(),

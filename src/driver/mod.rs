@@ -5,7 +5,7 @@
 pub mod admin;
 mod body;
 pub mod journal;
-mod memory;
+pub mod memory;
 mod router;
 pub mod seat_seqs;
 mod shard;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tickroom_net::{ConnHandle, Router};
+use tickroom_net::{ConnHandle, ConnId, Router};
 use tickroom_protocol::{ClientMessage, ErrorBody, ErrorCode, RoomId};
 
 /// A shard's two queues: room requests (bounded: SERVER_BUSY when full) and
@@ -22,7 +22,9 @@ pub struct ShardQueues {
 
 /// Which room a session's seat is in, so a resume finds it. Only the async
 /// side touches this map; entries of sessions closed longer ago than the
-/// grace period are swept, as their seats are gone.
+/// grace period are swept, as their seats are gone: every 256 inserts, and
+/// from the server's housekeeping ([`RoomRouter::sweep_sessions`]) so that
+/// a burst of sessions followed by quiet does not stay for good.
 #[derive(Default)]
 struct SessionRooms {
     /// Session → (room, the connection that holds it, when it closed).
@@ -40,8 +42,30 @@ pub fn shard_index(room: &RoomId, count: usize) -> usize {
 
 struct SessionEntry {
     room: RoomId,
-    owner: Arc<ConnHandle>,
+    /// The connection that holds the session.
+    owner: ConnId,
+    /// Its handle while it is open, to notice it went away without a close
+    /// on record. Let go at the close: a closed connection's handle (its
+    /// identity, queue and room clock) must not live on for the grace
+    /// period in this map.
+    live: Option<Arc<ConnHandle>>,
     closed: Option<Instant>,
+}
+
+impl SessionEntry {
+    fn new(room: RoomId, conn: &Arc<ConnHandle>) -> SessionEntry {
+        SessionEntry {
+            room,
+            owner: conn.id,
+            live: Some(conn.clone()),
+            closed: None,
+        }
+    }
+
+    fn close(&mut self, at: Instant) {
+        self.closed = Some(at);
+        self.live = None;
+    }
 }
 
 pub struct RoomRouter {
@@ -118,26 +142,43 @@ impl RoomRouter {
         let Some(identity) = conn.identity() else {
             return;
         };
-        let grace = self.grace + Duration::from_secs(60);
         let mut s = self.sessions();
-        let entry = SessionEntry {
-            room: room.clone(),
-            owner: conn.clone(),
-            closed: None,
-        };
-        s.rooms.insert(identity.session, entry);
+        s.rooms
+            .insert(identity.session, SessionEntry::new(room.clone(), conn));
         s.inserts += 1;
         if s.inserts.is_multiple_of(256) {
-            let now = Instant::now();
-            s.rooms.retain(|_, e| {
-                // An owner that is gone without a close on record (its
-                // session moved on, e.g. after a failed resume) ages too.
-                if e.closed.is_none() && e.owner.is_gone() {
-                    e.closed = Some(now);
-                }
-                e.closed.is_none_or(|t| now.duration_since(t) < grace)
-            });
+            self.sweep(&mut s, Instant::now());
         }
+    }
+
+    /// Forgets sessions closed longer ago than the grace period (and a
+    /// minute): their seats are gone. Called by the server's housekeeping.
+    pub fn sweep_sessions(&self, now: Instant) {
+        let mut s = self.sessions();
+        self.sweep(&mut s, now);
+    }
+
+    fn sweep(&self, s: &mut SessionRooms, now: Instant) {
+        let grace = self.grace + Duration::from_secs(60);
+        s.rooms.retain(|_, e| {
+            // An owner that is gone without a close on record (its
+            // session moved on, e.g. after a failed resume) ages too.
+            if e.closed.is_none() && e.live.as_ref().is_none_or(|c| c.is_gone()) {
+                e.close(now);
+            }
+            e.closed.is_none_or(|t| now.duration_since(t) < grace)
+        });
+        // A map that held a burst keeps its table after the burst is gone.
+        if s.rooms.capacity() > 64 && s.rooms.len() < s.rooms.capacity() / 4 {
+            s.rooms.shrink_to_fit();
+        }
+    }
+
+    /// Sessions remembered, and the map's capacity (for tests).
+    #[cfg(test)]
+    fn session_count(&self) -> (usize, usize) {
+        let s = self.sessions();
+        (s.rooms.len(), s.rooms.capacity())
     }
 
     /// Public rooms in id order, after `after`, at most `limit`; asks every
@@ -328,9 +369,9 @@ impl Router for RoomRouter {
         // takeover, the old connection's close must not age the live entry.
         if let Some(identity) = conn.identity()
             && let Some(entry) = self.sessions().rooms.get_mut(&identity.session)
-            && entry.owner.id == conn.id
+            && entry.owner == conn.id
         {
-            entry.closed = Some(Instant::now());
+            entry.close(Instant::now());
         }
         if let Some(room) = conn.room() {
             let _ = self.shards[self.shard_of(&room)]
@@ -354,20 +395,16 @@ impl Router for RoomRouter {
             let mut s = self.sessions();
             match s.rooms.get_mut(&identity.session) {
                 Some(entry) => {
-                    entry.closed = None;
-                    entry.owner = conn.clone();
-                    entry.room.clone()
+                    let room = entry.room.clone();
+                    *entry = SessionEntry::new(room.clone(), conn);
+                    room
                 }
                 None => {
                     // After a restart: the seat was recovered with its user.
                     let room = s.restored.remove(&identity.user).ok_or_else(failed)?;
                     s.rooms.insert(
                         identity.session.clone(),
-                        SessionEntry {
-                            room: room.clone(),
-                            owner: conn.clone(),
-                            closed: None,
-                        },
+                        SessionEntry::new(room.clone(), conn),
                     );
                     room
                 }
@@ -388,7 +425,6 @@ impl Router for RoomRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickroom_net::ConnId;
     use tickroom_protocol::{Codec, Intent, TeamId};
 
     /// A router over one tick thread that never drains: its request queue
@@ -439,6 +475,65 @@ mod tests {
             ErrorCode::ServerBusy
         );
         assert_eq!(conn.room(), None, "not routed to a room it never reached");
+    }
+
+    /// A flood of sessions that join and close: the map lets go of every
+    /// closed connection at once, forgets the sessions after the grace
+    /// period even with no new session to trigger a sweep, and gives its
+    /// table back.
+    #[test]
+    fn closed_sessions_let_go_of_their_connections_and_are_swept() {
+        let (requests, rx) = crossbeam_channel::bounded(4096);
+        let (control, control_rx) = crossbeam_channel::unbounded();
+        let control = super::super::shard::Control::unattended(control);
+        let router = RoomRouter::new(
+            vec![ShardQueues { requests, control }],
+            Duration::from_secs(1),
+        );
+        let conns: Vec<_> = (0..1000)
+            .map(|i| {
+                let conn = ConnHandle::detached_as(
+                    ConnId(i),
+                    Codec::Json,
+                    tickroom_net::Identity {
+                        user: format!("u{i}"),
+                        name: None,
+                        not_after: None,
+                        role: None,
+                        session: format!("s{i}"),
+                    },
+                );
+                let join = ClientMessage::JoinRoom {
+                    seq: 1,
+                    room: RoomId::from("r"),
+                    name: "n".into(),
+                    team: None,
+                };
+                router.submit(&conn, join).unwrap();
+                conn
+            })
+            .collect();
+        // The room's side is not under test: what was queued for it goes.
+        while rx.try_recv().is_ok() {}
+        assert_eq!(router.session_count().0, 1000);
+        for conn in &conns {
+            conn.mark_gone();
+            router.closed(conn);
+        }
+        while control_rx.try_recv().is_ok() {}
+        for conn in &conns {
+            assert_eq!(
+                Arc::strong_count(conn),
+                1,
+                "the session map let go of the closed connection"
+            );
+        }
+        router.sweep_sessions(Instant::now());
+        assert_eq!(router.session_count().0, 1000, "kept for the grace period");
+        router.sweep_sessions(Instant::now() + Duration::from_secs(62));
+        let (len, capacity) = router.session_count();
+        assert_eq!(len, 0, "forgotten after the grace period and a minute");
+        assert!(capacity < 64, "the table was given back: {capacity}");
     }
 
     #[test]

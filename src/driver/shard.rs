@@ -205,6 +205,10 @@ struct Shard {
     /// Rooms in the order they parked, with when: each is frozen
     /// `freeze_after` later unless it was woken meanwhile.
     parkings: std::collections::VecDeque<(Instant, RoomId)>,
+    /// Rooms unloaded since freed memory was last returned, and when that
+    /// was: at most once a second, however the unloads spread.
+    unloaded_since_trim: bool,
+    last_unload_trim: Option<Instant>,
 }
 
 impl Shard {
@@ -218,6 +222,8 @@ impl Shard {
             hibernated: BTreeMap::new(),
             retired: init.retired,
             parkings: std::collections::VecDeque::new(),
+            unloaded_since_trim: false,
+            last_unload_trim: None,
         };
         for slot in init.rooms {
             shard.insert_room(slot);
@@ -529,6 +535,7 @@ impl Shard {
                     continue;
                 };
                 self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+                self.unloaded_since_trim = true;
                 if slot.body().phase() == tickroom_protocol::Phase::Archived {
                     self.retired.insert(room.clone());
                     tracing::info!(room = %room, "unloaded an archived room");
@@ -576,6 +583,17 @@ impl Shard {
                 room = %first,
                 "rooms fell behind their tick rate; skipping ahead"
             );
+        }
+        if self.unloaded_since_trim
+            && self
+                .last_unload_trim
+                .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            // As after freezing: the unloaded rooms' memory lies between
+            // allocations that stay, where glibc keeps it.
+            super::memory::return_freed_memory();
+            self.unloaded_since_trim = false;
+            self.last_unload_trim = Some(now);
         }
     }
 
