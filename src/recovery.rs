@@ -76,11 +76,18 @@ fn rebuild_consistent(
         match result {
             Ok(rebuilt) => {
                 let seqs = match seqs {
-                    Some(s) => s?,
+                    Some(s) => s,
                     // Nothing replayed after the base snapshot.
-                    None if rebuilt.room.tick() == 0 => SeatSeqs::default(),
-                    None => SeatSeqs::from_stored(&reader.snapshot_seqs(id, rebuilt.room.tick())?),
+                    None if rebuilt.room.tick() == 0 => Ok(SeatSeqs::default()),
+                    None => reader
+                        .snapshot_seqs(id, rebuilt.room.tick())
+                        .map(|s| SeatSeqs::from_stored(&s)),
                 };
+                // Only resumes lean on them: the room itself is whole.
+                let seqs = seqs.unwrap_or_else(|e| {
+                    tracing::error!(room = %id, error = %e, "the seats' last applied seqs do not read back; resumed sessions get none (their clients may send in-flight requests again)");
+                    SeatSeqs::default()
+                });
                 return Ok((rebuilt, seqs, first_error));
             }
             Err(e) => {

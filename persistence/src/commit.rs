@@ -66,7 +66,8 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                     ])?;
                 }
                 Write::Tick(t) if !known.exists(params![t.room])? => {}
-                Write::Snapshot(s) if !known.exists(params![s.room])? => {}
+                Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. }
+                    if !known.exists(params![s.room])? => {}
                 Write::Tick(t) => {
                     let inputs = match t.inputs.is_empty() {
                         true => None,
@@ -108,7 +109,7 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                     let e = last_tick.entry(t.room.as_str()).or_default();
                     *e = (*e).max(t.tick);
                 }
-                Write::Snapshot(s) => {
+                Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. } => {
                     snapshot.execute(params![
                         s.room,
                         i64_bits(s.tick),
@@ -121,23 +122,19 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                     ])?;
                     let e = last_tick.entry(s.room.as_str()).or_default();
                     *e = (*e).max(s.tick);
+                    if let Write::SeatedSnapshot { seqs: list, .. } = w {
+                        let bytes = postcard::to_stdvec(list).map_err(|e| StoreError::Corrupt {
+                            what: "seat sequence numbers",
+                            message: e.to_string(),
+                        })?;
+                        seqs.execute(params![s.room, i64_bits(s.tick), bytes])?;
+                    }
                 }
                 Write::Archived { room, at } => {
                     archived.execute(params![room, i64_bits(*at)])?;
                 }
                 Write::Epoch { room, epoch: e } => {
                     epoch.execute(params![room, e])?;
-                }
-                Write::SeatSeqs {
-                    room,
-                    tick,
-                    seqs: s,
-                } => {
-                    let bytes = postcard::to_stdvec(s).map_err(|e| StoreError::Corrupt {
-                        what: "seat sequence numbers",
-                        message: e.to_string(),
-                    })?;
-                    seqs.execute(params![room, i64_bits(*tick), bytes])?;
                 }
             }
         }

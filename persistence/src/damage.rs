@@ -1,9 +1,9 @@
 //! A room whose stored history is found damaged at start (a tick missing
 //! from its log, an input that does not decode, a replay that diverges) is
 //! recovered to its last consistent tick, not dropped. Everything stored
-//! after that tick is moved out of the room's history into `damaged_ticks`
-//! and `damaged_snapshots` (kept for examination, with a row in `damage`
-//! saying why), so the room's next ticks are logged after a history that
+//! after that tick is moved out of the room's history into `damaged_ticks`,
+//! `damaged_snapshots`, `damaged_formations` and `damaged_audit` (kept for
+//! examination, with a row in `damage` saying why), so the room's next ticks are logged after a history that
 //! replays, instead of colliding with rows of a history that does not.
 
 use crate::StoreError;
@@ -32,7 +32,7 @@ pub fn cut_after(
     let keep = i64_bits(keep_to_tick);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Each table's rows after the cut move to its damaged twin.
-    let mut moved = [0u64; 2];
+    let mut moved = [0u64; 4];
     for (n, (table, columns)) in [
         (
             "ticks",
@@ -40,8 +40,15 @@ pub fn cut_after(
         ),
         (
             "snapshots",
-            "room, tick, version, epoch, state_hash, size, at, bytes",
+            "room, tick, version, epoch, state_hash, size, at, bytes, seqs",
         ),
+        // Formation saves and audit entries of the cut ticks: a save of the
+        // same key after recovery must not be shadowed by the lost one.
+        (
+            "formations",
+            "room, user, key, name, team, member, tick, at, placements",
+        ),
+        ("audit", "room, tick, at, actor, action, details"),
     ]
     .into_iter()
     .enumerate()
@@ -58,7 +65,7 @@ pub fn cut_after(
             params![room, keep],
         )?;
     }
-    let [ticks, snapshots] = moved;
+    let [ticks, snapshots, _, _] = moved;
     tx.execute(
         "UPDATE rooms SET last_tick = min(last_tick, ?2) WHERE id = ?1",
         params![room, keep],

@@ -18,6 +18,9 @@ pub struct DeadLetter {
     written: u64,
     /// Bytes already handed back for replay.
     read: u64,
+    /// A failed append could not be cut back off the file: it takes no
+    /// more (a partial record would hide every later one from replay).
+    broken: bool,
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
@@ -48,6 +51,7 @@ impl DeadLetter {
             file: Some(file),
             written,
             read: 0,
+            broken: false,
         })
     }
 
@@ -76,20 +80,35 @@ impl DeadLetter {
     }
 
     pub fn has_room_for(&self, write: &Write) -> bool {
-        self.written + HEADER + write.weight() as u64 <= self.max_bytes
+        !self.broken && self.written + HEADER + write.weight() as u64 <= self.max_bytes
+    }
+
+    /// The file cannot take a typical write any more.
+    pub fn is_full(&self) -> bool {
+        self.broken || self.written + 4096 >= self.max_bytes
     }
 
     pub fn append(&mut self, write: &Write) -> std::io::Result<()> {
         let body = postcard::to_stdvec(write).map_err(std::io::Error::other)?;
-        let sync = self.sync;
+        let (sync, written) = (self.sync, self.written);
         let file = self.file()?;
         let mut record = Vec::with_capacity(body.len() + HEADER as usize);
         record.extend_from_slice(&(body.len() as u32).to_le_bytes());
         record.extend_from_slice(&checksum(&body).to_le_bytes());
         record.extend_from_slice(&body);
-        file.write_all(&record)?;
-        if sync {
-            file.sync_data()?;
+        let appended = file.write_all(&record).and_then(|()| match sync {
+            true => file.sync_data(),
+            false => Ok(()),
+        });
+        if let Err(e) = appended {
+            // Part of the record may be in the file (a full disk), or all of
+            // it without its sync: cut it off, or the next record would sit
+            // behind bytes replay cannot frame, and the caller keeps the
+            // write elsewhere.
+            if file.set_len(written).is_err() {
+                self.broken = true;
+            }
+            return Err(e);
         }
         self.written += record.len() as u64;
         Ok(())

@@ -138,11 +138,11 @@ pub enum Write {
         room: String,
         epoch: u32,
     },
-    /// The last request sequence number applied for each seat (member id,
-    /// seq) as of the room's snapshot at `tick`, written right after it.
-    SeatSeqs {
-        room: String,
-        tick: u64,
+    /// A snapshot with the last request sequence number applied for each
+    /// seat (member id, seq) at its tick: one write, so that no crash can
+    /// keep the snapshot and lose the seqs.
+    SeatedSnapshot {
+        snapshot: SnapshotRow,
         seqs: Vec<(u32, u64)>,
     },
 }
@@ -152,10 +152,8 @@ impl Write {
         match self {
             Write::CreateRoom(r) => &r.room,
             Write::Tick(t) => &t.room,
-            Write::Snapshot(s) => &s.room,
-            Write::Archived { room, .. }
-            | Write::Epoch { room, .. }
-            | Write::SeatSeqs { room, .. } => room,
+            Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. } => &s.room,
+            Write::Archived { room, .. } | Write::Epoch { room, .. } => room,
         }
     }
 
@@ -163,7 +161,7 @@ impl Write {
     pub fn tick(&self) -> Option<u64> {
         match self {
             Write::Tick(t) => Some(t.tick),
-            Write::Snapshot(s) => Some(s.tick),
+            Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. } => Some(s.tick),
             _ => None,
         }
     }
@@ -184,7 +182,7 @@ impl Write {
                     + t.audit.len() * 128
             }
             Write::Snapshot(s) => s.bytes.len(),
-            Write::SeatSeqs { seqs, .. } => seqs.len() * 16,
+            Write::SeatedSnapshot { snapshot, seqs } => snapshot.bytes.len() + seqs.len() * 16,
             Write::Archived { .. } | Write::Epoch { .. } => 0,
         }
     }

@@ -118,8 +118,31 @@ CREATE TABLE damaged_snapshots (
     size INTEGER NOT NULL,
     at INTEGER NOT NULL,
     bytes BLOB NOT NULL,
+    seqs BLOB,
     cut_at INTEGER NOT NULL,
     PRIMARY KEY (room, cut_at, tick)
+) STRICT;
+CREATE TABLE damaged_formations (
+    room TEXT NOT NULL,
+    user TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    team INTEGER,
+    member INTEGER NOT NULL,
+    tick INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    placements BLOB NOT NULL,
+    cut_at INTEGER NOT NULL,
+    PRIMARY KEY (room, cut_at, user, key)
+) STRICT;
+CREATE TABLE damaged_audit (
+    room TEXT NOT NULL,
+    tick INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    details TEXT NOT NULL,
+    cut_at INTEGER NOT NULL
 ) STRICT;
 CREATE TABLE damage (
     room TEXT NOT NULL,

@@ -111,6 +111,7 @@ impl Store {
             dead,
             from_file: 0,
             chunk_start: 0,
+            spill_failed: false,
             health: health.clone(),
             flushes: Vec::new(),
         };
@@ -242,6 +243,9 @@ struct Writer {
     /// replay, and a stop leaves them there, instead of appending them again.
     from_file: usize,
     chunk_start: u64,
+    /// The last write offered to the file did not go in (full or failing):
+    /// the file counts as full for the refusal.
+    spill_failed: bool,
     breaker: Breaker,
     health: Arc<StoreHealth>,
     flushes: Vec<Sender<Result<(), String>>>,
@@ -357,14 +361,17 @@ impl Writer {
             return Err(p);
         };
         if !dead.has_room_for(&p.write) {
+            self.spill_failed = true;
             return Err(p);
         }
         match dead.append(&p.write) {
             Ok(()) => {
+                self.spill_failed = false;
                 self.health.spilled_writes.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
+                self.spill_failed = true;
                 tracing::error!(path = %dead.path().display(), error = %e, "cannot append to the dead-letter file");
                 Err(p)
             }
@@ -382,10 +389,7 @@ impl Writer {
         // cannot take more: what is accepted after that would have nowhere
         // to wait.
         let memory_full = self.queued_bytes >= self.config.buffer_max_bytes;
-        let file_full = self
-            .dead
-            .as_ref()
-            .is_none_or(|d| d.bytes() + 4096 >= self.config.dead_letter_max_bytes);
+        let file_full = self.spill_failed || self.dead.as_ref().is_none_or(|d| d.is_full());
         let refusing = !h.is_healthy() && memory_full && file_full;
         if refusing != h.is_refusing() {
             if refusing {
@@ -403,7 +407,9 @@ impl Writer {
     /// drained between batches of a long backlog. True when a commit was
     /// attempted and failed.
     fn work(&mut self, now: Instant, force: bool) -> bool {
-        if self.queue.is_empty() {
+        if self.from_file == 0 {
+            // What waits in the file is older than anything in memory: it
+            // goes first, or a room's newer ticks would commit before it.
             self.refill_from_dead_letter();
         }
         if self.queue.is_empty() {
@@ -460,7 +466,7 @@ impl Writer {
                 }
                 self.breaker.success();
                 self.health.set_breaker(self.breaker.state());
-                if self.queue.is_empty() {
+                if self.from_file == 0 {
                     self.refill_from_dead_letter();
                 }
                 if !self.has_backlog() {
@@ -552,14 +558,24 @@ impl Writer {
             Ok(writes) => {
                 self.chunk_start = start;
                 self.from_file = writes.len();
-                for w in writes {
-                    self.push(Pending::new(w));
+                // Ahead of the writes in memory, which are all newer.
+                for w in writes.into_iter().rev() {
+                    let p = Pending::new(w);
+                    self.queued_bytes += p.write.weight() as u64;
+                    self.queue.push_front(p);
+                }
+                if self.first_queued.is_none() && !self.queue.is_empty() {
+                    self.first_queued = Some(Instant::now());
                 }
             }
             Err(e) => {
-                tracing::error!(path = %dead.path().display(), error = %e, "the dead-letter file is damaged; replay stops here");
+                tracing::error!(path = %dead.path().display(), error = %e, "the dead-letter file is damaged; replay stops here (the server keeps its writes behind the damage and will not start with the file as it is)");
                 self.health
                     .set_last_error(Some(format!("dead-letter file damaged: {e}")));
+                self.health.set_degraded(true);
+                // Not again at once: the damage does not go away by itself.
+                self.breaker.failure(Instant::now());
+                self.health.set_breaker(self.breaker.state());
             }
         }
     }
@@ -609,17 +625,24 @@ impl Writer {
         let left: Vec<Pending> = self.queue.drain(in_file..).collect();
         let mut lost = 0usize;
         for p in left {
-            if let Err(mut p) = self.spill(p) {
-                lost += 1;
-                p.settle(Err(
-                    "the store stopped before this write could be made".into()
-                ));
-            }
+            // After the first write the file could not keep, none may go
+            // there: a later one in the file would sit over a hole.
+            let mut p = match lost {
+                0 => match self.spill(p) {
+                    Ok(()) => continue,
+                    Err(p) => p,
+                },
+                _ => p,
+            };
+            lost += 1;
+            p.settle(Err(
+                "the store stopped before this write could be made".into()
+            ));
         }
         if lost > 0 {
             tracing::error!(
                 lost,
-                "the store stopped with writes it could not make and no dead-letter file to keep them"
+                "the store stopped with writes it could neither make nor keep in the dead-letter file (none or full); they are lost"
             );
         }
         for f in self.flushes.drain(..) {

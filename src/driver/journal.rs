@@ -235,7 +235,7 @@ impl Journal {
         self.store_snapshot(room, policy, outbox, bytes, hash);
     }
 
-    /// The snapshot, then the seats' last applied seqs beside it.
+    /// The snapshot, with the seats' last applied seqs in the same write.
     fn store_snapshot(
         &mut self,
         room: &Room,
@@ -257,23 +257,21 @@ impl Journal {
         self.inputs_since_snapshot = 0;
         self.unsettled.push_back(room.tick());
         outbox.push(Pending {
-            write: Write::Snapshot(SnapshotRow {
-                room: room.id().to_string(),
-                tick: room.tick(),
-                version: room.version(),
-                epoch: room.epoch(),
-                state_hash: hash.0,
-                at: unix_ms(),
-                bytes,
-            }),
+            write: Write::SeatedSnapshot {
+                snapshot: SnapshotRow {
+                    room: room.id().to_string(),
+                    tick: room.tick(),
+                    version: room.version(),
+                    epoch: room.epoch(),
+                    state_hash: hash.0,
+                    at: unix_ms(),
+                    bytes,
+                },
+                seqs: self.seqs.to_stored(),
+            },
             progress: Some(self.progress.clone()),
             on_commit: None,
         });
-        outbox.push(Pending::new(Write::SeatSeqs {
-            room: room.id().to_string(),
-            tick: room.tick(),
-            seqs: self.seqs.to_stored(),
-        }));
     }
 }
 
