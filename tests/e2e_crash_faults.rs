@@ -26,10 +26,10 @@ use tickroom_protocol::{Codec, Intent, PieceId, Pos, RoomId};
 /// What the README promises a kill -9 can cost, measured from the kill back
 /// to the acknowledgement: one commit interval (20 ms) plus the commit
 /// itself when the store is healthy; during an outage, one commit interval
-/// plus the time one failed attempt holds the store thread (the busy
-/// timeout, 250 ms). The slack covers a debug build on two shared cores.
-const PROMISED: Duration = Duration::from_millis(20 + 250);
-const SLACK: Duration = Duration::from_millis(250);
+/// plus one failed attempt, which waits for the lock at most one commit
+/// interval too. The slack covers a debug build on two shared cores.
+const PROMISED: Duration = Duration::from_millis(20 + 20);
+const SLACK: Duration = Duration::from_millis(150);
 
 fn env_or(key: &str, default: u64) -> u64 {
     std::env::var(key)

@@ -20,6 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Writes read back from the dead-letter file per commit: a drain commit
+/// holds the store thread, and what arrives meanwhile waits in the channel.
+const DRAIN_CHUNK: usize = 256;
+
 /// Called once the write is committed (`Ok`) or could not be (`Err`, with
 /// the reason); runs on the store thread and must not block.
 pub type OnCommit = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -435,8 +439,18 @@ impl Writer {
         let result = match self.connection() {
             Ok(()) => match self.conn.as_mut() {
                 Some(conn) => {
+                    // While the store fails, an attempt waits for a lock at
+                    // most one commit interval: writes that arrive meanwhile
+                    // wait in the channel, where a crash would lose them,
+                    // and the breaker spaces the attempts anyway.
+                    let wait = match self.health.is_healthy() {
+                        true => self.config.busy_timeout,
+                        false => self.config.busy_timeout.min(self.config.commit_interval),
+                    };
                     let writes: Vec<&Write> = self.queue.iter().take(n).map(|p| &p.write).collect();
-                    commit::commit(conn, &writes)
+                    conn.busy_timeout(wait)
+                        .map_err(StoreError::from)
+                        .and_then(|()| commit::commit(conn, &writes))
                 }
                 None => Err(StoreError::Unavailable("no connection".into())),
             },
@@ -554,7 +568,8 @@ impl Writer {
             return;
         }
         let start = dead.read_offset();
-        match dead.read_chunk(self.config.batch_max_writes) {
+        // Small chunks: while one commits, new writes wait in the channel.
+        match dead.read_chunk(self.config.batch_max_writes.min(DRAIN_CHUNK)) {
             Ok(writes) => {
                 self.chunk_start = start;
                 self.from_file = writes.len();
