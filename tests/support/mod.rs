@@ -38,7 +38,17 @@ impl Server {
         env: &[(&str, &str)],
         wrap: impl FnOnce(Command) -> Command,
     ) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickroom"));
+        Self::start_binary(env!("CARGO_BIN_EXE_tickroom").as_ref(), data_dir, env, wrap)
+    }
+
+    /// Starts `bin` (this build's binary, or another build's) on `data_dir`.
+    pub fn start_binary(
+        bin: &std::path::Path,
+        data_dir: std::path::PathBuf,
+        env: &[(&str, &str)],
+        wrap: impl FnOnce(Command) -> Command,
+    ) -> Server {
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("TICKROOM_SERVER_HTTP", "127.0.0.1:0")
             .env("TICKROOM_SERVER_QUIC", "127.0.0.1:0")
