@@ -50,7 +50,8 @@ pub struct StoreSection {
     pub busy_timeout_ms: u64,
     /// A cap on the database file in bytes; 0 = none (the disk is the cap).
     pub max_db_bytes: u64,
-    /// Writes the store cannot make wait in memory up to this many bytes…
+    /// Writes wait in memory when the dead-letter file cannot take them;
+    /// past this many bytes (and the file full) mutations are refused.
     pub buffer_max_bytes: u64,
     /// The dead-letter file: while the store fails, every write waits here
     /// in order (a kill -9 during the outage then loses nothing the store

@@ -21,9 +21,12 @@ pub struct StoreConfig {
     pub batch_max_writes: usize,
     /// The longest a write waits for its group commit.
     pub commit_interval: Duration,
-    /// Writes the store cannot make wait in memory up to this many bytes…
+    /// Writes the store cannot make wait in memory only when the dead-letter
+    /// file cannot take them; past this many bytes (and the file full)
+    /// mutations are refused.
     pub buffer_max_bytes: u64,
-    /// …then in this file, when configured, up to `dead_letter_max_bytes`.
+    /// While the store fails, every write waits here, in order, up to
+    /// `dead_letter_max_bytes`; `None`: memory only.
     pub dead_letter: Option<PathBuf>,
     pub dead_letter_max_bytes: u64,
     pub breaker: BreakerConfig,

@@ -1,8 +1,9 @@
 //! The store's own thread. The tick threads hand it writes through a
 //! bounded channel and never wait; it commits them in groups (one
 //! transaction per batch or per interval), retries failures with backoff
-//! behind a circuit breaker, parks what it cannot write in a bounded memory
-//! buffer and then in the dead-letter file, and replays both, in order,
+//! behind a circuit breaker, parks what it cannot write in the dead-letter
+//! file (oldest first; in memory only what the file cannot take, up to a
+//! bound past which mutations are refused), and replays both, in order,
 //! once the store recovers.
 
 use crate::breaker::Breaker;
