@@ -6,7 +6,8 @@
 //! is uniform.
 
 use crate::config::RoomConfig;
-use crate::ids::{PieceId, Pos, RoomId, TeamId};
+use crate::ids::{Pos, RoomId, TeamId};
+use crate::payload::{ModeValue, Payload};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,9 +47,10 @@ pub enum ClientMessage {
         seq: u64,
     },
     /// A room mutation, resolved by exactly one `ack` or `reject` with `seq`.
+    /// `intent` is one of the room's mode's intents (see `docs/modes/`).
     Intent {
         seq: u64,
-        intent: Intent,
+        intent: Payload,
     },
     /// Ephemeral: coalesced, never acknowledged, outside the room version.
     Cursor {
@@ -72,59 +74,12 @@ impl ClientMessage {
     }
 }
 
-/// What a member asks its room to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Intent {
-    /// Needs the piece's lock; moving renews the lock.
-    MovePiece {
-        piece: PieceId,
-        to: Pos,
-    },
-    TakeLock {
-        piece: PieceId,
-    },
-    RenewLock {
-        piece: PieceId,
-    },
-    ReleaseLock {
-        piece: PieceId,
-    },
-    /// Saves the positions of the member's team's pieces under `name`;
-    /// a repeated `key` is acknowledged without saving again.
-    SaveFormation {
-        name: String,
-        key: String,
-    },
-    /// Moves the formation's pieces to their saved places, all or nothing.
-    ApplyFormation {
-        name: String,
-    },
-    /// Dice notation `NdS`, `NdS+M` or `NdS-M`, e.g. `2d6+1`.
-    RollDice {
-        notation: String,
-    },
-    Chat {
-        text: String,
-    },
-    StartMatch {},
-    ArchiveRoom {},
-}
-
-impl Intent {
-    /// A short stable name, for logs, metrics and scenario files.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Intent::MovePiece { .. } => "move_piece",
-            Intent::TakeLock { .. } => "take_lock",
-            Intent::RenewLock { .. } => "renew_lock",
-            Intent::ReleaseLock { .. } => "release_lock",
-            Intent::SaveFormation { .. } => "save_formation",
-            Intent::ApplyFormation { .. } => "apply_formation",
-            Intent::RollDice { .. } => "roll_dice",
-            Intent::Chat { .. } => "chat",
-            Intent::StartMatch {} => "start_match",
-            Intent::ArchiveRoom {} => "archive_room",
+impl ClientMessage {
+    /// An intent of the room's mode.
+    pub fn intent(seq: u64, intent: impl ModeValue) -> ClientMessage {
+        ClientMessage::Intent {
+            seq,
+            intent: Payload::of(intent),
         }
     }
 }

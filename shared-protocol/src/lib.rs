@@ -4,30 +4,35 @@
 //! position, so enums here only ever grow at the end and structs never change
 //! shape without bumping [`PROTOCOL_VERSION`]. See `docs/protocol.md`.
 
+pub mod board;
 mod client;
 mod codec;
-mod config;
+pub mod config;
 mod error;
 mod ids;
 mod limits;
+pub mod mode;
+mod payload;
 mod server;
+pub mod walk;
 
-pub use client::{ClientMessage, Intent};
+pub use client::ClientMessage;
 pub use codec::{Codec, DecodeError, EncodeError};
-pub use config::{GameMode, RoomConfig};
+pub use config::RoomConfig;
+pub use mode::{IntentSpec, IntentTable, ModeInfo, RateClass};
+pub use payload::{ModeValue, Payload};
 pub use error::{DetailValue, Details, ErrorBody, ErrorCode};
 pub use ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
 pub use limits::{CheckLimits, Limits};
 pub use server::{
-    ChatLine, CursorPos, Delta, DomainEvent, EventRecord, LeaveReason, LockView, MemberView,
-    Origin, Phase, PieceView, Placement, Presence, ReleaseReason, Role, RoomState, ServerMessage,
-    VersionRange,
+    CursorPos, Delta, DomainEvent, Event, EventRecord, LeaveReason, MemberView, Origin, Phase,
+    Presence, Role, RoomState, ServerMessage, VersionRange,
 };
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// The oldest protocol version this build still accepts.
-pub const MIN_PROTOCOL_VERSION: u16 = 1;
+pub const MIN_PROTOCOL_VERSION: u16 = 2;
 
 /// The versions this build accepts, as sent in `welcome` and `VERSION_MISMATCH`.
 pub fn supported_versions() -> VersionRange {

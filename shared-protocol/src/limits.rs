@@ -6,12 +6,12 @@
 //! wire is zero-sized), so the frame-size check comes first and these checks
 //! then bound what the rest of the server has to hold.
 
-use crate::client::{ClientMessage, Intent};
+use crate::client::ClientMessage;
 use crate::codec::DecodeError;
 use crate::config::RoomConfig;
 use crate::error::{DetailValue, Details};
 use crate::ids::RoomId;
-use crate::server::{Delta, DomainEvent, MemberView, RoomState, ServerMessage};
+use crate::server::{Delta, DomainEvent, Event, MemberView, RoomState, ServerMessage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -113,31 +113,13 @@ impl CheckLimits for ClientMessage {
                 room(r, l)?;
                 string("name", name, l)
             }
-            ClientMessage::Intent { intent, .. } => intent.check_limits(l),
-            ClientMessage::Ping { .. }
+            // The room's mode decodes the payload, then checks it with
+            // `walk::check_value` before its code sees it.
+            ClientMessage::Intent { .. }
+            | ClientMessage::Ping { .. }
             | ClientMessage::ChangeTeam { .. }
             | ClientMessage::Leave { .. }
             | ClientMessage::Cursor { .. } => Ok(()),
-        }
-    }
-}
-
-impl CheckLimits for Intent {
-    fn check_limits(&self, l: &Limits) -> Result<(), DecodeError> {
-        match self {
-            Intent::SaveFormation { name, key } => {
-                string("name", name, l)?;
-                string("key", key, l)
-            }
-            Intent::ApplyFormation { name } => string("name", name, l),
-            Intent::RollDice { notation } => string("notation", notation, l),
-            Intent::Chat { text } => string("text", text, l),
-            Intent::MovePiece { .. }
-            | Intent::TakeLock { .. }
-            | Intent::RenewLock { .. }
-            | Intent::ReleaseLock { .. }
-            | Intent::StartMatch {}
-            | Intent::ArchiveRoom {} => Ok(()),
         }
     }
 }
@@ -157,48 +139,20 @@ impl CheckLimits for MemberView {
 impl CheckLimits for RoomState {
     fn check_limits(&self, l: &Limits) -> Result<(), DecodeError> {
         list("members", self.members.len(), l)?;
-        list("pieces", self.pieces.len(), l)?;
-        list("formations", self.formations.len(), l)?;
-        list("chat", self.chat.len(), l)?;
         for m in &self.members {
             m.check_limits(l)?;
-        }
-        for f in &self.formations {
-            string("formations", f, l)?;
-        }
-        for c in &self.chat {
-            string("chat", &c.text, l)?;
         }
         Ok(())
     }
 }
 
-impl CheckLimits for DomainEvent {
+impl CheckLimits for Event {
     fn check_limits(&self, l: &Limits) -> Result<(), DecodeError> {
         match self {
-            DomainEvent::MemberJoined { member } => member.check_limits(l),
-            DomainEvent::FormationSaved { name, .. } => string("name", name, l),
-            DomainEvent::FormationApplied { name, placements } => {
-                string("name", name, l)?;
-                list("placements", placements.len(), l)
-            }
-            DomainEvent::DiceRolled {
-                notation, rolls, ..
-            } => {
-                string("notation", notation, l)?;
-                list("rolls", rolls.len(), l)
-            }
-            DomainEvent::ChatPosted { text, .. } => string("text", text, l),
-            DomainEvent::MemberLeft { .. }
-            | DomainEvent::MemberDisconnected { .. }
-            | DomainEvent::MemberReconnected { .. }
-            | DomainEvent::TeamChanged { .. }
-            | DomainEvent::HostChanged { .. }
-            | DomainEvent::PieceMoved { .. }
-            | DomainEvent::LockTaken { .. }
-            | DomainEvent::LockRenewed { .. }
-            | DomainEvent::LockReleased { .. }
-            | DomainEvent::PhaseChanged { .. } => Ok(()),
+            Event::Room(DomainEvent::MemberJoined { member }) => member.check_limits(l),
+            // A mode's events are bounded by the frame size; a client that
+            // decodes them checks them with `walk::check_value`.
+            Event::Room(_) | Event::Game(_) => Ok(()),
         }
     }
 }

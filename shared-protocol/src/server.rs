@@ -2,8 +2,10 @@
 
 use crate::config::RoomConfig;
 use crate::error::{Details, ErrorCode};
-use crate::ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
-use serde::{Deserialize, Serialize};
+use crate::ids::{MemberId, Pos, RoomId, StateHash, TeamId};
+use crate::mode::ModeInfo;
+use crate::payload::{Payload, merged_json, split_json};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionRange {
@@ -21,6 +23,8 @@ pub enum ServerMessage {
         /// When resuming: the last sequence number of this session the server
         /// applied (acked or rejected), so the client can settle in-flight requests.
         last_applied_seq: Option<u64>,
+        /// The game modes this server serves, with their versions.
+        modes: Vec<ModeInfo>,
     },
     /// Reply to `join_room` (or a resume): the whole room, then deltas follow.
     Joined {
@@ -96,7 +100,7 @@ pub struct EventRecord {
     pub origin: Origin,
     /// The room version after the mutation that produced this event.
     pub version: u64,
-    pub event: DomainEvent,
+    pub event: Event,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -143,19 +147,6 @@ pub enum LeaveReason {
     Kicked,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleaseReason {
-    Released,
-    Expired,
-    HolderLeft,
-    HolderDisconnected,
-    /// The match ended or the room was archived.
-    PhaseEnded,
-    /// The holder changed team.
-    TeamChanged,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberView {
     pub id: MemberId,
@@ -168,40 +159,15 @@ pub struct MemberView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockView {
-    pub holder: MemberId,
-    pub expires_at: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PieceView {
-    pub id: PieceId,
-    pub team: Option<TeamId>,
-    pub pos: Pos,
-    pub lock: Option<LockView>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placement {
-    pub piece: PieceId,
-    pub pos: Pos,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatLine {
-    pub tick: u64,
-    pub member: MemberId,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CursorPos {
     pub member: MemberId,
     pub pos: Pos,
 }
 
-/// The full room as a joiner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The full room as a joiner sees it: the framework's part, and the
+/// room's mode's part as that member may see it. In JSON the mode's fields
+/// sit beside the framework's in one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomState {
     pub tick: u64,
     pub version: u64,
@@ -210,13 +176,169 @@ pub struct RoomState {
     pub archive_at: Option<u64>,
     pub host: Option<MemberId>,
     pub members: Vec<MemberView>,
-    pub pieces: Vec<PieceView>,
-    pub formations: Vec<String>,
-    pub chat: Vec<ChatLine>,
     pub state_hash: StateHash,
+    pub game: Payload,
 }
 
-/// One thing that happened in a room. Appended, never reordered.
+#[derive(Serialize, Deserialize)]
+struct RoomStateFields {
+    tick: u64,
+    version: u64,
+    phase: Phase,
+    match_ends_at: Option<u64>,
+    archive_at: Option<u64>,
+    host: Option<MemberId>,
+    members: Vec<MemberView>,
+    state_hash: StateHash,
+}
+
+const ROOM_STATE_KEYS: &[&str] = &[
+    "tick",
+    "version",
+    "phase",
+    "match_ends_at",
+    "archive_at",
+    "host",
+    "members",
+    "state_hash",
+];
+
+impl RoomState {
+    fn split(self) -> (RoomStateFields, Payload) {
+        (
+            RoomStateFields {
+                tick: self.tick,
+                version: self.version,
+                phase: self.phase,
+                match_ends_at: self.match_ends_at,
+                archive_at: self.archive_at,
+                host: self.host,
+                members: self.members,
+                state_hash: self.state_hash,
+            },
+            self.game,
+        )
+    }
+
+    fn join(f: RoomStateFields, game: Payload) -> RoomState {
+        RoomState {
+            tick: f.tick,
+            version: f.version,
+            phase: f.phase,
+            match_ends_at: f.match_ends_at,
+            archive_at: f.archive_at,
+            host: f.host,
+            members: f.members,
+            state_hash: f.state_hash,
+            game,
+        }
+    }
+}
+
+impl Serialize for RoomState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (fields, game) = self.clone().split();
+        if s.is_human_readable() {
+            merged_json(fields, &game, s)
+        } else {
+            (fields, game).serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RoomState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (fields, game) = if d.is_human_readable() {
+            split_json(d, ROOM_STATE_KEYS)?
+        } else {
+            <(RoomStateFields, Payload)>::deserialize(d)?
+        };
+        Ok(RoomState::join(fields, game))
+    }
+}
+
+/// One thing that happened in a room: a framework event (seats, host,
+/// phase) or one of the room's mode's events. In JSON both look alike:
+/// `{"member_joined": {…}}`, `{"piece_moved": {…}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Room(DomainEvent),
+    Game(Payload),
+}
+
+impl Event {
+    /// A mode's event.
+    pub fn game(event: impl crate::payload::ModeValue) -> Event {
+        Event::Game(Payload::of(event))
+    }
+
+    /// The mode's event, decoded as `T`; `None` for framework events and
+    /// events of another type.
+    pub fn decode_game<T: serde::de::DeserializeOwned + Clone + 'static>(&self) -> Option<T> {
+        match self {
+            Event::Game(p) => p.decode().ok(),
+            Event::Room(_) => None,
+        }
+    }
+}
+
+impl From<DomainEvent> for Event {
+    fn from(e: DomainEvent) -> Event {
+        Event::Room(e)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum TaggedEvent {
+    Room(DomainEvent),
+    Game(Payload),
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            match self {
+                Event::Room(e) => e.serialize(s),
+                Event::Game(p) => p.serialize(s),
+            }
+        } else {
+            #[derive(Serialize)]
+            enum Tagged<'a> {
+                Room(&'a DomainEvent),
+                Game(&'a Payload),
+            }
+            match self {
+                Event::Room(e) => Tagged::Room(e).serialize(s),
+                Event::Game(p) => Tagged::Game(p).serialize(s),
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let payload = Payload::deserialize(d)?;
+            let framework = matches!(payload.variant(), Some(crate::walk::Variant::Name(n))
+                if DomainEvent::NAMES.contains(&n.as_str()));
+            if framework {
+                payload
+                    .decode::<DomainEvent>()
+                    .map(Event::Room)
+                    .map_err(serde::de::Error::custom)
+            } else {
+                Ok(Event::Game(payload))
+            }
+        } else {
+            Ok(match TaggedEvent::deserialize(d)? {
+                TaggedEvent::Room(e) => Event::Room(e),
+                TaggedEvent::Game(p) => Event::Game(p),
+            })
+        }
+    }
+}
+
+/// A framework event: seats, host and phase. Appended, never reordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainEvent {
@@ -240,49 +362,23 @@ pub enum DomainEvent {
     HostChanged {
         host: Option<MemberId>,
     },
-    PieceMoved {
-        piece: PieceId,
-        to: Pos,
-    },
-    LockTaken {
-        piece: PieceId,
-        holder: MemberId,
-        expires_at: u64,
-    },
-    LockRenewed {
-        piece: PieceId,
-        holder: MemberId,
-        expires_at: u64,
-    },
-    LockReleased {
-        piece: PieceId,
-        holder: MemberId,
-        reason: ReleaseReason,
-    },
-    FormationSaved {
-        name: String,
-        by: MemberId,
-        pieces: u32,
-    },
-    FormationApplied {
-        name: String,
-        placements: Vec<Placement>,
-    },
-    DiceRolled {
-        member: MemberId,
-        notation: String,
-        rolls: Vec<u32>,
-        modifier: i32,
-        total: i64,
-    },
-    ChatPosted {
-        member: MemberId,
-        text: String,
-    },
     /// `until` is the tick the phase ends by timer: match end for `live`,
     /// auto-archive for `expired`.
     PhaseChanged {
         phase: Phase,
         until: Option<u64>,
     },
+}
+
+impl DomainEvent {
+    /// Every framework event's JSON tag; a mode's events may not use them.
+    pub const NAMES: &'static [&'static str] = &[
+        "member_joined",
+        "member_left",
+        "member_disconnected",
+        "member_reconnected",
+        "team_changed",
+        "host_changed",
+        "phase_changed",
+    ];
 }
