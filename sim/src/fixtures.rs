@@ -1,17 +1,21 @@
 //! Ready-made rooms for benchmarks, tests and load generation.
 
 use crate::{Input, Outcome, Room};
-use tickroom_protocol::{Intent, MemberId, PieceId, Pos, RoomConfig, RoomId};
+use tickroom_protocol::board::{Config, Intent};
+use tickroom_protocol::{MemberId, Payload, PieceId, Pos, RoomConfig, RoomId};
 
 /// The config of [`busy_room`]: no teams, one neutral piece per player.
 pub fn busy_config(players: u16) -> RoomConfig {
     RoomConfig {
         max_players: players.max(1),
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: players,
-        board_width: 10_000,
-        board_height: 10_000,
+        game: Payload::of(Config {
+            pieces_per_team: 0,
+            neutral_pieces: players,
+            board_width: 10_000,
+            board_height: 10_000,
+            ..Config::default()
+        }),
         ..RoomConfig::default()
     }
 }

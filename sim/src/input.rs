@@ -2,10 +2,48 @@
 //! client intents, and also joins, leaves, disconnects, reconnects, grace
 //! expiries and admin actions. Inputs and their outcomes are the room's log.
 
-use serde::{Deserialize, Serialize};
-use tickroom_protocol::{ErrorBody, Intent, MemberId, Role, TeamId};
+use serde::{Deserialize, Serialize, Serializer};
+use tickroom_protocol::{ErrorBody, MemberId, ModeValue, Payload, Role, TeamId};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An input's encoding in the log: postcard, with a mode's intent inline
+/// (no length prefix), so a board room's log reads the same as before modes
+/// existed. Decoding needs the mode: [`Input::decode`].
+#[derive(Serialize, Deserialize)]
+struct Wire<I> {
+    member: Option<MemberId>,
+    seq: Option<u64>,
+    kind: WireKind<I>,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireKind<I> {
+    Join {
+        user: String,
+        name: String,
+        role: Option<Role>,
+        team: Option<TeamId>,
+    },
+    Leave,
+    Disconnect,
+    Reconnect,
+    GraceExpired,
+    ChangeTeam {
+        team: TeamId,
+    },
+    Intent(I),
+    Admin(AdminAction),
+}
+
+/// A typed intent written inline into the encoder.
+struct Inline<'a>(&'a Payload);
+
+impl Serialize for Inline<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_inline(s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     /// The member this input comes from or is about; `None` for joins and
     /// admin actions.
@@ -15,7 +53,7 @@ pub struct Input {
     pub kind: InputKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputKind {
     /// A new seat. `role` comes from the join token; `None` is anonymous play.
     Join {
@@ -34,7 +72,8 @@ pub enum InputKind {
     ChangeTeam {
         team: TeamId,
     },
-    Intent(Intent),
+    /// One of the room's mode's intents, typed (decoded by the mode).
+    Intent(Payload),
     Admin(AdminAction),
 }
 
@@ -68,13 +107,84 @@ impl Outcome {
     }
 }
 
+impl InputKind {
+    /// An intent of the room's mode.
+    pub fn intent(intent: impl ModeValue) -> InputKind {
+        InputKind::Intent(Payload::of(intent))
+    }
+}
+
 impl Input {
-    pub fn intent(member: MemberId, seq: u64, intent: Intent) -> Input {
+    pub fn intent(member: MemberId, seq: u64, intent: impl ModeValue) -> Input {
         Input {
             member: Some(member),
             seq: Some(seq),
-            kind: InputKind::Intent(intent),
+            kind: InputKind::Intent(Payload::of(intent)),
         }
+    }
+
+    /// The log encoding (postcard, the intent inline).
+    pub fn encode(&self) -> Vec<u8> {
+        let kind = match &self.kind {
+            InputKind::Join {
+                user,
+                name,
+                role,
+                team,
+            } => WireKind::Join {
+                user: user.clone(),
+                name: name.clone(),
+                role: *role,
+                team: *team,
+            },
+            InputKind::Leave => WireKind::Leave,
+            InputKind::Disconnect => WireKind::Disconnect,
+            InputKind::Reconnect => WireKind::Reconnect,
+            InputKind::GraceExpired => WireKind::GraceExpired,
+            InputKind::ChangeTeam { team } => WireKind::ChangeTeam { team: *team },
+            InputKind::Intent(p) => WireKind::Intent(Inline(p)),
+            InputKind::Admin(a) => WireKind::Admin(a.clone()),
+        };
+        let wire = Wire {
+            member: self.member,
+            seq: self.seq,
+            kind,
+        };
+        // A typed payload and plain data into a Vec: cannot fail.
+        postcard::to_stdvec(&wire).unwrap_or_default()
+    }
+
+    /// Reads [`Input::encode`] bytes whose intents are `I`'s.
+    pub fn decode<I>(bytes: &[u8]) -> Result<Input, postcard::Error>
+    where
+        I: serde::de::DeserializeOwned + ModeValue,
+    {
+        let wire: Wire<I> = postcard::from_bytes(bytes)?;
+        let kind = match wire.kind {
+            WireKind::Join {
+                user,
+                name,
+                role,
+                team,
+            } => InputKind::Join {
+                user,
+                name,
+                role,
+                team,
+            },
+            WireKind::Leave => InputKind::Leave,
+            WireKind::Disconnect => InputKind::Disconnect,
+            WireKind::Reconnect => InputKind::Reconnect,
+            WireKind::GraceExpired => InputKind::GraceExpired,
+            WireKind::ChangeTeam { team } => InputKind::ChangeTeam { team },
+            WireKind::Intent(i) => InputKind::Intent(Payload::of(i)),
+            WireKind::Admin(a) => InputKind::Admin(a),
+        };
+        Ok(Input {
+            member: wire.member,
+            seq: wire.seq,
+            kind,
+        })
     }
 
     pub fn join(user: &str, name: &str, role: Option<Role>, team: Option<TeamId>) -> Input {

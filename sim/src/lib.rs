@@ -1,4 +1,4 @@
-//! The deterministic room simulation.
+//! The deterministic room simulation, and the game-mode API.
 //!
 //! A [`Room`] is one bevy_ecs `World` plus a single-threaded `Schedule`,
 //! advanced only by [`Room::step`]: inputs go in, one [`TickOutput`] comes out
@@ -6,13 +6,21 @@
 //! I/O, no clocks, no threads: time is the tick count and randomness is the
 //! room's seeded ChaCha8 generator, so the same seed and the same inputs give
 //! the same state hash on every run and machine.
+//!
+//! The engine owns seats, roles, grace, host succession, the phase, the
+//! version, the generator, hash and snapshots; a [`Mode`] owns the game
+//! (see [`mode`] and `docs/modes.md`). [`board::Board`] is the first mode.
 
-mod components;
+pub mod board;
 pub mod dice;
 pub mod fixtures;
 mod input;
-mod intents;
+pub mod lifecycle;
+mod membership;
+pub mod mode;
+pub mod names;
 mod pipeline;
+mod registry;
 mod resources;
 mod room;
 
@@ -21,5 +29,13 @@ mod snapshot;
 mod systems;
 
 pub use input::{AdminAction, Input, InputKind, Outcome};
+pub use mode::{Actor, Applied, Mode, ModeData, RoomChange, RoomCtx, TickSet, Viewer, Who};
+pub use registry::{ModeEntry, ModeHandle, ModeRef, Modes, mode};
+pub use resources::Member;
 pub use room::{FrozenRoom, LogRecord, Room, TickOutput};
-pub use snapshot::{SNAPSHOT_FORMAT_VERSION, SnapshotError};
+pub use snapshot::{
+    EngineState, SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotHeader, hash_of_snapshot,
+};
+
+/// Re-exported so a mode's crate uses the same bevy_ecs as the engine.
+pub use bevy_ecs;

@@ -1,15 +1,14 @@
-//! Room-wide resources.
+//! The engine's room-wide resources: clock, version, phase, seats, the
+//! generator, and the tick's inputs and outputs. A mode adds its own.
 
 use crate::input::{Input, Outcome};
-use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
 use rand_chacha::ChaCha8Rng;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use tickroom_protocol::{
-    ChatLine, DomainEvent, EventRecord, MemberId, MemberView, Origin, Phase, PieceId, Placement,
-    Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
+    Event, EventRecord, MemberId, MemberView, Origin, Phase, Presence, Role, RoomConfig, RoomId,
+    StateHash, TeamId,
 };
 
 /// A room resource, boxed. bevy keeps each resource type in a sparse set
@@ -45,6 +44,7 @@ impl<T: Send + Sync + 'static> DerefMut for Boxed<T> {
 #[derive(Debug, Clone)]
 pub struct RoomMeta {
     pub room: RoomId,
+    /// The framework's settings (`game` is empty: the mode keeps its own).
     pub config: RoomConfig,
     pub seed: u64,
     /// Bumped by each restore after a restart; not part of the state hash,
@@ -61,17 +61,6 @@ pub struct RoomMeta {
     pub next_seat: u64,
     /// The tick of the last delta that carried the state hash.
     pub last_hash_tick: u64,
-}
-
-impl RoomMeta {
-    /// The phase's own timer: match end while live, auto-archive while expired.
-    pub fn phase_timer(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Live => self.match_ends_at,
-            Phase::Expired => self.archive_at,
-            Phase::Setup | Phase::Archived => None,
-        }
-    }
 }
 
 /// The room's only source of randomness, seeded at creation.
@@ -123,100 +112,6 @@ impl Roster {
     }
 }
 
-/// Piece id → entity; piece ids are dense and pieces are never despawned.
-#[derive(Debug, Clone, Default)]
-pub struct PieceIndex(pub Vec<Entity>);
-
-impl PieceIndex {
-    pub fn get(&self, id: PieceId) -> Option<Entity> {
-        self.0.get(id.0 as usize).copied()
-    }
-}
-
-/// Locks by expiry tick, popped in `(tick, piece)` order. Renewing a lock
-/// does not touch the queue: when a renewed lock's entry comes due it is
-/// pushed again at the new expiry. Derived from the pieces' locks, rebuilt on
-/// restore, not hashed.
-#[derive(Debug, Clone, Default)]
-pub struct LockExpiries {
-    pub queue: BinaryHeap<Reverse<(u64, PieceId, u64)>>,
-    pub next_serial: u64,
-}
-
-impl LockExpiries {
-    pub fn next_due(&self) -> Option<u64> {
-        self.queue.peek().map(|Reverse((t, _, _))| *t)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Formation {
-    pub key: String,
-    pub saved_by: MemberId,
-    /// The saver's team; only that team may overwrite the formation.
-    pub team: Option<TeamId>,
-    pub placements: Vec<Placement>,
-}
-
-/// How many save keys a room remembers beyond those of its formations.
-pub const REMEMBERED_KEYS: usize = 256;
-
-/// One remembered save: who used which key for which formation name.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KeyUse {
-    pub member: MemberId,
-    pub key: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Formations {
-    pub by_name: BTreeMap<String, Formation>,
-    /// Recent saves, oldest first, bounded by [`REMEMBERED_KEYS`].
-    pub recent_keys: VecDeque<KeyUse>,
-}
-
-impl Formations {
-    /// The formation name `member` saved with `key`, if the room remembers it.
-    /// Keys are scoped to the member, so clients may number them freely.
-    pub fn key_use(&self, member: MemberId, key: &str) -> Option<&str> {
-        let live = self
-            .by_name
-            .iter()
-            .find(|(_, f)| f.saved_by == member && f.key == key)
-            .map(|(name, _)| name.as_str());
-        live.or_else(|| {
-            self.recent_keys
-                .iter()
-                .find(|k| k.member == member && k.key == key)
-                .map(|k| k.name.as_str())
-        })
-    }
-
-    pub fn remember_key(&mut self, member: MemberId, key: &str, name: &str) {
-        if self.recent_keys.len() == REMEMBERED_KEYS {
-            self.recent_keys.pop_front();
-        }
-        self.recent_keys.push_back(KeyUse {
-            member,
-            key: key.to_owned(),
-            name: name.to_owned(),
-        });
-    }
-}
-
-/// Which pieces each member holds the lock of. Derived from the pieces'
-/// locks, rebuilt on restore, not hashed: it lets a leaving member's locks be
-/// released without scanning every piece.
-#[derive(Debug, Clone, Default)]
-pub struct HeldLocks(pub BTreeMap<MemberId, std::collections::BTreeSet<PieceId>>);
-
-/// The last `chat_history` chat lines, sent to joiners.
-#[derive(Debug, Clone, Default)]
-pub struct ChatLog {
-    pub lines: VecDeque<ChatLine>,
-}
-
 /// The inputs of the tick being processed, in arrival order.
 #[derive(Debug, Default)]
 pub struct Inbox(pub Vec<Input>);
@@ -227,7 +122,7 @@ pub struct Outbox {
     pub events: Vec<EventRecord>,
     pub outcomes: Vec<Outcome>,
     /// Events of the mutation being applied, before the version bump stamps them.
-    pub staged: Vec<DomainEvent>,
+    pub staged: Vec<Event>,
     pub state_hash: Option<StateHash>,
 }
 

@@ -1,18 +1,18 @@
 //! [`Room`]: the face of the simulation. Inputs in, one [`TickOutput`] out.
 
-use crate::components::{Piece, PieceLock, Position};
 use crate::input::{Input, Outcome};
+use crate::lifecycle::run_phase_timers;
+use crate::mode::{Mode, TickSet, Viewer};
 use crate::pipeline::apply_inputs;
-use crate::resources::{
-    Boxed, Formations, Inbox, LockExpiries, Outbox, PieceIndex, RoomMeta, Roster,
-};
-use crate::snapshot::{CanonicalState, SnapshotError};
-use crate::systems::{expire_locks, publish_hash, run_phase_timers};
+use crate::registry::ModeRef;
+use crate::resources::{Boxed, Inbox, Outbox, RoomMeta, Roster};
+use crate::snapshot::{Canonical, SnapshotError, hash_of_snapshot};
+use crate::systems::publish_hash;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
+use std::marker::PhantomData;
 use tickroom_protocol::{
-    Delta, ErrorBody, LockView, MemberId, MemberView, Phase, PieceId, PieceView, Placement,
-    RoomConfig, RoomId, RoomState, StateHash,
+    Delta, MemberId, MemberView, Payload, Phase, RoomConfig, RoomId, RoomState, StateHash,
 };
 
 /// What one tick produced.
@@ -53,69 +53,50 @@ impl TickOutput {
     }
 }
 
-/// One room: a bevy_ecs world and its single-threaded schedule.
-pub struct Room {
+/// One room of mode `M`: a bevy_ecs world and its single-threaded schedule.
+pub(crate) struct GameRoom<M: Mode> {
     world: World,
     schedule: Schedule,
-    /// The next tick at which a timer or lock is due. A cache derived from
-    /// the world after each schedule run; lets idle ticks skip the schedule.
+    /// The next tick at which a timer or expiry is due. A cache derived
+    /// from the world after each schedule run; lets idle ticks skip the
+    /// schedule.
     next_due: Option<u64>,
     /// Mirrors of the world's `RoomMeta` that the server reads for every
     /// request: a resource lookup walks several of the world's structures,
     /// a cache miss each (1.7 % of the server's CPU under load, measured).
     tick: u64,
+    /// The framework's settings with the mode's, as the wire shows them.
     config: RoomConfig,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl std::fmt::Debug for Room {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let meta = self.meta();
-        f.debug_struct("Room")
-            .field("room", &meta.room)
-            .field("tick", &meta.tick)
-            .field("version", &meta.version)
-            .finish()
-    }
-}
-
-impl Room {
-    /// A new room in `setup` at tick 0; its generator is seeded with `seed`.
-    pub fn new(id: RoomId, config: RoomConfig, seed: u64) -> Result<Room, ErrorBody> {
-        config.validate()?;
-        Ok(Room::from_state(
-            CanonicalState::initial(id, config, seed),
-            0,
-        ))
-    }
-
-    /// Rebuilds a room from [`Room::snapshot`] bytes, epoch included.
-    pub fn restore(bytes: &[u8]) -> Result<Room, SnapshotError> {
-        let (state, epoch) = CanonicalState::decode(bytes)?;
-        let room = Room::from_state(state, epoch);
-        if !CanonicalState::is_canonical_snapshot(&room.world, bytes) {
-            return Err(SnapshotError::Corrupt(
-                "not in canonical form (unsorted or repeated entries)".into(),
-            ));
-        }
-        Ok(room)
-    }
-
-    fn from_state(state: CanonicalState, epoch: u32) -> Room {
+impl<M: Mode> GameRoom<M> {
+    pub fn from_state(state: Canonical<M>, epoch: u32) -> GameRoom<M> {
+        let config = RoomConfig {
+            game: Payload::of(state.config.clone()),
+            ..state.engine.config.clone()
+        };
         let mut world = state.into_world(epoch);
         world.insert_resource(Boxed::new(Inbox::default()));
         world.insert_resource(Boxed::new(Outbox::default()));
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
-        schedule.add_systems((run_phase_timers, expire_locks, apply_inputs, publish_hash).chain());
+        schedule.configure_sets(
+            (EngineTimers, TickSet::Timers, TickSet::Inputs, TickSet::After).chain(),
+        );
+        schedule.add_systems(run_phase_timers::<M>.in_set(EngineTimers));
+        schedule.add_systems(apply_inputs::<M>.in_set(TickSet::Inputs));
+        schedule.add_systems(publish_hash::<M>.after(TickSet::After));
+        M::build(&mut schedule);
         schedule.initialize(&mut world).ok();
-        let meta = world.resource::<Boxed<RoomMeta>>();
-        let (tick, config) = (meta.tick, meta.config.clone());
-        let mut room = Room {
+        let tick = world.resource::<Boxed<RoomMeta>>().tick;
+        let mut room = GameRoom {
             world,
             schedule,
             next_due: None,
             tick,
             config,
+            mode: PhantomData,
         };
         room.refresh_next_due();
         room
@@ -127,16 +108,42 @@ impl Room {
 
     fn refresh_next_due(&mut self) {
         let timer = self.meta().phase_timer();
-        let lock = self.world.resource::<Boxed<LockExpiries>>().next_due();
-        self.next_due = match (timer, lock) {
+        let game = M::next_due(&self.world);
+        self.next_due = match (timer, game) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
     }
+}
 
-    /// Advances the room by one tick: timer and lock expiries due at the new
-    /// tick first, then `inputs` in order through the mutation pipeline.
-    pub fn step(&mut self, inputs: Vec<Input>) -> TickOutput {
+/// The set the engine's own timers run in, ahead of a mode's timers.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct EngineTimers;
+
+/// A room of any mode, as the server holds it.
+pub(crate) trait AnyRoom: Send + Sync {
+    fn world(&self) -> &World;
+    fn world_mut(&mut self) -> &mut World;
+    fn step(&mut self, inputs: Vec<Input>) -> TickOutput;
+    fn next_due_tick(&self) -> Option<u64>;
+    fn skip_idle(&mut self, n: u64) -> u64;
+    fn config(&self) -> &RoomConfig;
+    fn tick(&self) -> u64;
+    fn state_hash(&self) -> StateHash;
+    fn game_view(&self, viewer: Viewer) -> Payload;
+    fn snapshot(&self, epoch: u32) -> Vec<u8>;
+}
+
+impl<M: Mode> AnyRoom for GameRoom<M> {
+    fn world(&self) -> &World {
+        &self.world
+    }
+
+    fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
+    fn step(&mut self, inputs: Vec<Input>) -> TickOutput {
         let (tick, from_version) = {
             let mut meta = self.world.resource_mut::<Boxed<RoomMeta>>();
             meta.tick += 1;
@@ -180,11 +187,111 @@ impl Room {
         }
     }
 
+    fn next_due_tick(&self) -> Option<u64> {
+        self.next_due
+    }
+
+    fn skip_idle(&mut self, n: u64) -> u64 {
+        let next_due = self.next_due;
+        let mut meta = self.world.resource_mut::<Boxed<RoomMeta>>();
+        let room_for = next_due.map_or(u64::MAX, |due| due.saturating_sub(meta.tick + 1));
+        let skipped = n.min(room_for);
+        meta.tick += skipped;
+        self.tick = meta.tick;
+        skipped
+    }
+
+    fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    fn tick(&self) -> u64 {
+        debug_assert_eq!(self.tick, self.meta().tick);
+        self.tick
+    }
+
+    fn state_hash(&self) -> StateHash {
+        Canonical::<M>::read(&self.world).hash()
+    }
+
+    fn game_view(&self, viewer: Viewer) -> Payload {
+        Payload::of(M::view(&self.world, viewer))
+    }
+
+    fn snapshot(&self, epoch: u32) -> Vec<u8> {
+        Canonical::<M>::read(&self.world).encode(epoch)
+    }
+}
+
+/// One room: the engine and its mode. Inputs in, one [`TickOutput`] out.
+pub struct Room {
+    inner: Box<dyn AnyRoom>,
+    mode: ModeRef,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let meta = self.meta();
+        f.debug_struct("Room")
+            .field("room", &meta.room)
+            .field("mode", &self.mode.name())
+            .field("tick", &meta.tick)
+            .field("version", &meta.version)
+            .finish()
+    }
+}
+
+impl Room {
+    pub(crate) fn from_parts(inner: Box<dyn AnyRoom>, mode: ModeRef) -> Room {
+        Room { inner, mode }
+    }
+
+    /// A new room of the mode `config.mode` names (empty: the board) in
+    /// `setup` at tick 0; its generator is seeded with `seed`. For the
+    /// modes a server serves, see [`crate::Modes`].
+    pub fn new(
+        id: RoomId,
+        config: RoomConfig,
+        seed: u64,
+    ) -> Result<Room, tickroom_protocol::ErrorBody> {
+        crate::registry::Modes::builtin().create_room(id, config, seed)
+    }
+
+    /// Rebuilds a room of a built-in mode from [`Room::snapshot`] bytes,
+    /// epoch included.
+    pub fn restore(bytes: &[u8]) -> Result<Room, SnapshotError> {
+        crate::registry::Modes::builtin().restore(bytes)
+    }
+
+    /// The room's mode.
+    pub fn mode(&self) -> &ModeRef {
+        &self.mode
+    }
+
+    /// The room's world, to read (a mode's own queries, tests).
+    pub fn world(&self) -> &World {
+        self.inner.world()
+    }
+
+    fn meta(&self) -> &RoomMeta {
+        self.inner.world().resource::<Boxed<RoomMeta>>()
+    }
+
+    fn roster(&self) -> &Roster {
+        self.inner.world().resource::<Boxed<Roster>>()
+    }
+
+    /// Advances the room by one tick: timers and expiries due at the new
+    /// tick first, then `inputs` in order through the pipeline.
+    pub fn step(&mut self, inputs: Vec<Input>) -> TickOutput {
+        self.inner.step(inputs)
+    }
+
     /// The first tick after the last completed one at which a step without
-    /// inputs could change anything (a phase timer or a lock expiry);
+    /// inputs could change anything (a phase timer or a mode's timer);
     /// `None` when nothing is scheduled.
     pub fn next_due_tick(&self) -> Option<u64> {
-        self.next_due
+        self.inner.next_due_tick()
     }
 
     /// Advances the clock over up to `n` ticks without inputs, stopping
@@ -193,30 +300,22 @@ impl Room {
     /// park a quiet room and catch it up when it is next needed. Returns the
     /// ticks skipped.
     pub fn skip_idle(&mut self, n: u64) -> u64 {
-        let mut meta = self.world.resource_mut::<Boxed<RoomMeta>>();
-        let room_for = self
-            .next_due
-            .map_or(u64::MAX, |due| due.saturating_sub(meta.tick + 1));
-        let skipped = n.min(room_for);
-        meta.tick += skipped;
-        self.tick = meta.tick;
-        skipped
+        self.inner.skip_idle(n)
     }
 
     pub fn id(&self) -> &RoomId {
         &self.meta().room
     }
+    /// The framework's settings with the mode's.
     pub fn config(&self) -> &RoomConfig {
-        debug_assert_eq!(self.config, self.meta().config);
-        &self.config
+        self.inner.config()
     }
     pub fn seed(&self) -> u64 {
         self.meta().seed
     }
     /// The last completed tick.
     pub fn tick(&self) -> u64 {
-        debug_assert_eq!(self.tick, self.meta().tick);
-        self.tick
+        self.inner.tick()
     }
     pub fn version(&self) -> u64 {
         self.meta().version
@@ -230,103 +329,70 @@ impl Room {
     /// Marks a restore after a restart: clients that see a new epoch know the
     /// room may have rewound.
     pub fn bump_epoch(&mut self) {
-        self.world.resource_mut::<Boxed<RoomMeta>>().epoch += 1;
+        self.inner
+            .world_mut()
+            .resource_mut::<Boxed<RoomMeta>>()
+            .epoch += 1;
     }
 
     pub fn member(&self, id: MemberId) -> Option<MemberView> {
-        self.world
-            .resource::<Boxed<Roster>>()
-            .members
-            .get(&id)
-            .map(|m| m.view())
+        self.roster().members.get(&id).map(|m| m.view())
     }
 
     /// The seat of a user, for resuming sessions.
     pub fn member_by_user(&self, user: &str) -> Option<MemberView> {
-        self.world
-            .resource::<Boxed<Roster>>()
-            .by_user(user)
-            .map(|m| m.view())
+        self.roster().by_user(user).map(|m| m.view())
     }
 
     pub fn member_count(&self) -> usize {
-        self.world.resource::<Boxed<Roster>>().members.len()
-    }
-
-    pub fn piece(&self, id: PieceId) -> Option<PieceView> {
-        let e = self.world.resource::<Boxed<PieceIndex>>().get(id)?;
-        Some(PieceView {
-            id,
-            team: self.world.get::<Piece>(e)?.team,
-            pos: self.world.get::<Position>(e)?.0,
-            lock: self.world.get::<PieceLock>(e)?.0.map(|l| LockView {
-                holder: l.holder,
-                expires_at: l.expires_at,
-            }),
-        })
+        self.roster().members.len()
     }
 
     /// XXH3-64 of the canonical state encoding (epoch excluded).
     pub fn state_hash(&self) -> StateHash {
-        CanonicalState::read(&self.world).hash()
+        self.inner.state_hash()
     }
 
-    /// The whole room as a joiner sees it.
+    /// The whole room, everything in it (operators, replays, tests).
     pub fn state(&self) -> RoomState {
-        let s = CanonicalState::read(&self.world);
+        self.state_for(Viewer::All)
+    }
+
+    /// The whole room as `viewer` may see it: what a joiner is sent.
+    pub fn state_for(&self, viewer: Viewer) -> RoomState {
+        let meta = self.meta();
         RoomState {
-            tick: s.tick,
-            version: s.version,
-            phase: s.phase,
-            match_ends_at: s.match_ends_at,
-            archive_at: s.archive_at,
-            host: self.world.resource::<Boxed<Roster>>().host(),
-            members: s.members.iter().map(|m| m.view()).collect(),
-            pieces: s
-                .pieces
-                .iter()
-                .enumerate()
-                .map(|(i, p)| p.view(PieceId(i as u32)))
-                .collect(),
-            formations: s.formation_names(),
-            chat: s.chat.clone(),
-            state_hash: s.hash(),
+            tick: meta.tick,
+            version: meta.version,
+            phase: meta.phase,
+            match_ends_at: meta.match_ends_at,
+            archive_at: meta.archive_at,
+            host: self.roster().host(),
+            members: self.roster().members.values().map(|m| m.view()).collect(),
+            state_hash: self.state_hash(),
+            game: self.inner.game_view(viewer),
         }
     }
 
     /// Snapshot bytes and the state hash, computed from one encoding.
     pub fn snapshot_with_hash(&self) -> (Vec<u8>, StateHash) {
         let bytes = self.snapshot();
-        let hash = CanonicalState::hash_of_snapshot(&bytes).unwrap_or_default();
+        let hash = hash_of_snapshot(&bytes).unwrap_or_default();
         (bytes, hash)
     }
 
     /// The user id behind a seat (for the audit log and session resumes).
     pub fn member_user(&self, id: MemberId) -> Option<&str> {
-        self.world
-            .resource::<Boxed<Roster>>()
-            .members
-            .get(&id)
-            .map(|m| m.user.as_str())
+        self.roster().members.get(&id).map(|m| m.user.as_str())
     }
 
     /// Every seat with its user id, in member id order.
     pub fn seats(&self) -> Vec<(MemberView, String)> {
-        self.world
-            .resource::<Boxed<Roster>>()
+        self.roster()
             .members
             .values()
             .map(|m| (m.view(), m.user.clone()))
             .collect()
-    }
-
-    /// A saved formation: its key, who saved it, and where its pieces go.
-    pub fn formation(&self, name: &str) -> Option<(String, MemberId, Vec<Placement>)> {
-        self.world
-            .resource::<Boxed<Formations>>()
-            .by_name
-            .get(name)
-            .map(|f| (f.key.clone(), f.saved_by, f.placements.clone()))
     }
 
     /// The room without its world: its snapshot, from which
@@ -335,24 +401,24 @@ impl Room {
     /// of KiB of bookkeeping, the snapshot of a small room a few hundred
     /// bytes.
     pub fn frozen(&self) -> FrozenRoom {
-        let state = CanonicalState::read(&self.world);
-        let epoch = self.epoch();
+        let meta = self.meta();
         FrozenRoom {
-            snapshot: state.encode(epoch).into_boxed_slice(),
-            member_count: state.members.len(),
-            id: state.room,
-            config: state.config,
-            tick: state.tick,
-            version: state.version,
-            phase: state.phase,
-            epoch,
+            snapshot: self.snapshot().into_boxed_slice(),
+            mode: self.mode.clone(),
+            member_count: self.member_count(),
+            id: meta.room.clone(),
+            config: self.config().clone(),
+            tick: meta.tick,
+            version: meta.version,
+            phase: meta.phase,
+            epoch: meta.epoch,
         }
     }
 
     /// Versioned snapshot bytes; [`Room::restore`] gives back a room with the
     /// same hash and the same future for the same inputs.
     pub fn snapshot(&self) -> Vec<u8> {
-        CanonicalState::read(&self.world).encode(self.epoch())
+        self.inner.snapshot(self.epoch())
     }
 }
 
@@ -361,9 +427,10 @@ impl Room {
 /// canonical state would be tens of small ones, made while the world still
 /// lives, and each could keep one of the pages the world frees from going
 /// back to the operating system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FrozenRoom {
     snapshot: Box<[u8]>,
+    mode: ModeRef,
     id: RoomId,
     config: RoomConfig,
     tick: u64,
@@ -380,9 +447,9 @@ impl FrozenRoom {
     /// meant for outside snapshots; a failure to decode would be a codec
     /// bug, which the snapshot round-trip tests catch first.
     pub fn thaw(&self) -> Room {
-        let (state, epoch) = CanonicalState::decode_unchecked(&self.snapshot)
-            .unwrap_or_else(|e| panic!("a frozen room's own snapshot failed to decode: {e}"));
-        Room::from_state(state, epoch)
+        self.mode
+            .restore_unchecked(&self.snapshot)
+            .unwrap_or_else(|e| panic!("a frozen room's own snapshot failed to decode: {e}"))
     }
     pub fn id(&self) -> &RoomId {
         &self.id
@@ -405,5 +472,8 @@ impl FrozenRoom {
     }
     pub fn member_count(&self) -> usize {
         self.member_count
+    }
+    pub fn mode(&self) -> &ModeRef {
+        &self.mode
     }
 }

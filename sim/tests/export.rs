@@ -3,7 +3,8 @@
 //! and texts, rejections, stale and missing seats, admin actions, rejoins,
 //! and rooms whose history starts from a snapshot.
 
-use tickroom_protocol::{Intent, MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId};
+use tickroom_protocol::board::{Intent};
+use tickroom_protocol::{MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId};
 use tickroom_sim::scenario::{self, ScenarioWriter};
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 
@@ -26,15 +27,18 @@ fn config() -> RoomConfig {
     RoomConfig {
         max_players: 8,
         teams: 2,
-        pieces_per_team: 3,
-        neutral_pieces: 2,
-        board_width: 200,
-        board_height: 200,
-        lock_ttl_ticks: 7,
         match_ticks: 150,
-        max_formations: 3,
-        chat_history: 4,
-        max_chat_chars: 40,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 3,
+            neutral_pieces: 2,
+            board_width: 200,
+            board_height: 200,
+            lock_ttl_ticks: 7,
+            max_formations: 3,
+            chat_history: 4,
+            max_chat_chars: 40,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     }
 }
@@ -107,27 +111,27 @@ fn random_input(rng: &mut Rng, room: &Room, h: &History) -> Input {
         7 => InputKind::ChangeTeam {
             team: TeamId(rng.below(3) as u8),
         },
-        8..=9 => InputKind::Intent(Intent::TakeLock { piece }),
-        10..=12 => InputKind::Intent(Intent::MovePiece {
+        8..=9 => InputKind::intent(Intent::TakeLock { piece }),
+        10..=12 => InputKind::intent(Intent::MovePiece {
             piece,
             to: Pos::new(rng.below(260) as i32 - 30, rng.below(220) as i32),
         }),
-        13 => InputKind::Intent(Intent::RenewLock { piece }),
-        14 => InputKind::Intent(Intent::ReleaseLock { piece }),
-        15 => InputKind::Intent(Intent::SaveFormation {
+        13 => InputKind::intent(Intent::RenewLock { piece }),
+        14 => InputKind::intent(Intent::ReleaseLock { piece }),
+        15 => InputKind::intent(Intent::SaveFormation {
             name: (*rng.pick(&["f 1", "#f", "", "{f}"])).to_owned(),
             key: (*rng.pick(&["k", "k%", "!k"])).to_owned(),
         }),
-        16 => InputKind::Intent(Intent::ApplyFormation {
+        16 => InputKind::intent(Intent::ApplyFormation {
             name: (*rng.pick(&["f 1", "#f", "nope"])).to_owned(),
         }),
-        17 => InputKind::Intent(Intent::RollDice {
+        17 => InputKind::intent(Intent::RollDice {
             notation: (*rng.pick(&["2d6+1", "d20", "1d0", "9 9", ""])).to_owned(),
         }),
-        18 => InputKind::Intent(Intent::Chat {
+        18 => InputKind::intent(Intent::Chat {
             text: (*rng.pick(TEXTS)).to_owned(),
         }),
-        19 => InputKind::Intent(Intent::StartMatch {}),
+        19 => InputKind::intent(Intent::StartMatch {}),
         20 => {
             return Input {
                 member: None,
@@ -193,7 +197,7 @@ fn a_random_history_exports_to_a_scenario_that_passes() {
             _ => Input {
                 member: room.seats().first().map(|(v, _)| v.id),
                 seq: Some(1),
-                kind: InputKind::Intent(Intent::ArchiveRoom {}),
+                kind: InputKind::intent(Intent::ArchiveRoom {}),
             },
         };
         writer.tick(&room.step(vec![archive]));

@@ -2,9 +2,8 @@
 //! state hash after the rejected input equals that of a twin room (restored
 //! from the same snapshot) that received nothing.
 
-use tickroom_protocol::{
-    ErrorCode, Intent, MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId,
-};
+use tickroom_protocol::board::{Intent};
+use tickroom_protocol::{ErrorCode, MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId};
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room};
 
 struct Cast {
@@ -27,12 +26,15 @@ fn setup_room() -> (Room, Cast) {
     let config = RoomConfig {
         max_players: 4,
         teams: 2,
-        pieces_per_team: 4,
-        neutral_pieces: 2,
-        board_width: 100,
-        board_height: 100,
-        max_formations: 1,
-        max_chat_chars: 20,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 4,
+            neutral_pieces: 2,
+            board_width: 100,
+            board_height: 100,
+            max_formations: 1,
+            max_chat_chars: 20,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     let mut room = Room::new(RoomId::from("r"), config, 42).unwrap();
@@ -120,7 +122,7 @@ fn every_kind_of_rejected_input_leaves_the_room_untouched() {
             Input {
                 member: None,
                 seq: Some(1),
-                kind: InputKind::Intent(move_to(0, 1, 1)),
+                kind: InputKind::intent(move_to(0, 1, 1)),
             },
             Some(NotInRoom),
         ),

@@ -3,9 +3,8 @@
 //! snapshots, and a randomized check that restore keeps the future.
 
 use proptest::prelude::*;
-use tickroom_protocol::{
-    DomainEvent, Intent, MemberId, Origin, PieceId, Pos, RoomConfig, RoomId, StateHash,
-};
+use tickroom_protocol::board::{Event, Intent};
+use tickroom_protocol::{DomainEvent, MemberId, Origin, PieceId, Pos, RoomConfig, RoomId, StateHash};
 use tickroom_sim::fixtures::{busy_room, move_inputs};
 use tickroom_sim::{Input, InputKind, Outcome, Room, SnapshotError, TickOutput};
 
@@ -47,12 +46,12 @@ fn outcomes_line_up_with_inputs_and_inputs_come_back_for_the_log() {
         (log[1].input, log[1].outcome),
         (&inputs[1], &out.outcomes[1])
     );
-    let p0 = room.piece(PieceId(0)).unwrap();
+    let p0 = tickroom_sim::board::piece(&room, PieceId(0)).unwrap();
     assert_eq!(
         (p0.pos, p0.lock.map(|l| l.holder)),
         (Pos::new(1, 1), Some(members[0]))
     );
-    assert_eq!(room.piece(PieceId(3)), None);
+    assert_eq!(tickroom_sim::board::piece(&room, PieceId(3)), None);
 }
 
 #[test]
@@ -75,7 +74,7 @@ fn deltas_chain_versions_and_carry_origins() {
                 }
             );
             assert!(
-                matches!(e.event, DomainEvent::PieceMoved { piece, .. } if piece == PieceId(i as u32))
+                matches!(e.event.decode_game(), Some(Event::PieceMoved { piece, .. }) if piece == PieceId(i as u32))
             );
         }
         last_to = delta.to_version;
@@ -106,7 +105,7 @@ fn a_grace_expiry_has_the_room_as_its_origin() {
         delta
             .events
             .iter()
-            .any(|e| matches!(e.event, DomainEvent::HostChanged { .. })),
+            .any(|e| matches!(e.event, tickroom_protocol::Event::Room(DomainEvent::HostChanged { .. }))),
         "{delta:?}"
     );
     for e in &delta.events {
@@ -166,7 +165,7 @@ fn dice_trace(seed: u64) -> (StateHash, Vec<u32>) {
             },
         )]);
         for e in out.delta.unwrap().events {
-            if let DomainEvent::DiceRolled { rolls: r, .. } = e.event {
+            if let Some(Event::DiceRolled { rolls: r, .. }) = e.event.decode_game() {
                 rolls.extend(r);
             }
         }
@@ -303,15 +302,18 @@ fn small_room() -> Room {
     let config = RoomConfig {
         max_players: 4,
         teams: 2,
-        pieces_per_team: 2,
-        neutral_pieces: 2,
-        board_width: 50,
-        board_height: 50,
         match_ticks: 30,
-        lock_ttl_ticks: 4,
         auto_archive_ticks: 10,
         hash_every_ticks: 3,
-        max_formations: 2,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 2,
+            neutral_pieces: 2,
+            board_width: 50,
+            board_height: 50,
+            lock_ttl_ticks: 4,
+            max_formations: 2,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     Room::new(RoomId::from("fuzz"), config, 1234).unwrap()
@@ -489,11 +491,11 @@ fn skipping_stops_before_a_lock_expiry_and_the_expiry_still_happens() {
     assert_eq!(out.tick, due);
     let delta = out.delta.expect("the expiry is an event");
     assert!(delta.events.iter().any(|e| matches!(
-        e.event,
-        DomainEvent::LockReleased { piece, .. } if piece == PieceId(0)
+        e.event.decode_game(),
+        Some(Event::LockReleased { piece, .. }) if piece == PieceId(0)
     )));
     assert_eq!(
-        room.piece(PieceId(0))
+        tickroom_sim::board::piece(&room, PieceId(0))
             .and_then(|p| p.lock)
             .map(|l| l.holder),
         None
@@ -519,8 +521,10 @@ fn inputs_and_outcomes_round_trip_through_postcard_for_the_log() {
         ),
         Input::about(MemberId(3), InputKind::GraceExpired),
     ];
-    let bytes = postcard::to_stdvec(&inputs).unwrap();
-    assert_eq!(postcard::from_bytes::<Vec<Input>>(&bytes).unwrap(), inputs);
+    for input in &inputs {
+        let bytes = input.encode();
+        assert_eq!(&Input::decode::<Intent>(&bytes).unwrap(), input);
+    }
     let outcome = Outcome::Rejected(
         tickroom_protocol::ErrorBody::new(tickroom_protocol::ErrorCode::LockHeld, "x")
             .with("holder", 3u32),

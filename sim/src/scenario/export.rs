@@ -13,7 +13,8 @@ use super::words::{self, NO_SEAT};
 use crate::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use tickroom_protocol::{Intent, MemberId, Role, RoomConfig};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{MemberId, Role, RoomConfig};
 
 pub struct ScenarioWriter {
     out: String,
@@ -157,7 +158,10 @@ impl ScenarioWriter {
             InputKind::Reconnect => format!("{client} reconnect"),
             InputKind::GraceExpired => format!("{client} grace-expire"),
             InputKind::ChangeTeam { team } => format!("{client} team {}", team.0),
-            InputKind::Intent(intent) => format!("{client} {}", intent_words(intent)),
+            InputKind::Intent(intent) => match intent.decode::<Intent>() {
+                Ok(intent) => format!("{client} {}", intent_words(&intent)),
+                Err(e) => format!("# {client}: an intent the board does not know ({e})"),
+            },
             InputKind::Admin(AdminAction::Archive { by }) => {
                 format!("admin archive by={}", words::encode(by))
             }
@@ -196,10 +200,8 @@ fn intent_words(intent: &Intent) -> String {
 
 /// `key=value` for every config field that differs from the default.
 fn config_overrides(config: &RoomConfig) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(ours)), Ok(serde_json::Value::Object(defaults))) = (
-        serde_json::to_value(config),
-        serde_json::to_value(RoomConfig::default()),
-    ) else {
+    let defaults = super::default_config_json();
+    let Ok(serde_json::Value::Object(ours)) = serde_json::to_value(config) else {
         return Vec::new();
     };
     ours.into_iter()

@@ -34,3 +34,17 @@ mod words;
 pub use export::ScenarioWriter;
 pub use parse::{ParseError, Scenario, parse, with_hash};
 pub use run::{RunReport, run};
+
+/// Every key a `room` line may set, with its default: the framework's and
+/// the board's.
+pub(crate) fn default_config_json() -> serde_json::Map<String, serde_json::Value> {
+    let config = tickroom_protocol::RoomConfig {
+        mode: tickroom_protocol::board::MODE.to_owned(),
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config::default()),
+        ..tickroom_protocol::RoomConfig::default()
+    };
+    match serde_json::to_value(config) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}

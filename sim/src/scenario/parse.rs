@@ -4,8 +4,9 @@ use super::expr::{Vars, eval, substitute};
 use super::words::{self, NO_SEAT};
 use std::collections::BTreeMap;
 use std::fmt;
+use tickroom_protocol::board::{Intent, ReleaseReason};
 use tickroom_protocol::{
-    ErrorCode, Intent, Phase, PieceId, Pos, Presence, ReleaseReason, Role, RoomConfig, RoomId,
+    ErrorCode, Phase, PieceId, Pos, Presence, Role, RoomConfig, RoomId,
     StateHash, TeamId,
 };
 
@@ -250,10 +251,13 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
             line: 0,
             message: format!("room config: {e}"),
         })?;
-    config.validate().map_err(|e| ParseError {
-        line: 0,
-        message: e.message,
-    })?;
+    let config = crate::Modes::builtin()
+        .resolve(&config.mode)
+        .and_then(|m| m.normalize_config(&config))
+        .map_err(|e| ParseError {
+            line: 0,
+            message: e.message,
+        })?;
     Ok(Scenario {
         name: b.name.ok_or(ParseError {
             line: 0,
@@ -381,7 +385,7 @@ impl Builder {
             }
             "room" => {
                 top_level("room")?;
-                let defaults = serde_json::to_value(RoomConfig::default()).unwrap_or_default();
+                let defaults = super::default_config_json();
                 for kv in &words[1..] {
                     let (k, v) = kv
                         .split_once('=')

@@ -3,7 +3,8 @@
 use super::parse::{Action, Check, Expected, Op, Scenario};
 use crate::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 use std::collections::BTreeMap;
-use tickroom_protocol::{Delta, DomainEvent, MemberId, Presence, RoomState, StateHash};
+use tickroom_protocol::board;
+use tickroom_protocol::{Delta, MemberId, Presence, RoomState, StateHash};
 use xxhash_rust::xxh3::Xxh3;
 
 /// The result of running one scenario.
@@ -147,7 +148,7 @@ impl Clients {
             Op::Reconnect => InputKind::Reconnect,
             Op::GraceExpire => InputKind::GraceExpired,
             Op::Team(team) => InputKind::ChangeTeam { team: *team },
-            Op::Intent(i) => InputKind::Intent(i.clone()),
+            Op::Intent(i) => InputKind::Intent(tickroom_protocol::Payload::of(i.clone())),
         };
         Input { member, seq, kind }
     }
@@ -312,20 +313,28 @@ fn check(
             .ok_or_else(|| format!("{name} has no seat"))
     };
     let events = || delta.map_or(&[][..], |d| &d.events[..]);
-    let last_roll = |name: &str| -> Result<(usize, i64), String> {
-        let id = who(name)?;
+    let board_events = || {
         events()
             .iter()
-            .rev()
-            .find_map(|e| match &e.event {
-                DomainEvent::DiceRolled {
+            .filter_map(|e| e.event.decode_game::<board::Event>())
+    };
+    let game: board::State = state
+        .game
+        .decode()
+        .map_err(|e| format!("the room is no board: {e}"))?;
+    let last_roll = |name: &str| -> Result<(usize, i64), String> {
+        let id = who(name)?;
+        board_events()
+            .filter_map(|e| match e {
+                board::Event::DiceRolled {
                     member,
                     rolls,
                     total,
                     ..
-                } if *member == id => Some((rolls.len(), *total)),
+                } if member == id => Some((rolls.len(), total)),
                 _ => None,
             })
+            .last()
             .ok_or_else(|| format!("{name} rolled no dice this tick"))
     };
     let expect = |ok: bool, want: String, got: String| {
@@ -337,7 +346,7 @@ fn check(
     };
     match c {
         Check::PieceAt(p, pos) => {
-            let piece = state
+            let piece = game
                 .pieces
                 .get(p.0 as usize)
                 .ok_or_else(|| format!("no piece {}", p.0))?;
@@ -348,7 +357,7 @@ fn check(
             )
         }
         Check::Lock(p, holder) => {
-            let piece = state
+            let piece = game
                 .pieces
                 .get(p.0 as usize)
                 .ok_or_else(|| format!("no piece {}", p.0))?;
@@ -434,8 +443,8 @@ fn check(
             expect(*count == dice, format!("{count} dice"), dice.to_string())
         }
         Check::Released(p, reason) => {
-            let found = events().iter().any(|e| {
-                matches!(&e.event, DomainEvent::LockReleased { piece, reason: r, .. } if piece == p && r == reason)
+            let found = board_events().any(|e| {
+                matches!(e, board::Event::LockReleased { piece, reason: r, .. } if piece == *p && r == *reason)
             });
             expect(
                 found,
@@ -454,14 +463,14 @@ fn check(
             events().len().to_string(),
         ),
         Check::Chat(n) => expect(
-            state.chat.len() == *n,
+            game.chat.len() == *n,
             format!("{n} chat lines"),
-            state.chat.len().to_string(),
+            game.chat.len().to_string(),
         ),
         Check::Formations(n) => expect(
-            state.formations.len() == *n,
+            game.formations.len() == *n,
             format!("{n} formations"),
-            state.formations.len().to_string(),
+            game.formations.len().to_string(),
         ),
     }
 }

@@ -1,19 +1,20 @@
 //! Seats: join, leave, disconnect, reconnect, grace expiry, team changes and
 //! admin kicks.
 
-use super::check_name;
 use crate::input::Outcome;
-use crate::pipeline::{Actor, Board, Effect, Handler, require_phase};
+use crate::mode::{Actor, Mode, RoomChange, RoomCtx};
+use crate::names::check_name;
+use crate::pipeline::{Effect, Handler};
 use crate::resources::Member;
+use bevy_ecs::system::SystemParamItem;
 use tickroom_protocol::{
-    DomainEvent, ErrorBody, ErrorCode, LeaveReason, MemberId, Phase, Presence, ReleaseReason, Role,
-    TeamId,
+    DomainEvent, ErrorBody, ErrorCode, LeaveReason, MemberId, Phase, Presence, Role, TeamId,
 };
 
 /// Longest accepted user id (from a join token or session), in bytes.
 pub const MAX_USER_BYTES: usize = 256;
 
-fn check_team(b: &Board, team: TeamId) -> Result<(), ErrorBody> {
+fn check_team(b: &RoomCtx, team: TeamId) -> Result<(), ErrorBody> {
     let teams = b.meta.config.teams;
     if team.0 >= teams {
         return Err(ErrorBody::new(
@@ -38,7 +39,7 @@ pub(crate) struct Join<'a> {
 
 impl Join<'_> {
     /// The team with the fewest players; the lowest id on a tie.
-    fn auto_team(b: &Board) -> Option<TeamId> {
+    fn auto_team(b: &RoomCtx) -> Option<TeamId> {
         (0..b.meta.config.teams).map(TeamId).min_by_key(|t| {
             let players = b
                 .roster
@@ -51,9 +52,9 @@ impl Join<'_> {
     }
 }
 
-impl Handler for Join<'_> {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(b, &[Phase::Setup, Phase::Live, Phase::Expired], "join")?;
+impl<M: Mode> Handler<M> for Join<'_> {
+    fn validate(&self, b: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
+        b.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired], "join")?;
         if self.user.is_empty() || self.user.len() > MAX_USER_BYTES {
             return Err(ErrorBody::new(
                 ErrorCode::InvalidArgument,
@@ -68,7 +69,7 @@ impl Handler for Join<'_> {
         Ok(())
     }
 
-    fn authorize(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, b: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         if b.roster.by_user(self.user).is_some() {
             return Err(ErrorBody::new(
                 ErrorCode::AlreadyInRoom,
@@ -92,7 +93,12 @@ impl Handler for Join<'_> {
         Ok(())
     }
 
-    fn apply(&self, b: &mut Board, _: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        _: Actor,
+    ) -> Outcome {
         let id = MemberId(b.meta.next_member);
         b.meta.next_member += 1;
         let seat = b.meta.next_seat;
@@ -118,13 +124,12 @@ impl Handler for Join<'_> {
             seat,
             presence: Presence::Connected,
         };
-        b.out.staged.push(DomainEvent::MemberJoined {
+        let _ = game;
+        b.emit_room(DomainEvent::MemberJoined {
             member: member.view(),
         });
         if role == Role::Host {
-            b.out
-                .staged
-                .push(DomainEvent::HostChanged { host: Some(id) });
+            b.emit_room(DomainEvent::HostChanged { host: Some(id) });
         }
         b.roster.members.insert(id, member);
         Outcome::Joined { member: id }
@@ -133,16 +138,21 @@ impl Handler for Join<'_> {
 
 pub(crate) struct Leave;
 
-impl Handler for Leave {
-    fn validate(&self, _: &Board, _: Actor) -> Result<(), ErrorBody> {
+impl<M: Mode> Handler<M> for Leave {
+    fn validate(&self, _: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         Ok(())
     }
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         actor.seat().map(drop)
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        actor: Actor,
+    ) -> Outcome {
         if let Ok(who) = actor.seat() {
-            b.unseat(who.id, LeaveReason::Left);
+            unseat::<M>(b, game, who.id, LeaveReason::Left);
         }
         Outcome::Applied
     }
@@ -150,22 +160,25 @@ impl Handler for Leave {
 
 pub(crate) struct Disconnect;
 
-impl Handler for Disconnect {
-    fn validate(&self, _: &Board, _: Actor) -> Result<(), ErrorBody> {
+impl<M: Mode> Handler<M> for Disconnect {
+    fn validate(&self, _: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         Ok(())
     }
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         actor.seat().map(drop)
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        actor: Actor,
+    ) -> Outcome {
         if let Ok(who) = actor.seat() {
-            b.release_locks_of(Some(who.id), ReleaseReason::HolderDisconnected);
+            M::on_change(game, b, RoomChange::Disconnecting(who.id));
             if let Some(m) = b.roster.members.get_mut(&who.id) {
                 m.presence = Presence::InGrace;
             }
-            b.out
-                .staged
-                .push(DomainEvent::MemberDisconnected { member: who.id });
+            b.emit_room(DomainEvent::MemberDisconnected { member: who.id });
         }
         Outcome::Applied
     }
@@ -185,21 +198,25 @@ fn require_in_grace(actor: Actor) -> Result<(), ErrorBody> {
 
 pub(crate) struct Reconnect;
 
-impl Handler for Reconnect {
-    fn validate(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+impl<M: Mode> Handler<M> for Reconnect {
+    fn validate(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         require_in_grace(actor)
     }
-    fn authorize(&self, _: &Board, _: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         Ok(())
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        actor: Actor,
+    ) -> Outcome {
         if let Ok(who) = actor.seat()
             && let Some(m) = b.roster.members.get_mut(&who.id)
         {
             m.presence = Presence::Connected;
-            b.out
-                .staged
-                .push(DomainEvent::MemberReconnected { member: who.id });
+            let _ = game;
+            b.emit_room(DomainEvent::MemberReconnected { member: who.id });
         }
         Outcome::Applied
     }
@@ -207,16 +224,21 @@ impl Handler for Reconnect {
 
 pub(crate) struct GraceExpired;
 
-impl Handler for GraceExpired {
-    fn validate(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+impl<M: Mode> Handler<M> for GraceExpired {
+    fn validate(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         require_in_grace(actor)
     }
-    fn authorize(&self, _: &Board, _: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         Ok(())
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        actor: Actor,
+    ) -> Outcome {
         if let Ok(who) = actor.seat() {
-            b.unseat(who.id, LeaveReason::GraceExpired);
+            unseat::<M>(b, game, who.id, LeaveReason::GraceExpired);
         }
         Outcome::Applied
     }
@@ -226,15 +248,15 @@ pub(crate) struct ChangeTeam {
     pub team: TeamId,
 }
 
-impl Handler for ChangeTeam {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(b, &[Phase::Setup], "change team")?;
+impl<M: Mode> Handler<M> for ChangeTeam {
+    fn validate(&self, b: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
+        b.require_phase(&[Phase::Setup], "change team")?;
         check_team(b, self.team)
     }
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         actor.mover().map(drop)
     }
-    fn lock(&self, _: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, actor: Actor) -> Result<Effect, ErrorBody> {
         let who = actor.mover()?;
         Ok(if who.team == Some(self.team) {
             Effect::Noop
@@ -242,14 +264,18 @@ impl Handler for ChangeTeam {
             Effect::Apply
         })
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        actor: Actor,
+    ) -> Outcome {
         if let Ok(who) = actor.mover() {
-            // Locks on the old team's pieces would let the member keep moving them.
-            b.release_locks_of(Some(who.id), ReleaseReason::TeamChanged);
+            M::on_change(game, b, RoomChange::ChangingTeam(who.id));
             if let Some(m) = b.roster.members.get_mut(&who.id) {
                 m.team = Some(self.team);
             }
-            b.out.staged.push(DomainEvent::TeamChanged {
+            b.emit_room(DomainEvent::TeamChanged {
                 member: who.id,
                 team: Some(self.team),
             });
@@ -262,8 +288,8 @@ pub(crate) struct Kick {
     pub member: MemberId,
 }
 
-impl Handler for Kick {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
+impl<M: Mode> Handler<M> for Kick {
+    fn validate(&self, b: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         if !b.roster.members.contains_key(&self.member) {
             return Err(ErrorBody::new(
                 ErrorCode::MemberNotFound,
@@ -273,7 +299,7 @@ impl Handler for Kick {
         }
         Ok(())
     }
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, actor: Actor) -> Result<(), ErrorBody> {
         match actor {
             Actor::Admin => Ok(()),
             _ => Err(ErrorBody::new(
@@ -282,8 +308,45 @@ impl Handler for Kick {
             )),
         }
     }
-    fn apply(&self, b: &mut Board, _: Actor) -> Outcome {
-        b.unseat(self.member, LeaveReason::Kicked);
+    fn apply(
+        &self,
+        b: &mut RoomCtx,
+        game: &mut SystemParamItem<M::Param>,
+        _: Actor,
+    ) -> Outcome {
+        unseat::<M>(b, game, self.member, LeaveReason::Kicked);
         Outcome::Applied
+    }
+}
+
+/// Removes a seat: the mode lets go of what the seat held first, and a
+/// departed host is succeeded by the longest-seated player.
+pub(crate) fn unseat<M: Mode>(
+    b: &mut RoomCtx,
+    game: &mut SystemParamItem<M::Param>,
+    member: MemberId,
+    reason: LeaveReason,
+) {
+    if !b.roster.members.contains_key(&member) {
+        return;
+    }
+    M::on_change(game, b, RoomChange::Leaving(member, reason));
+    let Some(gone) = b.roster.members.remove(&member) else {
+        return;
+    };
+    b.emit_room(DomainEvent::MemberLeft { member, reason });
+    if gone.role == Role::Host {
+        // Connected players first: a host in its grace period could not act.
+        let successor = b
+            .roster
+            .members
+            .values_mut()
+            .filter(|m| m.role == Role::Player)
+            .min_by_key(|m| (m.presence != Presence::Connected, m.seat));
+        let host = successor.map(|m| {
+            m.role = Role::Host;
+            m.id
+        });
+        b.emit_room(DomainEvent::HostChanged { host });
     }
 }

@@ -1,19 +1,20 @@
 //! Moving a piece: needs the piece's lock, and renews it.
 
-use crate::input::Outcome;
-use crate::pipeline::{Actor, Board, Handler, lock_held_by_other, may_touch, require_phase};
-use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Phase, PieceId, Pos};
+use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use crate::mode::{Actor, Applied, RoomCtx};
+use tickroom_protocol::board::Event;
+use tickroom_protocol::{ErrorBody, ErrorCode, Phase, PieceId, Pos};
 
 pub(crate) struct MovePiece {
     pub piece: PieceId,
     pub to: Pos,
 }
 
-impl Handler for MovePiece {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(b, &[Phase::Setup, Phase::Live], "move pieces")?;
+impl Stages for MovePiece {
+    fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        c.require_phase(&[Phase::Setup, Phase::Live], "move pieces")?;
         b.piece(self.piece)?;
-        let (w, h) = (b.meta.config.board_width, b.meta.config.board_height);
+        let (w, h) = (b.config().board_width, b.config().board_height);
         if !(0..w).contains(&self.to.x) || !(0..h).contains(&self.to.y) {
             return Err(ErrorBody::new(
                 ErrorCode::OutOfBounds,
@@ -30,12 +31,12 @@ impl Handler for MovePiece {
         Ok(())
     }
 
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         let who = actor.mover()?;
         may_touch(who, self.piece, b.piece(self.piece)?.piece.team)
     }
 
-    fn lock(&self, b: &Board, actor: Actor) -> Result<crate::pipeline::Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         let lock = b.piece(self.piece)?.lock;
         lock_held_by_other(who.id, self.piece, lock)?;
@@ -46,16 +47,15 @@ impl Handler for MovePiece {
             )
             .with("piece", self.piece.0));
         }
-        Ok(crate::pipeline::Effect::Apply)
+        Ok(Applied::Changed)
     }
 
-    fn apply(&self, b: &mut Board, _: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, _: Actor) {
         b.set_position(self.piece, self.to);
-        b.renew_lock(self.piece);
-        b.out.staged.push(DomainEvent::PieceMoved {
+        b.renew_lock(c.tick(), self.piece);
+        c.emit(Event::PieceMoved {
             piece: self.piece,
             to: self.to,
         });
-        Outcome::Applied
     }
 }

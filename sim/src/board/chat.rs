@@ -1,18 +1,19 @@
 //! Chat. Spectators may chat: it changes no piece, and a table's audience
 //! talking is the point of having one.
 
-use crate::input::Outcome;
-use crate::pipeline::{Actor, Board, Handler, require_phase};
-use tickroom_protocol::{ChatLine, DomainEvent, ErrorBody, ErrorCode, Phase};
+use super::param::{BoardParam, Stages};
+use crate::mode::{Actor, RoomCtx};
+use tickroom_protocol::board::{ChatLine, Event};
+use tickroom_protocol::{ErrorBody, ErrorCode, Phase};
 
 pub(crate) struct Post<'a> {
     pub text: &'a str,
 }
 
-impl Handler for Post<'_> {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(b, &[Phase::Setup, Phase::Live, Phase::Expired], "chat")?;
-        let max = usize::from(b.meta.config.max_chat_chars);
+impl Stages for Post<'_> {
+    fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        c.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired], "chat")?;
+        let max = usize::from(b.config().max_chat_chars);
         let chars = self.text.chars().count();
         if chars > max {
             return Err(ErrorBody::new(
@@ -33,15 +34,15 @@ impl Handler for Post<'_> {
         }
         Ok(())
     }
-    fn authorize(&self, _: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, _: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         actor.seat().map(drop)
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor) {
         let Ok(who) = actor.seat() else {
-            return Outcome::Applied;
+            return;
         };
-        let keep = usize::from(b.meta.config.chat_history);
-        let tick = b.tick();
+        let keep = usize::from(b.config().chat_history);
+        let tick = c.tick();
         let log = &mut b.chat.lines;
         log.push_back(ChatLine {
             tick,
@@ -51,10 +52,9 @@ impl Handler for Post<'_> {
         while log.len() > keep {
             log.pop_front();
         }
-        b.out.staged.push(DomainEvent::ChatPosted {
+        c.emit(Event::ChatPosted {
             member: who.id,
             text: self.text.to_owned(),
         });
-        Outcome::Applied
     }
 }

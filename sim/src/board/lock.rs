@@ -1,29 +1,28 @@
 //! Piece locks: `unlocked → locked → released | expired`. First processed
 //! wins; taking a lock one already holds renews it.
 
-use crate::input::Outcome;
-use crate::pipeline::{
-    Actor, Board, Effect, Handler, Who, lock_held_by_other, may_touch, require_phase,
-};
-use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Phase, PieceId, ReleaseReason};
+use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use crate::mode::{Actor, Applied, RoomCtx, Who};
+use tickroom_protocol::board::{Event, ReleaseReason};
+use tickroom_protocol::{ErrorBody, ErrorCode, Phase, PieceId};
 
 const LOCK_PHASES: &[Phase] = &[Phase::Setup, Phase::Live];
 
-fn validate_piece(b: &Board, piece: PieceId) -> Result<(), ErrorBody> {
-    require_phase(b, LOCK_PHASES, "lock pieces")?;
+fn validate_piece(c: &RoomCtx, b: &BoardParam, piece: PieceId) -> Result<(), ErrorBody> {
+    c.require_phase(LOCK_PHASES, "lock pieces")?;
     b.piece(piece).map(drop)
 }
 
-fn authorize_piece(b: &Board, actor: Actor, piece: PieceId) -> Result<Who, ErrorBody> {
+fn authorize_piece(b: &BoardParam, actor: Actor, piece: PieceId) -> Result<Who, ErrorBody> {
     let who = actor.mover()?;
     may_touch(who, piece, b.piece(piece)?.piece.team)?;
     Ok(who)
 }
 
 /// NOT_LOCK_OWNER unless `who` holds the lock of `piece`.
-fn require_holder(b: &Board, who: Who, piece: PieceId) -> Result<Effect, ErrorBody> {
+fn require_holder(b: &BoardParam, who: Who, piece: PieceId) -> Result<Applied, ErrorBody> {
     match b.piece(piece)?.lock {
-        Some(l) if l.holder == who.id => Ok(Effect::Apply),
+        Some(l) if l.holder == who.id => Ok(Applied::Changed),
         other => {
             let err = ErrorBody::new(
                 ErrorCode::NotLockOwner,
@@ -45,38 +44,37 @@ pub(crate) struct Take {
     pub piece: PieceId,
 }
 
-impl Handler for Take {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        validate_piece(b, self.piece)
+impl Stages for Take {
+    fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        validate_piece(c, b, self.piece)
     }
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         authorize_piece(b, actor, self.piece).map(drop)
     }
-    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         lock_held_by_other(who.id, self.piece, b.piece(self.piece)?.lock)?;
-        Ok(Effect::Apply)
+        Ok(Applied::Changed)
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor) {
         let Ok(who) = actor.mover() else {
-            return Outcome::Applied;
+            return;
         };
         let already_held = b.piece(self.piece).ok().and_then(|p| p.lock).is_some();
         let event = if already_held {
-            DomainEvent::LockRenewed {
+            Event::LockRenewed {
                 piece: self.piece,
                 holder: who.id,
-                expires_at: b.renew_lock(self.piece),
+                expires_at: b.renew_lock(c.tick(), self.piece),
             }
         } else {
-            DomainEvent::LockTaken {
+            Event::LockTaken {
                 piece: self.piece,
                 holder: who.id,
-                expires_at: b.take_lock(self.piece, who.id),
+                expires_at: b.take_lock(c.tick(), self.piece, who.id),
             }
         };
-        b.out.staged.push(event);
-        Outcome::Applied
+        c.emit(event);
     }
 }
 
@@ -93,29 +91,28 @@ pub(crate) struct Held {
     pub op: HeldLockOp,
 }
 
-impl Handler for Held {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        validate_piece(b, self.piece)
+impl Stages for Held {
+    fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        validate_piece(c, b, self.piece)
     }
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         authorize_piece(b, actor, self.piece).map(drop)
     }
-    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         require_holder(b, actor.mover()?, self.piece)
     }
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor) {
         match (self.op, actor.mover()) {
             (HeldLockOp::Renew, Ok(who)) => {
-                let expires_at = b.renew_lock(self.piece);
-                b.out.staged.push(DomainEvent::LockRenewed {
+                let expires_at = b.renew_lock(c.tick(), self.piece);
+                c.emit(Event::LockRenewed {
                     piece: self.piece,
                     holder: who.id,
                     expires_at,
                 });
             }
-            (HeldLockOp::Release, _) => b.release_lock(self.piece, ReleaseReason::Released),
+            (HeldLockOp::Release, _) => b.release_lock(c, self.piece, ReleaseReason::Released),
             (HeldLockOp::Renew, Err(_)) => {}
         }
-        Outcome::Applied
     }
 }

@@ -1,19 +1,10 @@
-//! One module per kind of input, each holding its own validate / authorize /
-//! lock / apply stages; `pipeline` runs them in order.
-
-pub(crate) mod chat;
-pub(crate) mod dice;
-pub(crate) mod formation;
-pub(crate) mod lock;
-pub(crate) mod match_control;
-pub(crate) mod membership;
-pub(crate) mod movement;
+//! Name checks shared by the engine and modes.
 
 use tickroom_protocol::{ErrorBody, ErrorCode};
 
 /// A display or formation name: 1..=`max_chars` characters, no control
 /// characters, not only white space.
-pub(crate) fn check_name(field: &str, value: &str, max_chars: usize) -> Result<(), ErrorBody> {
+pub fn check_name(field: &str, value: &str, max_chars: usize) -> Result<(), ErrorBody> {
     let chars = value.chars().count();
     if chars > max_chars {
         return Err(ErrorBody::new(

@@ -1,13 +1,12 @@
 //! Formations: save the places of one's team's pieces under a name
 //! (idempotent by key), and apply them later, all or nothing.
 
-use super::check_name;
-use crate::input::Outcome;
-use crate::pipeline::{
-    Actor, Board, Effect, Handler, lock_held_by_other, may_touch, require_phase,
-};
-use crate::resources::Formation;
-use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Phase, PieceId, Placement};
+use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use super::resources::Formation;
+use crate::mode::{Actor, Applied, RoomCtx};
+use crate::names::check_name;
+use tickroom_protocol::board::{Event, Placement};
+use tickroom_protocol::{ErrorBody, ErrorCode, Phase, PieceId};
 
 /// Longest formation name, in characters.
 pub const MAX_FORMATION_NAME_CHARS: usize = 64;
@@ -19,11 +18,9 @@ pub(crate) struct Save<'a> {
     pub key: &'a str,
 }
 
-impl Handler for Save<'_> {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(
-            b,
-            &[Phase::Setup, Phase::Live, Phase::Expired],
+impl Stages for Save<'_> {
+    fn validate(&self, c: &RoomCtx, _: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        c.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired],
             "save formations",
         )?;
         check_name("name", self.name, MAX_FORMATION_NAME_CHARS)?;
@@ -32,7 +29,7 @@ impl Handler for Save<'_> {
 
     /// A formation belongs to the team that saved it: another team may not
     /// overwrite it.
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         let who = actor.mover()?;
         match b.formations.by_name.get(self.name) {
             Some(f) if f.team != who.team => Err(ErrorBody::new(
@@ -47,10 +44,10 @@ impl Handler for Save<'_> {
     /// A key this member already used: a repeat of the same save is
     /// acknowledged without saving again; the key with another name is an
     /// error, not a silent no-op.
-    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         match b.formations.key_use(who.id, self.key) {
-            Some(name) if name == self.name => return Ok(Effect::Noop),
+            Some(name) if name == self.name => return Ok(Applied::Duplicate),
             Some(name) => {
                 return Err(ErrorBody::new(
                     ErrorCode::InvalidArgument,
@@ -64,7 +61,7 @@ impl Handler for Save<'_> {
             }
             None => {}
         }
-        let max = usize::from(b.meta.config.max_formations);
+        let max = usize::from(b.config().max_formations);
         if !b.formations.by_name.contains_key(self.name) && b.formations.by_name.len() >= max {
             return Err(ErrorBody::new(
                 ErrorCode::FormationLimit,
@@ -72,12 +69,12 @@ impl Handler for Save<'_> {
             )
             .with("max_formations", max));
         }
-        Ok(Effect::Apply)
+        Ok(Applied::Changed)
     }
 
-    fn apply(&self, b: &mut Board, actor: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor) {
         let Ok(who) = actor.mover() else {
-            return Outcome::Applied;
+            return;
         };
         let placements: Vec<Placement> = (0..b.index.0.len() as u32)
             .map(PieceId)
@@ -96,12 +93,11 @@ impl Handler for Save<'_> {
             },
         );
         b.formations.remember_key(who.id, self.key, self.name);
-        b.out.staged.push(DomainEvent::FormationSaved {
+        c.emit(Event::FormationSaved {
             name: self.name.to_owned(),
             by: who.id,
             pieces,
         });
-        Outcome::Applied
     }
 }
 
@@ -110,7 +106,7 @@ pub(crate) struct Apply<'a> {
 }
 
 impl Apply<'_> {
-    fn formation<'b>(&self, b: &'b Board) -> Result<&'b Formation, ErrorBody> {
+    fn formation<'b>(&self, b: &'b BoardParam) -> Result<&'b Formation, ErrorBody> {
         b.formations.by_name.get(self.name).ok_or_else(|| {
             ErrorBody::new(
                 ErrorCode::FormationNotFound,
@@ -121,13 +117,13 @@ impl Apply<'_> {
     }
 }
 
-impl Handler for Apply<'_> {
-    fn validate(&self, b: &Board, _: Actor) -> Result<(), ErrorBody> {
-        require_phase(b, &[Phase::Setup, Phase::Live], "apply formations")?;
+impl Stages for Apply<'_> {
+    fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
+        c.require_phase(&[Phase::Setup, Phase::Live], "apply formations")?;
         self.formation(b).map(drop)
     }
 
-    fn authorize(&self, b: &Board, actor: Actor) -> Result<(), ErrorBody> {
+    fn authorize(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         let who = actor.mover()?;
         for p in &self.formation(b)?.placements {
             may_touch(who, p.piece, b.piece(p.piece)?.piece.team)?;
@@ -136,15 +132,15 @@ impl Handler for Apply<'_> {
     }
 
     /// All or nothing: one piece held by someone else rejects the whole apply.
-    fn lock(&self, b: &Board, actor: Actor) -> Result<Effect, ErrorBody> {
+    fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         for p in &self.formation(b)?.placements {
             lock_held_by_other(who.id, p.piece, b.piece(p.piece)?.lock)?;
         }
-        Ok(Effect::Apply)
+        Ok(Applied::Changed)
     }
 
-    fn apply(&self, b: &mut Board, _: Actor) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, _: Actor) {
         let placements = self
             .formation(b)
             .map(|f| f.placements.clone())
@@ -152,10 +148,9 @@ impl Handler for Apply<'_> {
         for p in &placements {
             b.set_position(p.piece, p.pos);
         }
-        b.out.staged.push(DomainEvent::FormationApplied {
+        c.emit(Event::FormationApplied {
             name: self.name.to_owned(),
             placements,
         });
-        Outcome::Applied
     }
 }
