@@ -7,28 +7,167 @@ use std::fmt;
 
 macro_rules! catalog {
     ($($variant:ident = $name:literal : $when:literal,)*) => {
-        /// Every error code Tickroom sends. JSON carries the SCREAMING_SNAKE
-        /// name, postcard the position in this list.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        /// Every error code Tickroom sends: the framework's catalog, then
+        /// the codes game modes add ([`ModeCode`]). JSON carries the
+        /// SCREAMING_SNAKE name, postcard a number: a framework code's
+        /// position in this list, a mode code's own number (1000 and up).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum ErrorCode {
-            $(#[serde(rename = $name)] #[doc = $when] $variant,)*
+            $(#[doc = $when] $variant,)*
+            /// A code a game mode added to the catalog.
+            Mode(ModeCode),
         }
 
         impl ErrorCode {
-            /// Every code, in wire order.
+            /// Every framework code, in wire order.
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
 
             /// The code as it appears in JSON and in the docs.
-            pub const fn as_str(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $name,)* }
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                    ErrorCode::Mode(c) => c.entry().map_or("MODE_ERROR", |e| e.name),
+                }
             }
 
             /// When this code is sent, for the catalog in `docs/protocol.md`.
-            pub const fn when(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $when,)* }
+            pub fn when(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $when,)*
+                    ErrorCode::Mode(c) => c.entry().map_or("A game mode's own error.", |e| e.when),
+                }
+            }
+
+            fn from_name(name: &str) -> Option<ErrorCode> {
+                match name {
+                    $($name => Some(ErrorCode::$variant),)*
+                    other => ModeCode::by_name(other).map(ErrorCode::Mode),
+                }
             }
         }
     };
+}
+
+/// A code a game mode adds to the catalog: its number (1000 and up, chosen
+/// by the mode, stable forever: stored rejections carry it) and, once the
+/// mode's codes are registered, its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModeCode(pub u16);
+
+/// One code a mode adds: `number` is its postcard number, `name` its JSON
+/// name, `when` its catalog row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeCodeEntry {
+    pub number: u16,
+    pub name: &'static str,
+    pub when: &'static str,
+}
+
+/// The first number a mode's code may have.
+pub const FIRST_MODE_CODE: u16 = 1000;
+
+static MODE_CODES: std::sync::RwLock<Vec<ModeCodeEntry>> = std::sync::RwLock::new(Vec::new());
+
+impl ModeCode {
+    fn entry(self) -> Option<ModeCodeEntry> {
+        let codes = MODE_CODES.read().unwrap_or_else(|e| e.into_inner());
+        codes.iter().find(|e| e.number == self.0).copied()
+    }
+
+    fn by_name(name: &str) -> Option<ModeCode> {
+        let codes = MODE_CODES.read().unwrap_or_else(|e| e.into_inner());
+        codes.iter().find(|e| e.name == name).map(|e| ModeCode(e.number))
+    }
+
+    /// Adds a mode's codes to the process's catalog. Registering the same
+    /// entry twice is fine; a number or name that another entry holds, a
+    /// framework code's name, or a number below [`FIRST_MODE_CODE`] is an
+    /// error naming the clash.
+    pub fn register(entries: &[ModeCodeEntry]) -> Result<(), String> {
+        let mut codes = MODE_CODES.write().unwrap_or_else(|e| e.into_inner());
+        for e in entries {
+            if e.number < FIRST_MODE_CODE {
+                return Err(format!("mode error code {} ({}) is below {FIRST_MODE_CODE}", e.number, e.name));
+            }
+            if ErrorCode::ALL.iter().any(|c| c.as_str() == e.name) {
+                return Err(format!("mode error code {} reuses a framework code's name", e.name));
+            }
+            match codes.iter().find(|c| c.number == e.number || c.name == e.name) {
+                Some(c) if c == e => {}
+                Some(c) => {
+                    return Err(format!(
+                        "mode error code {} ({}) clashes with {} ({})",
+                        e.name, e.number, c.name, c.number
+                    ));
+                }
+                None => codes.push(*e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every registered mode code, by number.
+    pub fn registered() -> Vec<ModeCodeEntry> {
+        let mut codes = MODE_CODES.read().unwrap_or_else(|e| e.into_inner()).clone();
+        codes.sort_by_key(|e| e.number);
+        codes
+    }
+}
+
+impl ErrorCode {
+    /// The postcard number of the code.
+    pub fn number(self) -> u32 {
+        match self {
+            ErrorCode::Mode(c) => u32::from(c.0),
+            framework => ErrorCode::ALL.iter().position(|c| *c == framework).unwrap_or(0) as u32,
+        }
+    }
+
+    fn from_number(n: u32) -> Option<ErrorCode> {
+        match ErrorCode::ALL.get(n as usize) {
+            Some(c) => Some(*c),
+            None => u16::try_from(n)
+                .ok()
+                .filter(|n| *n >= FIRST_MODE_CODE)
+                .map(|n| ErrorCode::Mode(ModeCode(n))),
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            match self {
+                ErrorCode::Mode(c) if c.entry().is_none() => {
+                    s.collect_str(&format_args!("MODE_ERROR_{}", c.0))
+                }
+                code => s.serialize_str(code.as_str()),
+            }
+        } else {
+            s.serialize_u32(self.number())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            if let Some(code) = ErrorCode::from_name(&name) {
+                return Ok(code);
+            }
+            name.strip_prefix("MODE_ERROR_")
+                .and_then(|n| n.parse::<u16>().ok())
+                .filter(|n| *n >= FIRST_MODE_CODE)
+                .map(|n| ErrorCode::Mode(ModeCode(n)))
+                .ok_or_else(|| D::Error::custom(format!("unknown error code {name:?}")))
+        } else {
+            let n = u32::deserialize(d)?;
+            ErrorCode::from_number(n)
+                .ok_or_else(|| D::Error::custom(format!("unknown error code number {n}")))
+        }
+    }
 }
 
 catalog! {
@@ -71,6 +210,8 @@ catalog! {
     Internal = "INTERNAL": "A server bug; the request was not applied. Please report it with its trace id (details.trace_id); the server logs the cause under the same id.",
     SessionReplaced = "SESSION_REPLACED": "The session was resumed on another connection; this one is closed.",
     SeqNotIncreasing = "SEQ_NOT_INCREASING": "A request's seq is not greater than the seq of an earlier request of the session (or, after a resume, than welcome.last_applied_seq); details carry the seq and the last one. Nothing was applied.",
+    UnknownIntent = "UNKNOWN_INTENT": "An intent the room's game mode does not have (another mode's, or a kind this mode does not know); details carry the room's mode. Nothing was applied.",
+    ModeUnavailable = "MODE_UNAVAILABLE": "A room asks for a game mode, or a version of one, that this server does not serve; details carry the mode and version asked for and the ones served.",
 }
 
 impl fmt::Display for ErrorCode {

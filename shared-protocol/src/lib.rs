@@ -21,7 +21,7 @@ pub use codec::{Codec, DecodeError, EncodeError};
 pub use config::RoomConfig;
 pub use mode::{IntentSpec, IntentTable, ModeInfo, RateClass};
 pub use payload::{ModeValue, Payload};
-pub use error::{DetailValue, Details, ErrorBody, ErrorCode};
+pub use error::{DetailValue, Details, ErrorBody, ErrorCode, FIRST_MODE_CODE, ModeCode, ModeCodeEntry};
 pub use ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
 pub use limits::{CheckLimits, Limits};
 pub use server::{

@@ -78,6 +78,11 @@ impl Payload {
         }
     }
 
+    /// True when this payload was built with [`Payload::of`].
+    pub fn is_typed(&self) -> bool {
+        matches!(self.0, Repr::Typed(_))
+    }
+
     /// The typed value, when this payload was built with [`Payload::of`].
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
         match &self.0 {
@@ -114,6 +119,19 @@ impl Payload {
                     postcard::from_bytes(&bytes).map_err(|e| malformed(&e))
                 }
             },
+        }
+    }
+
+    /// Encodes a typed value inline: in postcard without the length prefix
+    /// a payload has inside a message (a room's log stores intents this
+    /// way). Only typed payloads, and JSON ones into JSON, can be.
+    pub fn serialize_inline<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Repr::Typed(v) => (**v).serialize(s),
+            _ if s.is_human_readable() => self.serialize(s),
+            _ => Err(serde::ser::Error::custom(
+                "only a typed payload can be encoded inline",
+            )),
         }
     }
 

@@ -276,11 +276,26 @@ impl EngineState {
 }
 
 /// A room's whole canonical state.
-#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Canonical<M: Mode> {
     pub engine: EngineState,
     pub config: M::Config,
     pub state: M::State,
+}
+
+impl<M: Mode> std::fmt::Debug for Canonical<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canonical")
+            .field("engine", &self.engine)
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl<M: Mode> PartialEq for Canonical<M> {
+    fn eq(&self, other: &Self) -> bool {
+        self.engine == other.engine && self.config == other.config && self.state == other.state
+    }
 }
 
 /// The state hash of a snapshot body.

@@ -413,3 +413,110 @@ pub fn decode(bytes: &[u8]) -> Result<(EngineState, Config, BoardState), String>
     };
     Ok((engine, config, state))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::Board;
+    use crate::fixtures::busy_room;
+    use crate::snapshot::{Canonical, SnapshotError};
+    use tickroom_protocol::{Presence, Role};
+
+    type Canon = Canonical<Board>;
+
+    fn busy_state() -> Canon {
+        let (room, _) = busy_room(4, 1);
+        Canon::decode(&room.snapshot()).unwrap().0
+    }
+
+    fn refused(damage: impl FnOnce(&mut Canon)) -> SnapshotError {
+        let mut state = busy_state();
+        damage(&mut state);
+        Canon::decode(&state.encode(0)).unwrap_err()
+    }
+
+    #[test]
+    fn a_sound_state_round_trips() {
+        let state = busy_state();
+        let (back, epoch) = Canon::decode(&state.encode(7)).unwrap();
+        assert_eq!((back, epoch), (state, 7));
+    }
+
+    #[test]
+    fn inconsistent_states_are_refused() {
+        type Damage = Box<dyn FnOnce(&mut Canon)>;
+        let cases: Vec<Damage> = vec![
+            Box::new(|s| s.engine.tick = MAX_TICK + 1),
+            Box::new(|s| s.engine.match_ends_at = Some(u64::MAX)),
+            Box::new(|s| s.state.pieces[0].lock = Some((MemberId(1), u64::MAX))),
+            Box::new(|s| s.engine.last_hash_tick = s.engine.tick + 1),
+            Box::new(|s| s.state.pieces.pop().map(drop).unwrap_or(())),
+            Box::new(|s| s.engine.members.swap(0, 1)),
+            Box::new(|s| s.engine.next_member = 1),
+            Box::new(|s| s.engine.config.max_players = 2),
+            Box::new(|s| s.state.pieces[1].lock = Some((MemberId(99), 5))),
+            Box::new(|s| s.state.pieces[1].team = Some(TeamId(0))),
+            Box::new(|s| {
+                s.state.recent_keys = vec![
+                    KeyUse {
+                        member: MemberId(1),
+                        key: "k".into(),
+                        name: "f".into()
+                    };
+                    257
+                ]
+            }),
+            Box::new(|s| {
+                s.state.formations.push(FormationRecord {
+                    name: "f".into(),
+                    key: "k".into(),
+                    saved_by: MemberId(1),
+                    team: None,
+                    placements: vec![Placement {
+                        piece: PieceId(4),
+                        pos: Pos::new(0, 0),
+                    }],
+                })
+            }),
+            Box::new(|s| s.engine.config.tick_rate_hz = 0),
+            Box::new(|s| s.engine.phase = Phase::Live),
+            Box::new(|s| {
+                s.engine.phase = Phase::Expired;
+                s.engine.archive_at = Some(5);
+            }),
+            Box::new(|s| s.engine.members[1].role = Role::Host),
+            Box::new(|s| s.engine.members[1].role = Role::Spectator),
+            Box::new(|s| s.engine.members[1].presence = Presence::InGrace),
+            Box::new(|s| s.engine.members[2].user = s.engine.members[1].user.clone()),
+            Box::new(|s| s.engine.next_seat = u64::MAX),
+        ];
+        for (i, damage) in cases.into_iter().enumerate() {
+            assert!(
+                matches!(refused(damage), SnapshotError::Corrupt(_)),
+                "case {i} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn a_snapshot_that_is_not_canonical_is_refused() {
+        let mut state = busy_state();
+        let formation = |name: &str| FormationRecord {
+            name: name.into(),
+            key: name.into(),
+            saved_by: MemberId(1),
+            team: None,
+            placements: Vec::new(),
+        };
+        // Formations out of name order would be re-sorted by the world.
+        state.state.formations = vec![formation("b"), formation("a")];
+        let bytes = state.encode(0);
+        assert!(Canon::decode(&bytes).is_ok());
+        assert!(matches!(
+            crate::Room::restore(&bytes),
+            Err(SnapshotError::Corrupt(_))
+        ));
+        state.state.formations.reverse();
+        assert!(crate::Room::restore(&state.encode(0)).is_ok());
+    }
+}
