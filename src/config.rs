@@ -474,9 +474,35 @@ fn range(key: &str, value: u64, min: u64, max: u64) -> Result<()> {
 
 impl Config {
     /// Defaults, then the file (if any), then the environment.
+    /// The config with the built-in modes (tests).
+    #[cfg(test)]
     pub fn load(
         file: Option<&std::path::Path>,
         env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        Config::load_with(file, env, &tickroom_sim::Modes::builtin())
+    }
+
+    /// The defaults, with the default mode's settings in `rooms.default`
+    /// (so that `TICKROOM_ROOMS_DEFAULT_<MODE KEY>` and TOML keys of the
+    /// mode's settings are known).
+    pub fn defaults(modes: &tickroom_sim::Modes) -> Config {
+        let mut config = Config::default();
+        if let Some(mode) = modes.default_mode() {
+            config.rooms.default.mode = mode.name().to_owned();
+            config.rooms.default.game =
+                tickroom_protocol::Payload::from_json(&mode.default_config().to_string())
+                    .unwrap_or_default();
+        }
+        config
+    }
+
+    /// Reads the config file, applies `TICKROOM_*` variables, and checks
+    /// everything, `rooms.default` against the mode it names.
+    pub fn load_with(
+        file: Option<&std::path::Path>,
+        env: impl Iterator<Item = (String, String)>,
+        modes: &tickroom_sim::Modes,
     ) -> Result<Config> {
         let mut table: toml::Table = match file {
             Some(path) => {
@@ -486,10 +512,14 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        apply_env(&mut table, env)?;
-        let config: Config = toml::Value::Table(table)
+        apply_env(&mut table, env, modes)?;
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("config: {}", e.message()))?;
+        config.rooms.default = modes
+            .resolve(&config.rooms.default.mode)
+            .and_then(|m| m.normalize_config(&config.rooms.default))
+            .map_err(|e| anyhow::anyhow!("config `rooms.default`: {}", e.message))?;
         config.validate()?;
         Ok(config)
     }
@@ -721,9 +751,11 @@ impl Config {
     pub fn net_config(
         &self,
         tokens: &std::sync::Arc<tickroom_net::tokens::Tokens>,
+        modes: &tickroom_sim::Modes,
     ) -> tickroom_net::NetConfig {
         let n = &self.net;
         tickroom_net::NetConfig {
+            modes: modes.infos().into(),
             tokens: tokens.clone(),
             stats: Default::default(),
             limits: tickroom_protocol::Limits {
@@ -812,8 +844,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Applies `TICKROOM_<SECTION>_<KEY>=value` for every key the config has;
 /// nested keys join with `_` (`TICKROOM_ROOMS_DEFAULT_TEAMS`).
-fn apply_env(table: &mut toml::Table, env: impl Iterator<Item = (String, String)>) -> Result<()> {
-    let defaults = toml::Table::try_from(Config::default()).context("serializing defaults")?;
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl Iterator<Item = (String, String)>,
+    modes: &tickroom_sim::Modes,
+) -> Result<()> {
+    let defaults =
+        toml::Table::try_from(Config::defaults(modes)).context("serializing defaults")?;
     let mut keys = Vec::new();
     leaf_keys(&defaults, &[], &mut keys);
     for (name, raw) in env {

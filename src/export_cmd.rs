@@ -20,9 +20,12 @@ pub struct ExportArgs {
     out: PathBuf,
 }
 
-pub fn run(ExportArgs { source: args, out }: ExportArgs) -> Result<ExitCode> {
+pub fn run(
+    ExportArgs { source: args, out }: ExportArgs,
+    modes: &tickroom_sim::Modes,
+) -> Result<ExitCode> {
     let (reader, stored) = args.open()?;
-    let room = base(&reader, &stored, Start::Oldest, args.to_tick)?;
+    let room = base(modes, &reader, &stored, Start::Oldest, args.to_tick)?;
     let from_tick = room.tick();
     let mut writer = ScenarioWriter::new(&format!("Room {} as logged", args.room), &room);
     let rebuilt = match replay(&reader, &stored, room, args.to_tick, |_, out| {

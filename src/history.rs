@@ -17,6 +17,9 @@ use tickroom_protocol::{ErrorBody, ErrorCode};
 #[derive(Serialize)]
 struct StoredSummary {
     room: String,
+    /// The room's game mode and the version of it that created the room.
+    mode: String,
+    mode_version: u32,
     created_at: u64,
     epoch: u32,
     last_tick: u64,
@@ -83,7 +86,7 @@ async fn blocking<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/v1/history", tag = "history",
     security((), ("read" = [])),
     responses(
-        (status = 200, description = "rooms in the store: room, created_at, epoch, last_tick, log_from_tick, archived, private", body = Object),
+        (status = 200, description = "rooms in the store: room, mode, mode_version, created_at, epoch, last_tick, log_from_tick, archived, private", body = Object),
         (status = 401, description = "off loopback without the read token", body = crate::api::ApiError),
     ))]
 pub(crate) async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
@@ -97,6 +100,8 @@ pub(crate) async fn list(State(app): State<AppState>, headers: HeaderMap) -> Res
         Ok(rooms
             .into_iter()
             .map(|r| StoredSummary {
+                mode: r.record.config.mode.clone(),
+                mode_version: r.record.mode_version,
                 room: r.record.room,
                 created_at: r.record.created_at,
                 epoch: r.epoch,
@@ -140,6 +145,7 @@ pub(crate) async fn at_tick(
         return error_response(&e);
     }
     let path = app.store_path.clone();
+    let modes = app.ticks.modes.clone();
     let view = blocking(move || {
         let reader = Reader::open(&path).map_err(store_error)?;
         let stored = reader.room(&id).map_err(store_error)?;
@@ -155,11 +161,18 @@ pub(crate) async fn at_tick(
             .with("from_tick", stored.log_from_tick));
         }
         let mut shown = None;
-        let rebuilt = rebuild(&reader, &stored, Start::Oldest, Some(want), |_, out| {
-            if out.tick == want {
-                shown = Some((out.delta.clone(), out.inputs.clone(), out.outcomes.clone()));
-            }
-        })
+        let rebuilt = rebuild(
+            &modes,
+            &reader,
+            &stored,
+            Start::Oldest,
+            Some(want),
+            |_, out| {
+                if out.tick == want {
+                    shown = Some((out.delta.clone(), out.inputs.clone(), out.outcomes.clone()));
+                }
+            },
+        )
         .map_err(|e| match e {
             RebuildError::Store(e) => store_error(e),
             e => internal_error(e.to_string(), "history API: rebuilding the room"),

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use tickroom_persistence::{InputRow, Reader, StoreError, StoredRoom};
 use tickroom_protocol::{RoomId, StateHash};
-use tickroom_sim::{Input, Room, TickOutput};
+use tickroom_sim::{Modes, Room, TickOutput};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -42,6 +42,10 @@ pub enum RebuildError {
     NoBase(u64),
     #[error("diverged at tick {}: {} expected {}, got {}", .0.tick, .0.what, .0.expected, .0.actual)]
     Diverged(Divergence),
+    /// The room plays a mode (or a version of one) this build does not
+    /// have: replaying it would be a silent divergence, so it is not tried.
+    #[error("{0}")]
+    ModeUnavailable(String),
 }
 
 impl RebuildError {
@@ -51,7 +55,9 @@ impl RebuildError {
         match self {
             RebuildError::Diverged(d) => Some(d.tick),
             RebuildError::Input { tick, .. } | RebuildError::Snapshot { tick, .. } => Some(*tick),
-            RebuildError::Store(_) | RebuildError::NoBase(_) => None,
+            RebuildError::Store(_) | RebuildError::NoBase(_) | RebuildError::ModeUnavailable(_) => {
+                None
+            }
         }
     }
 }
@@ -68,13 +74,14 @@ pub struct Rebuilt {
 /// Rebuilds `stored` up to `to_tick` (default: its last logged tick).
 /// `on_tick` sees every replayed tick's output.
 pub fn rebuild(
+    modes: &Modes,
     reader: &Reader,
     stored: &StoredRoom,
     start: Start,
     to_tick: Option<u64>,
     on_tick: impl FnMut(&Room, &TickOutput),
 ) -> Result<Rebuilt, RebuildError> {
-    let room = base(reader, stored, start, to_tick)?;
+    let room = base(modes, reader, stored, start, to_tick)?;
     replay(reader, stored, room, to_tick, on_tick)
 }
 
@@ -85,12 +92,16 @@ fn end_tick(stored: &StoredRoom, to_tick: Option<u64>) -> u64 {
 /// The room a rebuild starts from: created from its seed and config, or
 /// restored from the snapshot `start` picks (its hash checked).
 pub fn base(
+    modes: &Modes,
     reader: &Reader,
     stored: &StoredRoom,
     start: Start,
     to_tick: Option<u64>,
 ) -> Result<Room, RebuildError> {
     let id = stored.record.room.as_str();
+    let mode = modes
+        .for_stored(&stored.record.config.mode, stored.record.mode_version)
+        .map_err(|e| RebuildError::ModeUnavailable(format!("room {id}: {e}")))?;
     let end = end_tick(stored, to_tick);
     let snapshots = reader.snapshots(id)?;
     let base = match start {
@@ -111,7 +122,7 @@ pub fn base(
             let bytes = reader
                 .snapshot_bytes(id, meta.tick)?
                 .ok_or(RebuildError::NoBase(meta.tick))?;
-            let room = Room::restore(&bytes).map_err(|e| RebuildError::Snapshot {
+            let room = mode.restore(&bytes).map_err(|e| RebuildError::Snapshot {
                 tick: meta.tick,
                 message: e.to_string(),
             })?;
@@ -123,15 +134,16 @@ pub fn base(
             )?;
             room
         }
-        None => Room::new(
-            RoomId::from(stored.record.room.as_str()),
-            stored.record.config.clone(),
-            stored.record.seed,
-        )
-        .map_err(|e| RebuildError::Snapshot {
-            tick: 0,
-            message: format!("the stored room config is refused: {}", e.message),
-        })?,
+        None => mode
+            .create(
+                RoomId::from(stored.record.room.as_str()),
+                stored.record.config.clone(),
+                stored.record.seed,
+            )
+            .map_err(|e| RebuildError::Snapshot {
+                tick: 0,
+                message: format!("the stored room config is refused: {}", e.message),
+            })?,
     };
     Ok(room)
 }
@@ -224,7 +236,7 @@ struct Replay<'a> {
 impl Replay<'_> {
     fn step(
         &mut self,
-        inputs: Vec<Input>,
+        inputs: Vec<tickroom_sim::Input>,
         rows: &[InputRow],
         on_tick: &mut impl FnMut(&Room, &TickOutput),
     ) -> Result<(), RebuildError> {
@@ -269,11 +281,14 @@ impl Replay<'_> {
         self.step_to_end(tick.saturating_sub(1), on_tick)?;
         let mut inputs = Vec::with_capacity(rows.len());
         for row in &rows {
-            let input: Input =
-                postcard::from_bytes(&row.input).map_err(|e| RebuildError::Input {
+            let input = self
+                .room
+                .mode()
+                .decode_input(&row.input)
+                .map_err(|message| RebuildError::Input {
                     tick,
                     index: row.index,
-                    message: e.to_string(),
+                    message,
                 })?;
             inputs.push(input);
         }

@@ -50,6 +50,7 @@ pub struct Damaged {
 /// Also gives the seats' last applied seqs at the rebuilt tick: those
 /// stored with the snapshot the rebuild started from, then the tail's.
 fn rebuild_consistent(
+    modes: &tickroom_sim::Modes,
     reader: &Reader,
     stored: &tickroom_persistence::StoredRoom,
 ) -> Result<(Rebuilt, SeatSeqs, Option<RebuildError>), RebuildError> {
@@ -58,7 +59,7 @@ fn rebuild_consistent(
     let id = stored.record.room.as_str();
     loop {
         let mut seqs = None;
-        let result = rebuild(reader, stored, Start::Newest, to_tick, |_, out| {
+        let result = rebuild(modes, reader, stored, Start::Newest, to_tick, |_, out| {
             let seqs = seqs.get_or_insert_with(|| {
                 // The room before its first replayed tick: the base.
                 let base = out.tick - 1;
@@ -106,7 +107,12 @@ fn rebuild_consistent(
     }
 }
 
-pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::Result<Recovered> {
+pub fn recover(
+    modes: &tickroom_sim::Modes,
+    path: &std::path::Path,
+    shards: usize,
+    grace_ms: u64,
+) -> anyhow::Result<Recovered> {
     let started = Instant::now();
     let mut out = Recovered {
         init: (0..shards).map(|_| ShardInit::default()).collect(),
@@ -126,7 +132,7 @@ pub fn recover(path: &std::path::Path, shards: usize, grace_ms: u64) -> anyhow::
             continue;
         }
         let t0 = Instant::now();
-        match rebuild_consistent(&reader, &stored) {
+        match rebuild_consistent(modes, &reader, &stored) {
             Ok((rebuilt, seqs, damage)) => {
                 if let Some(e) = damage {
                     let kept = rebuilt.room.tick();

@@ -42,13 +42,18 @@ pub fn report_divergence(d: &Divergence, note: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-pub fn run(args: StoredRoomArgs) -> Result<ExitCode> {
+pub fn run(args: StoredRoomArgs, modes: &tickroom_sim::Modes) -> Result<ExitCode> {
     let (reader, stored) = args.open()?;
     let started = Instant::now();
     let mut ticks = 0u64;
-    let result = rebuild(&reader, &stored, Start::Oldest, args.to_tick, |_, _| {
-        ticks += 1
-    });
+    let result = rebuild(
+        modes,
+        &reader,
+        &stored,
+        Start::Oldest,
+        args.to_tick,
+        |_, _| ticks += 1,
+    );
     let secs = started.elapsed().as_secs_f64();
     match result {
         Ok(r) => {

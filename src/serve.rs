@@ -63,7 +63,7 @@ fn quinn_code(n: u32) -> tickroom_net::quic::VarInt {
     tickroom_net::quic::VarInt::from_u32(n)
 }
 
-pub fn run(config: Config) -> Result<()> {
+pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
     // Before anything reads or writes the data: one server per data dir.
@@ -77,7 +77,7 @@ pub fn run(config: Config) -> Result<()> {
         &server_secret,
         config.resume_ttl(),
     ));
-    let net = Arc::new(config.net_config(&tokens));
+    let net = Arc::new(config.net_config(&tokens, &modes));
     // The store starts first: it commits what an earlier run left in the
     // dead-letter file (the newest ticks of their rooms) before recovery
     // reads the rooms back. Nothing ticks until recovery is done.
@@ -87,6 +87,7 @@ pub fn run(config: Config) -> Result<()> {
             .with_context(|| format!("opening the store {}", store_config.path.display()))?,
     );
     let recovered = crate::recovery::recover(
+        &modes,
         &store_config.path,
         config.server.tick_threads,
         config.rooms.grace_ms,
@@ -112,6 +113,8 @@ pub fn run(config: Config) -> Result<()> {
         freeze_after: Duration::from_millis(config.rooms.freeze_after_ms),
         max_rooms: config.rooms.max_rooms,
         default_room: config.rooms.default.clone(),
+        modes: modes.clone(),
+        limits: net.limits,
         rooms: AtomicUsize::new(recovered_rooms),
         stats: Default::default(),
         journal_stats: Default::default(),

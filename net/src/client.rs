@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tickroom_protocol::{
-    ClientMessage, Codec, DecodeError, ErrorBody, Intent, Limits, MemberId, PROTOCOL_VERSION,
+    ClientMessage, Codec, DecodeError, ErrorBody, Limits, MemberId, ModeValue, PROTOCOL_VERSION,
     RoomConfig, RoomId, RoomState, ServerMessage, TeamId,
 };
 use tokio_tungstenite::WebSocketStream;
@@ -619,10 +619,13 @@ impl Client {
 
     /// Sends an intent and waits for its ack (`Ok`) or reject (`Err` with
     /// the coded error).
-    pub async fn intent(&mut self, intent: Intent) -> Result<Result<u64, ErrorBody>, ClientError> {
+    pub async fn intent(
+        &mut self,
+        intent: impl ModeValue,
+    ) -> Result<Result<u64, ErrorBody>, ClientError> {
         let seq = self.next_seq();
         match self
-            .request(seq, &ClientMessage::Intent { seq, intent })
+            .request(seq, &ClientMessage::intent(seq, intent))
             .await?
         {
             ServerMessage::Ack { seq } => Ok(Ok(seq)),

@@ -34,6 +34,8 @@ pub struct NetConfig {
     /// completes the close: until this runs out it holds a connection and
     /// its place under the caps.
     pub close_linger: Duration,
+    /// The game modes the server serves, as `welcome` lists them.
+    pub modes: std::sync::Arc<[tickroom_protocol::ModeInfo]>,
     /// Counters for the ops side (metrics).
     pub stats: std::sync::Arc<crate::stats::NetStats>,
 }
@@ -61,6 +63,7 @@ impl Default for NetConfig {
             abuse_limit: 100,
             stall_timeout: Duration::from_secs(5),
             close_linger: Duration::from_secs(2),
+            modes: std::sync::Arc::from(Vec::new()),
             stats: Default::default(),
         }
     }

@@ -68,6 +68,8 @@ pub struct ConnHandle {
     room_clock: Mutex<Option<Arc<crate::RoomClock>>>,
     /// The room this connection's room requests go to (its last join).
     room: Mutex<Option<RoomId>>,
+    /// The intent kinds of that room's mode, for rate limiting.
+    intents: Mutex<Option<tickroom_protocol::IntentTable>>,
     /// Set when the connection's task is done with it, before the router
     /// hears of the close: a seat must never be bound to it afterwards.
     gone: std::sync::atomic::AtomicBool,
@@ -118,6 +120,7 @@ impl ConnHandle {
             close_notify: Notify::new(),
             room_clock: Mutex::new(None),
             room: Mutex::new(None),
+            intents: Mutex::new(None),
             gone: std::sync::atomic::AtomicBool::new(false),
             next_seq: AtomicU64::new(0),
             meter,
@@ -257,7 +260,19 @@ impl ConnHandle {
     }
 
     pub fn set_room(&self, room: Option<RoomId>) {
+        if room.is_none() {
+            self.set_intents(None);
+        }
         *self.room.lock().unwrap_or_else(|p| p.into_inner()) = room;
+    }
+
+    /// The intent kinds of the mode of the room the connection sits in.
+    pub fn intents(&self) -> Option<tickroom_protocol::IntentTable> {
+        *self.intents.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_intents(&self, intents: Option<tickroom_protocol::IntentTable>) {
+        *self.intents.lock().unwrap_or_else(|p| p.into_inner()) = intents;
     }
 
     /// Starts a new session for this connection's user (after a resume whose
@@ -265,6 +280,7 @@ impl ConnHandle {
     pub fn restart_session(
         &self,
         tokens: &crate::tokens::Tokens,
+        modes: &[tickroom_protocol::ModeInfo],
     ) -> tickroom_protocol::ServerMessage {
         let mut identity = self.identity().unwrap_or_else(|| Identity {
             user: format!("c{}", self.id.0),
@@ -279,6 +295,7 @@ impl ConnHandle {
             resume_token: tokens.issue_resume(&identity),
             versions: tickroom_protocol::supported_versions(),
             last_applied_seq: None,
+            modes: modes.to_vec(),
         };
         self.set_identity(identity);
         self.set_room(None);

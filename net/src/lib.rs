@@ -26,7 +26,7 @@ mod ws_writer;
 pub use config::NetConfig;
 pub use conn::{ConnHandle, ConnId, Identity};
 pub use outbound::{OutFrame, Payload, PushOutcome};
-pub use rate::{Rate, RateClass, RateLimits};
+pub use rate::{Rate, RateClass, RateLimits, class_of};
 pub use room_clock::RoomClock;
 pub use session::Router;
 pub use state::ConnState;

@@ -1,21 +1,14 @@
 //! Per-connection token buckets, one per class of request.
 
 use std::time::{Duration, Instant};
-use tickroom_protocol::{ClientMessage, Intent};
+pub use tickroom_protocol::RateClass;
+use tickroom_protocol::{ClientMessage, IntentTable};
 
 /// A rate: `count` requests per `per`, with bursts up to `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
     pub count: u32,
     pub per: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateClass {
-    Moves,
-    Actions,
-    Chat,
-    Cursors,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,27 +37,19 @@ impl Default for RateLimits {
     }
 }
 
-impl RateClass {
-    /// The class a message counts against; `None` for hello and ping.
-    pub fn of(msg: &ClientMessage) -> Option<RateClass> {
-        Some(match msg {
-            ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => return None,
-            ClientMessage::Cursor { .. } => RateClass::Cursors,
-            ClientMessage::Intent {
-                intent:
-                    Intent::MovePiece { .. }
-                    | Intent::TakeLock { .. }
-                    | Intent::RenewLock { .. }
-                    | Intent::ReleaseLock { .. },
-                ..
-            } => RateClass::Moves,
-            ClientMessage::Intent {
-                intent: Intent::Chat { .. },
-                ..
-            } => RateClass::Chat,
-            _ => RateClass::Actions,
-        })
-    }
+/// The class a message counts against; `None` for hello and ping. An
+/// intent's class is its mode's ([`tickroom_protocol::IntentSpec::rate`]);
+/// one the room's mode does not know counts as an action.
+pub fn class_of(msg: &ClientMessage, intents: Option<IntentTable>) -> Option<RateClass> {
+    Some(match msg {
+        ClientMessage::Hello { .. } | ClientMessage::Ping { .. } => return None,
+        ClientMessage::Cursor { .. } => RateClass::Cursors,
+        ClientMessage::Intent { intent, .. } => intent
+            .variant()
+            .and_then(|v| intents?.find(&v))
+            .map_or(RateClass::Actions, |spec| spec.rate),
+        _ => RateClass::Actions,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +102,13 @@ impl RateLimiter {
     }
 
     pub fn take(&mut self, class: RateClass, now: Instant) -> Result<(), Duration> {
-        self.buckets[class as usize].take(now)
+        let i = match class {
+            RateClass::Moves => 0,
+            RateClass::Actions => 1,
+            RateClass::Chat => 2,
+            RateClass::Cursors => 3,
+        };
+        self.buckets[i].take(now)
     }
 }
 
@@ -144,29 +135,39 @@ mod tests {
 
     #[test]
     fn messages_fall_into_their_classes() {
-        use tickroom_protocol::{PieceId, Pos};
-        let m = |intent| ClientMessage::Intent { seq: 1, intent };
+        use tickroom_protocol::board::{INTENTS, Intent};
+        use tickroom_protocol::{Payload, PieceId, Pos};
+        let board = Some(IntentTable(INTENTS));
+        let m = |intent: Intent| ClientMessage::intent(1, intent);
+        let of = |msg: &ClientMessage| class_of(msg, board);
+        let moved = m(Intent::MovePiece {
+            piece: PieceId(0),
+            to: Pos::new(0, 0),
+        });
+        assert_eq!(of(&moved), Some(RateClass::Moves));
         assert_eq!(
-            RateClass::of(&m(Intent::MovePiece {
-                piece: PieceId(0),
-                to: Pos::new(0, 0)
-            })),
-            Some(RateClass::Moves)
-        );
-        assert_eq!(
-            RateClass::of(&m(Intent::Chat { text: "x".into() })),
+            of(&m(Intent::Chat { text: "x".into() })),
             Some(RateClass::Chat)
         );
+        assert_eq!(of(&m(Intent::StartMatch {})), Some(RateClass::Actions));
+        // As a client sends them: by name in JSON, by index in postcard.
+        let json = ClientMessage::Intent {
+            seq: 1,
+            intent: Payload::from_json(r#"{"chat": {"text": "x"}}"#).unwrap(),
+        };
+        assert_eq!(of(&json), Some(RateClass::Chat));
+        let bytes = ClientMessage::Intent {
+            seq: 1,
+            intent: Payload::from_postcard(vec![7, 1, b'x']),
+        };
+        assert_eq!(of(&bytes), Some(RateClass::Chat));
+        assert_eq!(class_of(&moved, None), Some(RateClass::Actions));
         assert_eq!(
-            RateClass::of(&m(Intent::StartMatch {})),
-            Some(RateClass::Actions)
-        );
-        assert_eq!(
-            RateClass::of(&ClientMessage::Cursor {
+            of(&ClientMessage::Cursor {
                 pos: Pos::new(0, 0)
             }),
             Some(RateClass::Cursors)
         );
-        assert_eq!(RateClass::of(&ClientMessage::Ping { client_time: 0 }), None);
+        assert_eq!(of(&ClientMessage::Ping { client_time: 0 }), None);
     }
 }

@@ -274,6 +274,7 @@ impl Session {
             resume_token,
             versions,
             last_applied_seq: None,
+            modes: self.config.modes.to_vec(),
         });
         tracing::info!(protocol = PROTOCOL_VERSION, "session started");
         reply
@@ -281,7 +282,7 @@ impl Session {
 
     fn route(&mut self, msg: ClientMessage) -> Reply {
         let seq = msg.seq();
-        if let Some(class) = RateClass::of(&msg)
+        if let Some(class) = crate::rate::class_of(&msg, self.conn.intents())
             && let Err(wait) = self.limiter.take(class, std::time::Instant::now())
         {
             return self.rate_limited(class, seq, wait);

@@ -53,6 +53,7 @@ fn throughput(c: &mut Criterion) {
             config: Default::default(),
             private: false,
             created_at: 0,
+            mode_version: 1,
         });
         assert!(store.submit(Pending::new(room)).is_ok());
         let mut next = 1u64;

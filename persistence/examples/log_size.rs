@@ -120,6 +120,7 @@ fn record(room: &str) -> Write {
         config: Default::default(),
         private: false,
         created_at: 0,
+        mode_version: 1,
     })
 }
 

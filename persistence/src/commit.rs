@@ -18,7 +18,7 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
     let mut last_tick: BTreeMap<&str, u64> = BTreeMap::new();
     {
         let mut room = tx.prepare_cached(
-            "INSERT OR IGNORE INTO rooms (id, seed, config, private, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO rooms (id, seed, config, private, created_at, mode, mode_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut tick = tx.prepare_cached(
             "INSERT OR IGNORE INTO ticks (room, tick, from_version, to_version, state_hash, at, input_count, inputs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -62,7 +62,9 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                         i64_bits(r.seed),
                         config,
                         r.private,
-                        i64_bits(r.created_at)
+                        i64_bits(r.created_at),
+                        r.config.mode,
+                        r.mode_version
                     ])?;
                 }
                 Write::Tick(t) if !known.exists(params![t.room])? => {}

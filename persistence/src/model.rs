@@ -14,6 +14,8 @@ pub struct RoomRecord {
     pub private: bool,
     /// Unix milliseconds.
     pub created_at: u64,
+    /// The version of the room's game mode (`config.mode`) that created it.
+    pub mode_version: u32,
 }
 
 /// A room row with what the store learned since its creation.

@@ -34,11 +34,11 @@ pub struct AuditEntry {
     pub details: String,
 }
 
-const ROOM_COLUMNS: &str =
-    "id, seed, config, private, created_at, epoch, last_tick, log_from_tick, archived_at";
+const ROOM_COLUMNS: &str = "id, seed, config, private, created_at, epoch, last_tick, log_from_tick, archived_at, mode, mode_version";
 
-fn room_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRoom, String)> {
+fn room_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRoom, String, String)> {
     let config: String = r.get(2)?;
+    let mode: String = r.get(9)?;
     Ok((
         StoredRoom {
             record: RoomRecord {
@@ -47,6 +47,7 @@ fn room_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRoom, String)> {
                 config: Default::default(),
                 private: r.get(3)?,
                 created_at: r.get::<_, i64>(4)? as u64,
+                mode_version: r.get(10)?,
             },
             epoch: r.get(5)?,
             last_tick: r.get::<_, i64>(6)? as u64,
@@ -54,14 +55,20 @@ fn room_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRoom, String)> {
             archived_at: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
         },
         config,
+        mode,
     ))
 }
 
-fn with_config((mut room, config): (StoredRoom, String)) -> Result<StoredRoom, StoreError> {
+fn with_config(
+    (mut room, config, mode): (StoredRoom, String, String),
+) -> Result<StoredRoom, StoreError> {
     room.record.config = serde_json::from_str(&config).map_err(|e| StoreError::Corrupt {
         what: "room config",
         message: format!("room {}: {e}", room.record.room),
     })?;
+    // The mode column is the record; a config written before modes named
+    // none or the board.
+    room.record.config.mode = mode;
     Ok(room)
 }
 

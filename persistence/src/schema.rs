@@ -162,6 +162,14 @@ ALTER TABLE ticks ADD COLUMN input_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ticks ADD COLUMN inputs BLOB;
 "#;
 
+/// Migration 5: each room records its game mode and the mode's version
+/// (every room stored before modes existed is a board room of version 1;
+/// the mode's name is also in the config, as it always was).
+const MODES: &str = r#"
+ALTER TABLE rooms ADD COLUMN mode TEXT NOT NULL DEFAULT 'board';
+ALTER TABLE rooms ADD COLUMN mode_version INTEGER NOT NULL DEFAULT 1;
+"#;
+
 /// The schema version this binary writes.
 pub fn schema_version() -> usize {
     all_migrations().len()
@@ -171,6 +179,7 @@ fn all_migrations() -> Vec<M<'static>> {
     let mut all: Vec<M<'static>> = MIGRATIONS.iter().map(|sql| M::up(sql)).collect();
     all.push(M::up_with_hook(PACK_INPUTS, pack_logged_inputs));
     all.push(M::up(RECOVERY));
+    all.push(M::up(MODES));
     all
 }
 

@@ -82,6 +82,7 @@ fn room(id: &str) -> Write {
         config: Default::default(),
         private: true,
         created_at: 1,
+        mode_version: 1,
     })
 }
 

@@ -20,18 +20,36 @@ pub const MODE: &str = "board";
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// Needs the piece's lock; moving renews the lock.
-    MovePiece { piece: PieceId, to: Pos },
-    TakeLock { piece: PieceId },
-    RenewLock { piece: PieceId },
-    ReleaseLock { piece: PieceId },
+    MovePiece {
+        piece: PieceId,
+        to: Pos,
+    },
+    TakeLock {
+        piece: PieceId,
+    },
+    RenewLock {
+        piece: PieceId,
+    },
+    ReleaseLock {
+        piece: PieceId,
+    },
     /// Saves the positions of the member's team's pieces under `name`;
     /// a repeated `key` is acknowledged without saving again.
-    SaveFormation { name: String, key: String },
+    SaveFormation {
+        name: String,
+        key: String,
+    },
     /// Moves the formation's pieces to their saved places, all or nothing.
-    ApplyFormation { name: String },
+    ApplyFormation {
+        name: String,
+    },
     /// Dice notation `NdS`, `NdS+M` or `NdS-M`, e.g. `2d6+1`.
-    RollDice { notation: String },
-    Chat { text: String },
+    RollDice {
+        notation: String,
+    },
+    Chat {
+        text: String,
+    },
     StartMatch {},
     ArchiveRoom {},
 }

@@ -234,6 +234,9 @@ mod tests {
         assert_eq!(back["pieces_per_team"], 2);
         assert_eq!(back["teams"], 3);
         let bytes = postcard::to_stdvec(&RoomConfig::default()).unwrap();
-        assert_eq!(postcard::from_bytes::<RoomConfig>(&bytes).unwrap(), RoomConfig::default());
+        assert_eq!(
+            postcard::from_bytes::<RoomConfig>(&bytes).unwrap(),
+            RoomConfig::default()
+        );
     }
 }

@@ -76,7 +76,10 @@ impl ModeCode {
 
     fn by_name(name: &str) -> Option<ModeCode> {
         let codes = MODE_CODES.read().unwrap_or_else(|e| e.into_inner());
-        codes.iter().find(|e| e.name == name).map(|e| ModeCode(e.number))
+        codes
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| ModeCode(e.number))
     }
 
     /// Adds a mode's codes to the process's catalog. Registering the same
@@ -87,12 +90,21 @@ impl ModeCode {
         let mut codes = MODE_CODES.write().unwrap_or_else(|e| e.into_inner());
         for e in entries {
             if e.number < FIRST_MODE_CODE {
-                return Err(format!("mode error code {} ({}) is below {FIRST_MODE_CODE}", e.number, e.name));
+                return Err(format!(
+                    "mode error code {} ({}) is below {FIRST_MODE_CODE}",
+                    e.number, e.name
+                ));
             }
             if ErrorCode::ALL.iter().any(|c| c.as_str() == e.name) {
-                return Err(format!("mode error code {} reuses a framework code's name", e.name));
+                return Err(format!(
+                    "mode error code {} reuses a framework code's name",
+                    e.name
+                ));
             }
-            match codes.iter().find(|c| c.number == e.number || c.name == e.name) {
+            match codes
+                .iter()
+                .find(|c| c.number == e.number || c.name == e.name)
+            {
                 Some(c) if c == e => {}
                 Some(c) => {
                     return Err(format!(
@@ -119,7 +131,10 @@ impl ErrorCode {
     pub fn number(self) -> u32 {
         match self {
             ErrorCode::Mode(c) => u32::from(c.0),
-            framework => ErrorCode::ALL.iter().position(|c| *c == framework).unwrap_or(0) as u32,
+            framework => ErrorCode::ALL
+                .iter()
+                .position(|c| *c == framework)
+                .unwrap_or(0) as u32,
         }
     }
 

@@ -19,11 +19,13 @@ pub mod walk;
 pub use client::ClientMessage;
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use config::RoomConfig;
-pub use mode::{IntentSpec, IntentTable, ModeInfo, RateClass};
-pub use payload::{ModeValue, Payload};
-pub use error::{DetailValue, Details, ErrorBody, ErrorCode, FIRST_MODE_CODE, ModeCode, ModeCodeEntry};
+pub use error::{
+    DetailValue, Details, ErrorBody, ErrorCode, FIRST_MODE_CODE, ModeCode, ModeCodeEntry,
+};
 pub use ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
 pub use limits::{CheckLimits, Limits};
+pub use mode::{IntentSpec, IntentTable, ModeInfo, RateClass};
+pub use payload::{ModeValue, Payload};
 pub use server::{
     CursorPos, Delta, DomainEvent, Event, EventRecord, LeaveReason, MemberView, Origin, Phase,
     Presence, Role, RoomState, ServerMessage, VersionRange,

@@ -254,7 +254,8 @@ pub(crate) fn merged_json<S: Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     use serde::ser::Error;
-    let serde_json::Value::Object(mut map) = serde_json::to_value(fields).map_err(S::Error::custom)?
+    let serde_json::Value::Object(mut map) =
+        serde_json::to_value(fields).map_err(S::Error::custom)?
     else {
         return Err(S::Error::custom("framework fields must be an object"));
     };
@@ -264,7 +265,11 @@ pub(crate) fn merged_json<S: Serializer>(
                 map.entry(k).or_insert(v);
             }
         }
-        _ => return Err(S::Error::custom("a mode's config and state must be objects")),
+        _ => {
+            return Err(S::Error::custom(
+                "a mode's config and state must be objects",
+            ));
+        }
     }
     map.serialize(s)
 }
@@ -283,7 +288,8 @@ pub(crate) fn split_json<'de, D: Deserializer<'de>, F: DeserializeOwned>(
             own.insert((*k).to_owned(), v);
         }
     }
-    let fields = serde_json::from_value(serde_json::Value::Object(own)).map_err(D::Error::custom)?;
+    let fields =
+        serde_json::from_value(serde_json::Value::Object(own)).map_err(D::Error::custom)?;
     let game = if map.is_empty() {
         Payload::empty()
     } else {
@@ -310,11 +316,17 @@ mod tests {
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(json, r#"{"say":{"text":"hi"}}"#);
         let back: Payload = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.decode::<Game>().unwrap(), Game::Say { text: "hi".into() });
+        assert_eq!(
+            back.decode::<Game>().unwrap(),
+            Game::Say { text: "hi".into() }
+        );
         let bytes = postcard::to_stdvec(&p).unwrap();
         assert_eq!(bytes, [4, 1, 2, b'h', b'i']);
         let back: Payload = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(back.decode::<Game>().unwrap(), Game::Say { text: "hi".into() });
+        assert_eq!(
+            back.decode::<Game>().unwrap(),
+            Game::Say { text: "hi".into() }
+        );
         assert_eq!(back, p);
     }
 
@@ -339,6 +351,11 @@ mod tests {
         let mut bytes = Payload::of(Game::Move { to: 3 }).to_postcard().unwrap();
         bytes.push(0);
         assert!(Payload::from_postcard(bytes).decode::<Game>().is_err());
-        assert!(Payload::from_json(r#"{"fly":{}}"#).unwrap().decode::<Game>().is_err());
+        assert!(
+            Payload::from_json(r#"{"fly":{}}"#)
+                .unwrap()
+                .decode::<Game>()
+                .is_err()
+        );
     }
 }

@@ -54,7 +54,10 @@ pub(crate) fn json_variant(json: &str) -> Option<Variant> {
         }
     }
     let mut de = serde_json::Deserializer::from_str(json);
-    de.deserialize_map(OnlyKey).ok().flatten().map(Variant::Name)
+    de.deserialize_map(OnlyKey)
+        .ok()
+        .flatten()
+        .map(Variant::Name)
 }
 
 /// The leading varint of postcard bytes: an enum's variant index.
@@ -448,6 +451,9 @@ mod tests {
         assert_eq!(postcard_variant(&[0x81, 0x01]), Some(Variant::Index(129)));
         assert_eq!(postcard_variant(&[0x80]), None);
         assert_eq!(json_variant(r#"{"a": 1, "b": 2}"#), None);
-        assert_eq!(json_variant(r#"{"a": {}}"#), Some(Variant::Name("a".into())));
+        assert_eq!(
+            json_variant(r#"{"a": {}}"#),
+            Some(Variant::Name("a".into()))
+        );
     }
 }

@@ -43,6 +43,14 @@ impl Serialize for Inline<'_> {
     }
 }
 
+/// In the log's layout (see [`Input::encode`]); in JSON the same shape, the
+/// intent as its mode's JSON.
+impl Serialize for Input {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.wire().serialize(s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     /// The member this input comes from or is about; `None` for joins and
@@ -125,6 +133,11 @@ impl Input {
 
     /// The log encoding (postcard, the intent inline).
     pub fn encode(&self) -> Vec<u8> {
+        // A typed payload and plain data into a Vec: cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    fn wire(&self) -> Wire<Inline<'_>> {
         let kind = match &self.kind {
             InputKind::Join {
                 user,
@@ -145,13 +158,11 @@ impl Input {
             InputKind::Intent(p) => WireKind::Intent(Inline(p)),
             InputKind::Admin(a) => WireKind::Admin(a.clone()),
         };
-        let wire = Wire {
+        Wire {
             member: self.member,
             seq: self.seq,
             kind,
-        };
-        // A typed payload and plain data into a Vec: cannot fail.
-        postcard::to_stdvec(&wire).unwrap_or_default()
+        }
     }
 
     /// Reads [`Input::encode`] bytes whose intents are `I`'s.

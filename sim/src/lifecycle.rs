@@ -56,12 +56,7 @@ impl<M: Mode> Handler<M> for Archive {
     fn authorize(&self, _: &RoomCtx, _: Actor) -> Result<(), ErrorBody> {
         Ok(())
     }
-    fn apply(
-        &self,
-        c: &mut RoomCtx,
-        game: &mut SystemParamItem<M::Param>,
-        _: Actor,
-    ) -> Outcome {
+    fn apply(&self, c: &mut RoomCtx, game: &mut SystemParamItem<M::Param>, _: Actor) -> Outcome {
         archive::<M>(game, c);
         Outcome::Applied
     }

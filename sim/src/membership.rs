@@ -93,12 +93,7 @@ impl<M: Mode> Handler<M> for Join<'_> {
         Ok(())
     }
 
-    fn apply(
-        &self,
-        b: &mut RoomCtx,
-        game: &mut SystemParamItem<M::Param>,
-        _: Actor,
-    ) -> Outcome {
+    fn apply(&self, b: &mut RoomCtx, game: &mut SystemParamItem<M::Param>, _: Actor) -> Outcome {
         let id = MemberId(b.meta.next_member);
         b.meta.next_member += 1;
         let seat = b.meta.next_seat;
@@ -308,12 +303,7 @@ impl<M: Mode> Handler<M> for Kick {
             )),
         }
     }
-    fn apply(
-        &self,
-        b: &mut RoomCtx,
-        game: &mut SystemParamItem<M::Param>,
-        _: Actor,
-    ) -> Outcome {
+    fn apply(&self, b: &mut RoomCtx, game: &mut SystemParamItem<M::Param>, _: Actor) -> Outcome {
         unseat::<M>(b, game, self.member, LeaveReason::Kicked);
         Outcome::Applied
     }

@@ -157,7 +157,17 @@ pub trait Mode: Send + Sync + Sized + 'static {
     ) -> Result<Applied, ErrorBody>;
 
     /// Runs before the engine changes seats or the phase.
-    fn on_change(_game: &mut SystemParamItem<Self::Param>, _ctx: &mut RoomCtx, _change: RoomChange) {
+    fn on_change(
+        _game: &mut SystemParamItem<Self::Param>,
+        _ctx: &mut RoomCtx,
+        _change: RoomChange,
+    ) {
+    }
+
+    /// Whether a member's cursor at `pos` is worth relaying (cursors are
+    /// ephemeral: never logged, never acknowledged).
+    fn cursor_ok(_config: &Self::Config, _pos: tickroom_protocol::Pos) -> bool {
+        true
     }
 
     /// The state as `viewer` may see it.
@@ -167,15 +177,17 @@ pub trait Mode: Send + Sync + Sized + 'static {
     /// snapshot carries it. The default is postcard of the three parts in
     /// order; a mode whose rooms were stored before modes existed keeps its
     /// own layout here.
-    fn encode_canonical(engine: &EngineState, config: &Self::Config, state: &Self::State) -> Vec<u8> {
+    fn encode_canonical(
+        engine: &EngineState,
+        config: &Self::Config,
+        state: &Self::State,
+    ) -> Vec<u8> {
         // Plain data into a Vec: cannot fail.
         postcard::to_stdvec(&(engine, config, state)).unwrap_or_default()
     }
 
     /// Reads [`Mode::encode_canonical`] bytes.
-    fn decode_canonical(
-        bytes: &[u8],
-    ) -> Result<(EngineState, Self::Config, Self::State), String> {
+    fn decode_canonical(bytes: &[u8]) -> Result<(EngineState, Self::Config, Self::State), String> {
         let (parts, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
         if !rest.is_empty() {
             return Err(format!("{} trailing bytes", rest.len()));
@@ -302,7 +314,10 @@ impl RoomCtx<'_> {
         let allowed_names: Vec<&str> = allowed.iter().map(|p| p.as_str()).collect();
         Err(ErrorBody::new(
             ErrorCode::WrongPhase,
-            format!("cannot {what} while the room is {}", self.meta.phase.as_str()),
+            format!(
+                "cannot {what} while the room is {}",
+                self.meta.phase.as_str()
+            ),
         )
         .with("phase", self.meta.phase.as_str())
         .with("allowed", allowed_names.join(",")))

@@ -103,7 +103,10 @@ fn resolve_actor(c: &RoomCtx, input: &Input) -> Result<Actor, ErrorBody> {
 pub(crate) fn unknown_intent<M: Mode>(detail: &str) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::UnknownIntent,
-        format!("this room plays {}, which has no such intent{detail}", M::NAME),
+        format!(
+            "this room plays {}, which has no such intent{detail}",
+            M::NAME
+        ),
     )
     .with("mode", M::NAME)
 }

@@ -39,6 +39,8 @@ pub trait ModeHandle: Send + Sync + std::fmt::Debug + 'static {
     fn decode_intent(&self, payload: &Payload, limits: &Limits) -> Result<Payload, ErrorBody>;
     /// A logged input ([`Input::encode`]).
     fn decode_input(&self, bytes: &[u8]) -> Result<Input, String>;
+    /// Whether a cursor at `pos` in a room with `config` is relayed.
+    fn cursor_ok(&self, config: &RoomConfig, pos: tickroom_protocol::Pos) -> bool;
     fn info(&self) -> ModeInfo {
         ModeInfo {
             name: self.name().to_owned(),
@@ -97,7 +99,9 @@ impl<M: Mode> ModeEntry<M> {
             Canonical::<M>::decode_unchecked(bytes)?
         };
         let room = GameRoom::<M>::from_state(state, epoch);
-        if checked && !Canonical::<M>::is_canonical_snapshot(crate::room::AnyRoom::world(&room), bytes) {
+        if checked
+            && !Canonical::<M>::is_canonical_snapshot(crate::room::AnyRoom::world(&room), bytes)
+        {
             return Err(SnapshotError::Corrupt(
                 "not in canonical form (unsorted or repeated entries)".into(),
             ));
@@ -192,6 +196,13 @@ impl<M: Mode> ModeHandle for ModeEntry<M> {
 
     fn decode_input(&self, bytes: &[u8]) -> Result<Input, String> {
         Input::decode::<M::Intent>(bytes).map_err(|e| e.to_string())
+    }
+
+    fn cursor_ok(&self, config: &RoomConfig, pos: tickroom_protocol::Pos) -> bool {
+        config
+            .game
+            .downcast_ref::<M::Config>()
+            .is_some_and(|c| M::cursor_ok(c, pos))
     }
 }
 
@@ -313,7 +324,12 @@ impl Modes {
     }
 
     /// A new room of the mode its config names.
-    pub fn create_room(&self, id: RoomId, config: RoomConfig, seed: u64) -> Result<Room, ErrorBody> {
+    pub fn create_room(
+        &self,
+        id: RoomId,
+        config: RoomConfig,
+        seed: u64,
+    ) -> Result<Room, ErrorBody> {
         self.resolve(&config.mode)?.create(id, config, seed)
     }
 

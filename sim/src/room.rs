@@ -82,7 +82,13 @@ impl<M: Mode> GameRoom<M> {
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
         schedule.configure_sets(
-            (EngineTimers, TickSet::Timers, TickSet::Inputs, TickSet::After).chain(),
+            (
+                EngineTimers,
+                TickSet::Timers,
+                TickSet::Inputs,
+                TickSet::After,
+            )
+                .chain(),
         );
         schedule.add_systems(run_phase_timers::<M>.in_set(EngineTimers));
         schedule.add_systems(apply_inputs::<M>.in_set(TickSet::Inputs));

@@ -306,7 +306,9 @@ pub(crate) fn hash_body(body: &[u8]) -> StateHash {
 /// The state hash of a whole snapshot, without decoding it: the hash is
 /// XXH3-64 of the body that follows the header.
 pub fn hash_of_snapshot(bytes: &[u8]) -> Option<StateHash> {
-    SnapshotHeader::read(bytes).ok().map(|(_, body)| hash_body(body))
+    SnapshotHeader::read(bytes)
+        .ok()
+        .map(|(_, body)| hash_body(body))
 }
 
 impl<M: Mode> Canonical<M> {

@@ -3,7 +3,7 @@
 //! and texts, rejections, stale and missing seats, admin actions, rejoins,
 //! and rooms whose history starts from a snapshot.
 
-use tickroom_protocol::board::{Intent};
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId};
 use tickroom_sim::scenario::{self, ScenarioWriter};
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};

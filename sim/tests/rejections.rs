@@ -2,7 +2,7 @@
 //! state hash after the rejected input equals that of a twin room (restored
 //! from the same snapshot) that received nothing.
 
-use tickroom_protocol::board::{Intent};
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{ErrorCode, MemberId, PieceId, Pos, Role, RoomConfig, RoomId, TeamId};
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room};
 

@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use tickroom_protocol::board::{Event, Intent};
-use tickroom_protocol::{DomainEvent, MemberId, Origin, PieceId, Pos, RoomConfig, RoomId, StateHash};
+use tickroom_protocol::{
+    DomainEvent, MemberId, Origin, PieceId, Pos, RoomConfig, RoomId, StateHash,
+};
 use tickroom_sim::fixtures::{busy_room, move_inputs};
 use tickroom_sim::{Input, InputKind, Outcome, Room, SnapshotError, TickOutput};
 
@@ -102,10 +104,10 @@ fn a_grace_expiry_has_the_room_as_its_origin() {
     let out = room.step(vec![Input::about(alice, InputKind::GraceExpired)]);
     let delta = out.delta.expect("a grace expiry is a change");
     assert!(
-        delta
-            .events
-            .iter()
-            .any(|e| matches!(e.event, tickroom_protocol::Event::Room(DomainEvent::HostChanged { .. }))),
+        delta.events.iter().any(|e| matches!(
+            e.event,
+            tickroom_protocol::Event::Room(DomainEvent::HostChanged { .. })
+        )),
         "{delta:?}"
     );
     for e in &delta.events {

@@ -43,6 +43,13 @@ impl RoomBody {
         }
     }
 
+    pub fn mode(&self) -> &tickroom_sim::ModeRef {
+        match self {
+            RoomBody::Live(r) => r.mode(),
+            RoomBody::Frozen(f) => f.mode(),
+        }
+    }
+
     pub fn config(&self) -> &RoomConfig {
         match self {
             RoomBody::Live(r) => r.config(),

@@ -1,5 +1,5 @@
 //! A room's path to the store: every tick with inputs or events becomes one
-//! logged write (inputs and outcomes, formation saves, audit entries),
+//! logged write (inputs and outcomes, audit entries),
 //! snapshots are taken every N ticks or M inputs, and the room knows how far
 //! behind the store is (STORE_BEHIND) and whether it may still grow
 //! (ROOM_TOO_LARGE).
@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tickroom_net::{ConnHandle, OutFrame};
 use tickroom_persistence::{
-    AuditRow, FormationRow, InputRow, Pending, RoomProgress, SnapshotRow, Store, TickBatch, Write,
-    unix_ms,
+    AuditRow, InputRow, Pending, RoomProgress, SnapshotRow, Store, TickBatch, Write, unix_ms,
 };
-use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Intent, Phase, ServerMessage};
+use tickroom_protocol::walk::Variant;
+use tickroom_protocol::{DomainEvent, ErrorBody, ErrorCode, Event, Phase, ServerMessage};
 use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 
 /// The store side of the shard settings.
@@ -145,7 +145,8 @@ impl Journal {
     }
 
     /// The writes for one tick, pushed onto `outbox`. `durable_acks` are
-    /// the formation saves to acknowledge once their write has committed.
+    /// the durable intents (their mode says so) to acknowledge once their
+    /// write has committed.
     pub fn record_tick(
         &mut self,
         room: &Room,
@@ -308,7 +309,10 @@ pub fn input_kind(kind: &InputKind) -> &'static str {
         InputKind::Reconnect => "reconnect",
         InputKind::GraceExpired => "grace_expired",
         InputKind::ChangeTeam { .. } => "change_team",
-        InputKind::Intent(i) => i.kind(),
+        InputKind::Intent(i) => match i.variant() {
+            Some(Variant::Both { name, .. }) => name,
+            _ => "intent",
+        },
         InputKind::Admin(AdminAction::Archive { .. }) => "admin_archive",
         InputKind::Admin(AdminAction::Kick { .. }) => "admin_kick",
     }
@@ -325,7 +329,6 @@ fn tick_batch(
     out: &TickOutput,
     traces: &[Option<super::trace::TraceId>],
 ) -> TickBatch {
-    let mut formations = Vec::new();
     let mut audit = Vec::new();
     let user_of = |input: &Input| {
         input
@@ -335,38 +338,35 @@ fn tick_batch(
             .to_owned()
     };
     let mut archived_by_input = false;
+    let intents = room.mode().intents();
     for rec in out.log() {
         if !matches!(rec.outcome, Outcome::Applied) {
             continue;
         }
         match &rec.input.kind {
-            InputKind::Intent(Intent::SaveFormation { name, key }) => {
-                if let (Some(m), Some((_, _, placements))) =
-                    (rec.input.member, room.formation(name))
-                {
-                    let team = room.member(m).and_then(|v| v.team).map(|t| u16::from(t.0));
-                    formations.push(FormationRow {
-                        user: user_of(rec.input),
-                        key: key.clone(),
-                        name: name.clone(),
-                        team,
-                        member: m.0,
-                        placements: encode(&placements),
+            InputKind::Intent(intent) => {
+                let spec = intent.variant().and_then(|v| intents.find(&v));
+                if let Some(spec) = spec.filter(|s| s.audited) {
+                    // The mode's intent that ends the room by request.
+                    let archives = room.phase() == Phase::Archived
+                        && out.delta.as_ref().is_some_and(|d| {
+                            d.events.iter().any(|e| {
+                                e.origin.seq == rec.input.seq
+                                    && e.origin.member == rec.input.member
+                                    && is_archived(&e.event)
+                            })
+                        });
+                    archived_by_input |= archives;
+                    let details = serde_json::to_value(intent)
+                        .ok()
+                        .and_then(|v| v.get(spec.name).cloned())
+                        .map_or_else(|| "{}".to_owned(), |v| v.to_string());
+                    audit.push(AuditRow {
+                        action: if archives { "archive" } else { spec.name }.to_owned(),
+                        actor: user_of(rec.input),
+                        details,
                     });
                 }
-            }
-            InputKind::Intent(Intent::StartMatch {}) => audit.push(AuditRow {
-                action: "start_match".into(),
-                actor: user_of(rec.input),
-                details: "{}".into(),
-            }),
-            InputKind::Intent(Intent::ArchiveRoom {}) => {
-                archived_by_input = true;
-                audit.push(AuditRow {
-                    action: "archive".into(),
-                    actor: user_of(rec.input),
-                    details: "{}".into(),
-                });
             }
             InputKind::Admin(AdminAction::Archive { by }) => {
                 archived_by_input = true;
@@ -384,17 +384,10 @@ fn tick_batch(
             _ => {}
         }
     }
-    let auto_archived = out.delta.as_ref().is_some_and(|d| {
-        d.events.iter().any(|e| {
-            matches!(
-                e.event,
-                DomainEvent::PhaseChanged {
-                    phase: Phase::Archived,
-                    ..
-                }
-            )
-        })
-    });
+    let auto_archived = out
+        .delta
+        .as_ref()
+        .is_some_and(|d| d.events.iter().any(|e| is_archived(&e.event)));
     if auto_archived && !archived_by_input {
         audit.push(AuditRow {
             action: "archive".into(),
@@ -420,7 +413,7 @@ fn tick_batch(
                 seq: rec.input.seq,
                 kind: input_kind(&rec.input.kind).to_owned(),
                 code: rec.outcome.rejection().map(|e| e.code.as_str().to_owned()),
-                input: encode(rec.input),
+                input: rec.input.encode(),
                 outcome: encode(rec.outcome),
                 trace_id: traces
                     .get(rec.index as usize)
@@ -429,14 +422,25 @@ fn tick_batch(
                     .map(|t| t.0),
             })
             .collect(),
-        formations,
+        formations: Vec::new(),
         audit,
     }
+}
+
+fn is_archived(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Room(DomainEvent::PhaseChanged {
+            phase: Phase::Archived,
+            ..
+        })
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickroom_protocol::board::Intent;
     use tickroom_protocol::{MemberId, PieceId, Pos, TeamId};
 
     /// Log format 2 stores an input that begins with its own member and
@@ -489,7 +493,7 @@ mod tests {
         for (input, (kind, prefix)) in inputs.iter().zip(presets) {
             assert_eq!(input_kind(&input.kind), kind);
             let own = encode(&(input.member.map(|m| m.0), input.seq));
-            let bytes = encode(input);
+            let bytes = input.encode();
             let rest = bytes
                 .strip_prefix(own.as_slice())
                 .expect("begins with member and seq");
@@ -517,7 +521,7 @@ mod tests {
                     seq: input.seq,
                     kind: input_kind(&input.kind).to_owned(),
                     code: None,
-                    input: encode(&input),
+                    input: input.encode(),
                     outcome: encode(&Outcome::Applied),
                     trace_id: Some(0xdead_beef_0000_0000 + u64::from(i)),
                 }

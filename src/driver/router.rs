@@ -425,7 +425,8 @@ impl Router for RoomRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickroom_protocol::{Codec, Intent, TeamId};
+    use tickroom_protocol::board::Intent;
+    use tickroom_protocol::{Codec, TeamId};
 
     /// A router over one tick thread that never drains: its request queue
     /// holds one command.

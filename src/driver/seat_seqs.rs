@@ -41,7 +41,9 @@ impl SeatSeqs {
         }
         if let Some(d) = &out.delta {
             for e in &d.events {
-                if let DomainEvent::MemberLeft { member, .. } = e.event {
+                if let tickroom_protocol::Event::Room(DomainEvent::MemberLeft { member, .. }) =
+                    e.event
+                {
                     self.0.remove(&member);
                 }
             }

@@ -102,6 +102,10 @@ pub struct ShardSettings {
     pub tokens: Arc<tickroom_net::tokens::Tokens>,
     pub max_rooms: usize,
     pub default_room: RoomConfig,
+    /// The game modes rooms may play.
+    pub modes: Arc<tickroom_sim::Modes>,
+    /// Decode limits a mode's intent payload is checked against.
+    pub limits: tickroom_protocol::Limits,
     /// Rooms on all shards together.
     pub rooms: AtomicUsize,
     pub stats: super::stats::TickStats,
@@ -305,7 +309,7 @@ impl Shard {
         let Some(h) = self.hibernated.remove(room) else {
             return Ok(());
         };
-        match tickroom_sim::Room::restore(&h.snapshot) {
+        match self.settings.modes.restore(&h.snapshot) {
             Ok(r) => {
                 let grace_ms = self.settings.grace.as_millis() as u64;
                 // Unloaded only once nobody was seated: no seat has a seq.
@@ -792,16 +796,19 @@ impl Shard {
         self.seed_counter += 1;
         let seed = room_seed(room, self.seed_counter);
         let grace_ms = self.settings.grace.as_millis() as u64;
-        match RoomSlot::new(room.clone(), config.clone(), seed, private, grace_ms) {
+        let modes = &self.settings.modes;
+        match RoomSlot::new(modes, room.clone(), config, seed, private, grace_ms) {
             Ok(mut slot) => {
                 if self.settings.store.is_some() {
                     self.outbox.push(tickroom_persistence::Pending::new(
                         tickroom_persistence::Write::CreateRoom(tickroom_persistence::RoomRecord {
                             room: room.to_string(),
                             seed,
-                            config,
+                            // As the mode filled it in: mode named, defaults set.
+                            config: slot.body().config().clone(),
                             private,
                             created_at: tickroom_persistence::unix_ms(),
+                            mode_version: slot.body().mode().version(),
                         }),
                     ));
                 }

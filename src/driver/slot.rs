@@ -63,13 +63,14 @@ pub struct RoomSlot {
 
 impl RoomSlot {
     pub fn new(
+        modes: &tickroom_sim::Modes,
         id: RoomId,
         config: RoomConfig,
         seed: u64,
         private: bool,
         grace_ms: u64,
     ) -> Result<RoomSlot, ErrorBody> {
-        let room = Room::new(id, config, seed)?;
+        let room = modes.create_room(id, config, seed)?;
         Ok(RoomSlot::with_room(
             room,
             private,
@@ -325,7 +326,8 @@ impl RoomSlot {
             details: Default::default(),
         };
         Self::reply(conn, &error, settings);
-        Self::reply(conn, &conn.restart_session(&settings.tokens), settings);
+        let welcome = conn.restart_session(&settings.tokens, &settings.modes.infos());
+        Self::reply(conn, &welcome, settings);
     }
 
     /// Gives a resumed session its seat back: through a logged `Reconnect`
@@ -382,6 +384,7 @@ impl RoomSlot {
         self.members.insert(member, conn.clone());
         self.seats.insert(conn.id, member);
         conn.set_room(Some(self.body.id().clone()));
+        conn.set_intents(Some(self.body.mode().intents()));
         conn.set_room_clock(Some(self.clock.clone()));
         true
     }
@@ -414,6 +417,7 @@ impl RoomSlot {
             resume_token: settings.tokens.issue_resume(&identity),
             versions: tickroom_protocol::supported_versions(),
             last_applied_seq,
+            modes: settings.modes.infos(),
         };
         Self::reply(conn, &welcome, settings);
         let joined = ServerMessage::Joined {
@@ -490,12 +494,18 @@ impl RoomSlot {
             }
             ClientMessage::Leave { seq } => self.queue(input(seq, InputKind::Leave), Some(conn)),
             ClientMessage::Intent { seq, intent } => {
-                self.queue(input(seq, InputKind::Intent(intent)), Some(conn))
+                // Decoded by the room's mode, its strings and lists checked
+                // against the decode limits before any mode code sees it.
+                match self.body.mode().decode_intent(&intent, &settings.limits) {
+                    Ok(typed) => self.queue(input(seq, InputKind::Intent(typed)), Some(conn)),
+                    Err(e) => {
+                        settings.stats.rejected(e.code);
+                        Self::reply(&conn, &reject(seq, e), settings);
+                    }
+                }
             }
             ClientMessage::Cursor { pos } => {
-                let config = self.body.config();
-                let on_board = (0..config.board_width).contains(&pos.x)
-                    && (0..config.board_height).contains(&pos.y);
+                let on_board = self.body.mode().cursor_ok(self.body.config(), pos);
                 settings
                     .stats
                     .cursor_updates
@@ -517,6 +527,15 @@ impl RoomSlot {
         }
     }
 
+    /// Whether the room's mode acknowledges this intent only once durable.
+    fn is_durable(&self, intent: &tickroom_protocol::Payload) -> bool {
+        let intents = self.body.mode().intents();
+        intent
+            .variant()
+            .and_then(|v| intents.find(&v))
+            .is_some_and(|spec| spec.durable)
+    }
+
     /// Mutating requests are refused while the store cannot keep up with
     /// them (STORE_BEHIND), cannot take them (STORE_UNAVAILABLE), or the
     /// room is at its snapshot size cap (ROOM_TOO_LARGE). Leaving is never
@@ -529,11 +548,13 @@ impl RoomSlot {
         let policy = settings.store.as_ref()?;
         let (durable, grows) = match msg {
             ClientMessage::JoinRoom { .. } => (false, true),
-            ClientMessage::Intent {
-                intent: tickroom_protocol::Intent::SaveFormation { .. },
-                ..
-            } => (true, true),
-            ClientMessage::Intent { .. } | ClientMessage::ChangeTeam { .. } => (false, false),
+            ClientMessage::Intent { intent, .. } => {
+                // A durable intent keeps something (a formation): it grows
+                // the room.
+                let durable = self.is_durable(intent);
+                (durable, durable)
+            }
+            ClientMessage::ChangeTeam { .. } => (false, false),
             _ => return None,
         };
         self.journal
@@ -740,10 +761,7 @@ impl RoomSlot {
                 }
                 Outcome::Applied | Outcome::Duplicate
                     if settings.store.is_some()
-                        && matches!(
-                            input.kind,
-                            InputKind::Intent(tickroom_protocol::Intent::SaveFormation { .. })
-                        ) =>
+                        && matches!(&input.kind, InputKind::Intent(i) if self.is_durable(i)) =>
                 {
                     // Acknowledged once its write has committed.
                     durable_acks.push((conn, seq));
@@ -788,7 +806,10 @@ impl RoomSlot {
         // Seats that are gone take their bookkeeping with them.
         if let Some(d) = &out.delta {
             for e in &d.events {
-                if let tickroom_protocol::DomainEvent::MemberLeft { member, reason } = e.event {
+                if let tickroom_protocol::Event::Room(
+                    tickroom_protocol::DomainEvent::MemberLeft { member, reason },
+                ) = e.event
+                {
                     self.grace.remove(&member);
                     if let Some(conn) = self.members.remove(&member) {
                         self.seats.remove(&conn.id);

@@ -47,7 +47,7 @@ impl Default for PerCode {
 
 impl TickStats {
     pub fn rejected(&self, code: tickroom_protocol::ErrorCode) {
-        if let Some(c) = self.rejected.0.get(code as usize) {
+        if let Some(c) = self.rejected.0.get(code.number() as usize) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -55,7 +55,7 @@ impl TickStats {
     pub fn rejections(&self, code: tickroom_protocol::ErrorCode) -> u64 {
         self.rejected
             .0
-            .get(code as usize)
+            .get(code.number() as usize)
             .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 

@@ -237,12 +237,15 @@ impl LoadArgs {
             tick_rate_hz: tick,
             max_players: per_room,
             teams: 0,
-            pieces_per_team: 0,
-            neutral_pieces: per_room,
-            // Locks outlive a few missed renewals (renewed every ~3 s).
-            lock_ttl_ticks: u32::from(tick) * 10,
             // Long runs (the soak) must not end the match or archive rooms.
             match_ticks: u32::from(tick) * 3600 * 24,
+            game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+                pieces_per_team: 0,
+                neutral_pieces: per_room,
+                // Locks outlive a few missed renewals (renewed every ~3 s).
+                lock_ttl_ticks: u32::from(tick) * 10,
+                ..tickroom_protocol::board::Config::default()
+            }),
             ..RoomConfig::default()
         }
     }

@@ -10,9 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tickroom_net::client::{Client, ClientError, ConnectOptions, QuicTarget};
-use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, Intent, MemberId, PieceId, Pos, RoomId, ServerMessage,
-};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{ClientMessage, Codec, MemberId, PieceId, Pos, RoomId, ServerMessage};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
@@ -300,7 +299,7 @@ impl Player<'_> {
         let seq = self.client.next_seq();
         self.tally.sent(class);
         self.pending.insert(seq, (class, Instant::now()));
-        self.send(ClientMessage::Intent { seq, intent }).await;
+        self.send(ClientMessage::intent(seq, intent)).await;
     }
 
     async fn cursor(&mut self) {
@@ -355,13 +354,9 @@ impl Player<'_> {
                         continue;
                     }
                     let Some(seq) = e.origin.seq else { continue };
-                    if !matches!(
-                        e.event,
-                        DomainEvent::PieceMoved { .. }
-                            | DomainEvent::LockRenewed { .. }
-                            | DomainEvent::LockTaken { .. }
-                            | DomainEvent::ChatPosted { .. }
-                    ) {
+                    // The echo of one of its own moves, locks or chat lines:
+                    // a game event, not a seat's.
+                    if !matches!(e.event, tickroom_protocol::Event::Game(_)) {
                         continue;
                     }
                     if let Some((class, sent)) = self.pending.remove(&seq) {

@@ -6,8 +6,7 @@
 
 use super::components::{LockState, Piece, PieceLock, Position};
 use super::resources::{
-    ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, PieceIndex,
-    REMEMBERED_KEYS,
+    ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, PieceIndex, REMEMBERED_KEYS,
 };
 use crate::resources::{Boxed, Member};
 use crate::snapshot::{EngineState, MAX_TICK};

@@ -20,7 +20,8 @@ pub(crate) struct Save<'a> {
 
 impl Stages for Save<'_> {
     fn validate(&self, c: &RoomCtx, _: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
-        c.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired],
+        c.require_phase(
+            &[Phase::Setup, Phase::Live, Phase::Expired],
             "save formations",
         )?;
         check_name("name", self.name, MAX_FORMATION_NAME_CHARS)?;

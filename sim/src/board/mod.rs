@@ -97,9 +97,7 @@ impl Mode for Board {
                 let op = lock::HeldLockOp::Release;
                 run(c, b, &lock::Held { piece: *piece, op }, actor)
             }
-            Intent::SaveFormation { name, key } => {
-                run(c, b, &formation::Save { name, key }, actor)
-            }
+            Intent::SaveFormation { name, key } => run(c, b, &formation::Save { name, key }, actor),
             Intent::ApplyFormation { name } => run(c, b, &formation::Apply { name }, actor),
             Intent::RollDice { notation } => run(c, b, &dice_roll::Roll { notation }, actor),
             Intent::Chat { text } => run(c, b, &chat::Post { text }, actor),
@@ -119,6 +117,10 @@ impl Mode for Board {
             RoomChange::PhaseEnding(_) => (None, ReleaseReason::PhaseEnded),
         };
         b.release_locks_of(c, holder, reason);
+    }
+
+    fn cursor_ok(config: &Config, pos: tickroom_protocol::Pos) -> bool {
+        (0..config.board_width).contains(&pos.x) && (0..config.board_height).contains(&pos.y)
     }
 
     /// The board hides nothing: every member sees all of it.

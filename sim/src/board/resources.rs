@@ -99,4 +99,3 @@ pub struct HeldLocks(pub BTreeMap<MemberId, std::collections::BTreeSet<PieceId>>
 pub struct ChatLog {
     pub lines: VecDeque<ChatLine>,
 }
-

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use tickroom_protocol::board::{Intent, ReleaseReason};
 use tickroom_protocol::{
-    ErrorCode, Phase, PieceId, Pos, Presence, Role, RoomConfig, RoomId,
-    StateHash, TeamId,
+    ErrorCode, Phase, PieceId, Pos, Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
 };
 
 /// A parsed scenario.
