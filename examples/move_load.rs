@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tickroom_net::client::{Client, ClientError};
-use tickroom_protocol::{
-    ClientMessage, Codec, Intent, PieceId, Pos, RoomConfig, RoomId, ServerMessage,
-};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{ClientMessage, Codec, PieceId, Pos, RoomConfig, RoomId, ServerMessage};
 
 #[derive(Parser)]
 struct Args {
@@ -78,11 +77,8 @@ async fn player(
             n += 1;
             let to = Pos::new((n * 37 + i32::from(i)) % 9000 + 10, (n * 13) % 9000 + 10);
             let seq = c.next_seq();
-            c.send(&ClientMessage::Intent {
-                seq,
-                intent: Intent::MovePiece { piece, to },
-            })
-            .await?;
+            c.send(&ClientMessage::intent(seq, Intent::MovePiece { piece, to }))
+                .await?;
             local.sent += 1;
         }
         let wait = next.saturating_duration_since(Instant::now());
@@ -120,10 +116,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = RoomConfig {
         max_players: args.players + 1,
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: args.players,
-        board_width: 10_000,
-        board_height: 10_000,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: args.players,
+            board_width: 10_000,
+            board_height: 10_000,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     let mut admin = Client::connect(&args.ws, Codec::Postcard).await?;

@@ -234,10 +234,10 @@ async fn history_rebuilds_a_live_room_at_any_tick() {
     let room = RoomId::from("replayed");
     let mut c = support::first_player(&server.ws, room.as_str(), "p").await;
     let piece = tickroom_protocol::PieceId(0);
-    let lock = tickroom_protocol::Intent::TakeLock { piece };
+    let lock = tickroom_protocol::board::Intent::TakeLock { piece };
     assert!(c.intent(lock).await.unwrap().is_ok());
     let to = tickroom_protocol::Pos::new(11, 22);
-    let moved = tickroom_protocol::Intent::MovePiece { piece, to };
+    let moved = tickroom_protocol::board::Intent::MovePiece { piece, to };
     assert!(c.intent(moved).await.unwrap().is_ok());
 
     // The move is committed within a commit interval; then the last logged

@@ -60,8 +60,11 @@ async fn two_pages_share_a_room_see_drags_and_locks_and_replay_it() {
     let room = RoomId::from("board");
     let config = RoomConfig {
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: 4,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: 4,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     let mut admin = Client::connect(&server.ws, Codec::Json).await.unwrap();

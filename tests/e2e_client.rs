@@ -8,7 +8,8 @@ use tickroom_net::client::ConnectOptions;
 use tickroom_net::reconnecting::{
     Backoff, ClientState, Event, ReconnectingClient, Resolution, Target,
 };
-use tickroom_protocol::{ClientMessage, Codec, Intent, MemberId, PieceId, RoomId, ServerMessage};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{ClientMessage, Codec, MemberId, PieceId, RoomId, ServerMessage};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -68,30 +69,31 @@ async fn broken_connection_resumes(target: Target) {
         .unwrap();
     let member = join(&mut c, "rc", "rita").await;
     let lock = c
-        .request(|seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::TakeLock { piece: PieceId(16) },
-        })
+        .request(|seq| ClientMessage::intent(seq, Intent::TakeLock { piece: PieceId(16) }))
         .await
         .unwrap();
     // Sent, then the link dies before its reply can arrive.
     let chat = c
-        .request(|seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::Chat {
-                text: "before".into(),
-            },
+        .request(|seq| {
+            ClientMessage::intent(
+                seq,
+                Intent::Chat {
+                    text: "before".into(),
+                },
+            )
         })
         .await
         .unwrap();
     c.drop_connection();
     // Sent while down: goes out after the resume.
     let later = c
-        .request(|seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::Chat {
-                text: "after".into(),
-            },
+        .request(|seq| {
+            ClientMessage::intent(
+                seq,
+                Intent::Chat {
+                    text: "after".into(),
+                },
+            )
         })
         .await
         .unwrap();
@@ -195,20 +197,24 @@ async fn in_flight_across_a_restart(kill: bool) {
     let room = RoomId::from("once");
     let member = join(&mut c, room.as_str(), "olga").await;
     let chat = c
-        .request(|seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::Chat {
-                text: "exactly once".into(),
-            },
+        .request(|seq| {
+            ClientMessage::intent(
+                seq,
+                Intent::Chat {
+                    text: "exactly once".into(),
+                },
+            )
         })
         .await
         .unwrap();
     let roll = c
-        .request(|seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::RollDice {
-                notation: "2d6".into(),
-            },
+        .request(|seq| {
+            ClientMessage::intent(
+                seq,
+                Intent::RollDice {
+                    notation: "2d6".into(),
+                },
+            )
         })
         .await
         .unwrap();

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::Server;
 use tickroom_net::client::Client;
-use tickroom_protocol::{Codec, Intent, PieceId, Pos, RoomId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{Codec, PieceId, Pos, RoomId};
 
 /// What the README promises a kill -9 can cost, measured from the kill back
 /// to the acknowledgement: one commit interval (20 ms) plus the commit
@@ -80,8 +81,7 @@ async fn player(ws: String, room: String, acks: Acks, stop: Arc<AtomicBool>) {
         .unwrap();
     let joined = c.join(&room, "mover", None).await.unwrap();
     let piece = PieceId(0);
-    acks.lock().unwrap().start = joined
-        .state
+    acks.lock().unwrap().start = support::board(&joined.state)
         .pieces
         .iter()
         .find(|p| p.id == piece)
@@ -230,8 +230,7 @@ async fn kills_before_during_and_after_a_store_outage_lose_nothing_beyond_the_wi
                 .join(&RoomId::from(room.as_str()), "observer", None)
                 .await
                 .unwrap_or_else(|e| panic!("run {run}: room {room} is served: {e:?}"));
-            let back = joined
-                .state
+            let back = support::board(&joined.state)
                 .pieces
                 .iter()
                 .find(|p| p.id == PieceId(0))

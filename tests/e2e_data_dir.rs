@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 use support::{Server, cli, http_get};
 use tickroom_net::client::Client;
-use tickroom_protocol::{Codec, Intent, PieceId, Pos, RoomId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{Codec, PieceId, Pos, RoomId};
 
 /// A second `serve` on a data dir a server holds would recover the same
 /// rooms and fork their logs: it refuses to start and names the holder.
@@ -167,8 +168,7 @@ async fn a_room_whose_log_has_a_hole_comes_back_at_its_last_consistent_tick() {
     // The room plays on from there, and its log replays.
     let mut q = Client::connect(&server.ws, Codec::Json).await.unwrap();
     let joined = q.join(&room, "q", None).await.unwrap();
-    let pos = joined
-        .state
+    let pos = support::board(&joined.state)
         .pieces
         .iter()
         .find(|p| p.id == piece)

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::Server;
 use tickroom_net::client::Client;
-use tickroom_protocol::{Codec, Intent, Pos, RoomId, TeamId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{Codec, Pos, RoomId, TeamId};
 
 const NAME: &str = "tickroom-772d0fa";
 
@@ -40,8 +41,7 @@ async fn play(ws: &str) -> serde_json::Value {
     let mut b = Client::connect(ws, Codec::Postcard).await.unwrap();
     b.join(&board, "bo", Some(TeamId(1))).await.unwrap();
     let mine = |team: u8| {
-        joined
-            .state
+        support::board(&joined.state)
             .pieces
             .iter()
             .find(|p| p.team == Some(TeamId(team)))
@@ -158,8 +158,7 @@ async fn a_database_of_the_previous_build_opens_recovers_and_replays() {
         .await
         .unwrap();
     let at = |id: u64| {
-        joined
-            .state
+        support::board(&joined.state)
             .pieces
             .iter()
             .find(|p| u64::from(p.id.0) == id)
@@ -176,11 +175,17 @@ async fn a_database_of_the_previous_build_opens_recovers_and_replays() {
         seen["locked_at"]
     );
     assert!(
-        joined.state.chat.iter().any(|l| l.text == seen["chat"]),
+        support::board(&joined.state)
+            .chat
+            .iter()
+            .any(|l| l.text == seen["chat"]),
         "{:?}",
-        joined.state.chat
+        support::board(&joined.state).chat
     );
-    assert_eq!(joined.state.formations, vec!["wedge".to_string()]);
+    assert_eq!(
+        support::board(&joined.state).formations,
+        vec!["wedge".to_string()]
+    );
     drop(q);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(server.terminate(Duration::from_secs(20)).is_some());

@@ -4,10 +4,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::Server;
+use support::{Ev, ev};
 use tickroom_net::client::{Client, ConnectOptions};
+use tickroom_protocol::board::Event as BoardEvent;
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId,
-    ServerMessage,
+    ClientMessage, Codec, ErrorCode, PieceId, Pos, RoomConfig, RoomId, ServerMessage,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -25,9 +27,7 @@ async fn a_flood_is_rate_limited_with_a_retry_time() {
         let intent = Intent::Chat {
             text: format!("flood {i}"),
         };
-        c.send(&ClientMessage::Intent { seq, intent })
-            .await
-            .unwrap();
+        c.send(&ClientMessage::intent(seq, intent)).await.unwrap();
     }
     let (mut limited, mut passed) = (0, 0);
     while limited + passed < 30 {
@@ -65,10 +65,7 @@ async fn persistent_abuse_is_disconnected_with_the_reason() {
         let intent = Intent::Chat {
             text: format!("spam {i}"),
         };
-        if c.send(&ClientMessage::Intent { seq, intent })
-            .await
-            .is_err()
-        {
+        if c.send(&ClientMessage::intent(seq, intent)).await.is_err() {
             break;
         }
     }
@@ -121,9 +118,7 @@ async fn pipelined(c: &mut Client, intents: Vec<Intent>) {
     let n = intents.len();
     for intent in intents {
         let seq = c.next_seq();
-        c.send(&ClientMessage::Intent { seq, intent })
-            .await
-            .unwrap();
+        c.send(&ClientMessage::intent(seq, intent)).await.unwrap();
     }
     let mut acked = 0;
     while acked < n {
@@ -138,9 +133,12 @@ async fn pipelined(c: &mut Client, intents: Vec<Intent>) {
 fn busy_room() -> RoomConfig {
     RoomConfig {
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: 400,
         max_players: 8,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: 400,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     }
 }
@@ -156,7 +154,7 @@ async fn follow(mut c: Client, mut version: u64, last: Pos) -> Client {
             ServerMessage::Delta(d) => {
                 assert_eq!(d.from_version, version, "a gap in room versions");
                 version = d.to_version;
-                if d.events.iter().any(|e| matches!(e.event, DomainEvent::PieceMoved { piece: PieceId(0), to } if to == last)) {
+                if d.events.iter().any(|e| matches!(ev(&e.event), Ev::Board(BoardEvent::PieceMoved { piece: PieceId(0), to }) if to == last)) {
                     return c;
                 }
             }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::Server;
 use tickroom_net::client::{Client, ConnectOptions};
-use tickroom_protocol::{ClientMessage, Codec, ErrorCode, Intent, PieceId, Pos, RoomId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{ClientMessage, Codec, ErrorCode, PieceId, Pos, RoomId};
 
 type Scrape = BTreeMap<String, f64>;
 

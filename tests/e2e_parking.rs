@@ -10,10 +10,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::Server;
+use support::{Ev, ev};
 use tickroom_net::client::Client;
+use tickroom_protocol::board::Event as BoardEvent;
+use tickroom_protocol::board::{Intent, ReleaseReason};
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, Intent, LeaveReason, PieceId, ReleaseReason, RoomConfig,
-    RoomId, ServerMessage,
+    ClientMessage, Codec, DomainEvent, LeaveReason, PieceId, RoomConfig, RoomId, ServerMessage,
 };
 
 async fn metric(server: &Server, name: &str) -> f64 {
@@ -54,10 +56,10 @@ async fn pong_tick(c: &mut Client) -> u64 {
 }
 
 /// The next delta event matching `pick`, with the delta's tick.
-async fn next_event<T>(c: &mut Client, pick: impl Fn(&DomainEvent) -> Option<T>) -> (u64, T) {
+async fn next_event<T>(c: &mut Client, pick: impl Fn(&Ev) -> Option<T>) -> (u64, T) {
     loop {
         if let ServerMessage::Delta(d) = c.recv_timeout(Duration::from_secs(10)).await.unwrap()
-            && let Some(found) = d.events.iter().find_map(|e| pick(&e.event))
+            && let Some(found) = d.events.iter().find_map(|e| pick(&ev(&e.event)))
         {
             return (d.tick, found);
         }
@@ -91,7 +93,10 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
     ]);
     let room = RoomId::from("parked");
     let config = RoomConfig {
-        lock_ttl_ticks: 60,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            lock_ttl_ticks: 60,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..support::small_room()
     };
     let mut a = Client::connect(&server.ws, Codec::Json).await.unwrap();
@@ -111,7 +116,7 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
             .is_ok()
     );
     let (taken_at, expires_at) = next_event(&mut b, |e| match e {
-        DomainEvent::LockTaken { expires_at, .. } => Some(*expires_at),
+        Ev::Board(BoardEvent::LockTaken { expires_at, .. }) => Some(*expires_at),
         _ => None,
     })
     .await;
@@ -135,7 +140,7 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
 
     // The lock expires at its own tick, not at some later wake-up.
     let (released_at, reason) = next_event(&mut b, |e| match e {
-        DomainEvent::LockReleased { reason, .. } => Some(*reason),
+        Ev::Board(BoardEvent::LockReleased { reason, .. }) => Some(*reason),
         _ => None,
     })
     .await;
@@ -156,7 +161,7 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
         .is_ok()
     );
     let (chat_at, _) = next_event(&mut b, |e| match e {
-        DomainEvent::ChatPosted { .. } => Some(()),
+        Ev::Board(BoardEvent::ChatPosted { .. }) => Some(()),
         _ => None,
     })
     .await;
@@ -171,7 +176,7 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
     until_quiet(&server, frozen).await;
     drop(a);
     let (left_at, left) = next_event(&mut b, |e| match e {
-        DomainEvent::MemberLeft { reason, .. } => Some(*reason),
+        Ev::Room(DomainEvent::MemberLeft { reason, .. }) => Some(*reason),
         _ => None,
     })
     .await;
@@ -183,13 +188,12 @@ async fn quiet_room_keeps_its_clock_timers_and_log(frozen: bool) {
     let mut c = Client::connect(&server.ws, Codec::Json).await.unwrap();
     let joined = c.join(&room, "c", None).await.unwrap();
     assert!(
-        joined
-            .state
+        support::board(&joined.state)
             .chat
             .iter()
             .any(|line| line.text == "still here"),
         "{:?}",
-        joined.state.chat
+        support::board(&joined.state).chat
     );
     assert_eq!(joined.state.members.len(), 2, "b and c: a's seat is gone");
 

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use support::Server;
 use tickroom_net::client::{Client, ConnectOptions};
 use tickroom_persistence::Reader;
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{
-    ClientMessage, Codec, Intent, PieceId, Pos, RoomConfig, RoomId, ServerMessage, TeamId,
+    ClientMessage, Codec, PieceId, Pos, RoomConfig, RoomId, ServerMessage, TeamId,
 };
 
 const PLAYERS: u32 = 24;
@@ -28,11 +29,14 @@ const ENV: &[(&str, &str)] = &[
 fn config() -> RoomConfig {
     RoomConfig {
         teams: 2,
-        pieces_per_team: 4,
-        neutral_pieces: PLAYERS as u16,
         max_players: 32,
         // Every delta carries the state hash, so each tick can be compared.
         hash_every_ticks: 1,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 4,
+            neutral_pieces: PLAYERS as u16,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     }
 }
@@ -75,10 +79,7 @@ async fn player(
             n += 1;
             let seq = c.next_seq();
             let to = Pos::new((n * 37 + i as i32 * 101) % 900 + 10, (n * 13) % 900 + 10);
-            let msg = ClientMessage::Intent {
-                seq,
-                intent: Intent::MovePiece { piece, to },
-            };
+            let msg = ClientMessage::intent(seq, Intent::MovePiece { piece, to });
             if c.send(&msg).await.is_err() {
                 break 'run;
             }
@@ -87,13 +88,13 @@ async fn player(
             let seq = c.next_seq();
             let key = format!("k{seq}");
             saves.insert(seq, key.clone());
-            let msg = ClientMessage::Intent {
+            let msg = ClientMessage::intent(
                 seq,
-                intent: Intent::SaveFormation {
+                Intent::SaveFormation {
                     name: format!("f{}", n % 8),
                     key,
                 },
-            };
+            );
             if c.send(&msg).await.is_err() {
                 break 'run;
             }

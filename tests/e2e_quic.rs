@@ -4,10 +4,12 @@ mod support;
 
 use std::time::Duration;
 use support::Server;
+use support::{Ev, ev};
 use tickroom_net::client::{Client, ClientError, ConnectOptions};
+use tickroom_protocol::board::Event as BoardEvent;
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomId, ServerMessage,
-    TeamId,
+    ClientMessage, Codec, ErrorCode, PieceId, Pos, RoomId, ServerMessage, TeamId,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -60,7 +62,7 @@ async fn join_move_and_contend_over_quic_next_to_websocket() {
     loop {
         if let ServerMessage::Delta(d) = b.recv_timeout(WAIT).await.unwrap()
             && d.events.iter().any(
-                |e| matches!(e.event, DomainEvent::PieceMoved { to, .. } if to == Pos::new(9, 9)),
+                |e| matches!(ev(&e.event), Ev::Board(BoardEvent::PieceMoved { to, .. }) if to == Pos::new(9, 9)),
             )
         {
             break;
@@ -240,9 +242,11 @@ async fn chat_dice_and_formations_between_quic_and_websocket() {
     while !(chat && dice) {
         if let ServerMessage::Delta(d) = q.recv_timeout(WAIT).await.unwrap() {
             for e in d.events {
-                match e.event {
-                    DomainEvent::ChatPosted { text, .. } => chat |= text == "hi from QUIC",
-                    DomainEvent::DiceRolled { total, rolls, .. } => {
+                match ev(&e.event) {
+                    Ev::Board(BoardEvent::ChatPosted { text, .. }) => {
+                        chat |= text == "hi from QUIC"
+                    }
+                    Ev::Board(BoardEvent::DiceRolled { total, rolls, .. }) => {
                         assert_eq!(rolls.len(), 4);
                         assert!((4..=16).contains(&total));
                         dice = true;
@@ -264,12 +268,9 @@ async fn a_flood_over_quic_is_rate_limited() {
         let intent = Intent::Chat {
             text: format!("line {i}"),
         };
-        c.send(&ClientMessage::Intent {
-            seq: first + i,
-            intent,
-        })
-        .await
-        .unwrap();
+        c.send(&ClientMessage::intent(first + i, intent))
+            .await
+            .unwrap();
     }
     let mut limited = 0;
     let mut answered = 0;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use support::Server;
 use tickroom_net::client::Client;
 use tickroom_persistence::{Reader, StoreError};
-use tickroom_protocol::{Codec, Intent, PieceId, Pos, RoomId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{Codec, PieceId, Pos, RoomId};
 
 const ENV: &[(&str, &str)] = &[
     ("TICKROOM_STORE_SNAPSHOT_EVERY_TICKS", "10"),

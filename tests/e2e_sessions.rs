@@ -5,21 +5,24 @@ mod support;
 
 use std::time::Duration;
 use support::Server;
+use support::{Ev, ev};
 use tickroom_net::client::{Client, ClientError, ConnectOptions};
 use tickroom_net::tokens::{JoinClaims, sign_join_token};
+use tickroom_protocol::board::Event as BoardEvent;
+use tickroom_protocol::board::{Intent, ReleaseReason};
 use tickroom_protocol::{
-    ClientMessage, Codec, DomainEvent, ErrorCode, Intent, LeaveReason, PieceId, Presence,
-    ReleaseReason, Role, RoomId, ServerMessage, TeamId,
+    ClientMessage, Codec, DomainEvent, ErrorCode, LeaveReason, PieceId, Presence, Role, RoomId,
+    ServerMessage, TeamId,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn event(c: &mut Client, want: impl Fn(&DomainEvent) -> bool) -> DomainEvent {
+async fn event(c: &mut Client, want: impl Fn(&Ev) -> bool) -> Ev {
     loop {
         if let ServerMessage::Delta(d) = c.recv_timeout(WAIT).await.expect("an event in time")
-            && let Some(e) = d.events.into_iter().find(|e| want(&e.event))
+            && let Some(e) = d.events.into_iter().find(|e| want(&ev(&e.event)))
         {
-            return e.event;
+            return ev(&e.event);
         }
     }
 }
@@ -49,23 +52,26 @@ async fn a_resume_within_grace_gets_the_seat_back_and_settles_in_flight_requests
 
     // A request in flight when the connection dies.
     let seq = a.next_seq();
-    a.send(&ClientMessage::Intent {
+    a.send(&ClientMessage::intent(
         seq,
-        intent: Intent::Chat {
+        Intent::Chat {
             text: "in flight".into(),
         },
-    })
+    ))
     .await
     .unwrap();
     drop(a);
 
-    let released = event(&mut b, |e| matches!(e, DomainEvent::LockReleased { .. })).await;
+    let released = event(&mut b, |e| {
+        matches!(e, Ev::Board(BoardEvent::LockReleased { .. }))
+    })
+    .await;
     assert!(matches!(
         released,
-        DomainEvent::LockReleased {
+        Ev::Board(BoardEvent::LockReleased {
             reason: ReleaseReason::HolderDisconnected,
             ..
-        }
+        })
     ));
 
     let a = Client::connect_with(&server.ws, Codec::Postcard, resume_with(&token))
@@ -90,26 +96,25 @@ async fn a_resume_within_grace_gets_the_seat_back_and_settles_in_flight_requests
         (Some(TeamId(1)), Role::Host, Presence::Connected),
         "seat, team and role kept"
     );
-    let chats = back
-        .state
+    let chats = support::board(&back.state)
         .chat
         .iter()
         .filter(|c| c.text == "in flight")
         .count();
     assert_eq!(chats, 1, "resolved exactly once");
     assert!(
-        back.state.pieces[8].lock.is_none(),
+        support::board(&back.state).pieces[8].lock.is_none(),
         "its lock went when it dropped"
     );
     let reconnected = event(&mut b, |e| {
-        matches!(e, DomainEvent::MemberReconnected { .. })
+        matches!(e, Ev::Room(DomainEvent::MemberReconnected { .. }))
     })
     .await;
     assert_eq!(
         reconnected,
-        DomainEvent::MemberReconnected {
+        Ev::Room(DomainEvent::MemberReconnected {
             member: seat.member
-        }
+        })
     );
 
     // The resumed session goes on numbering after the last applied seq: a
@@ -117,10 +122,7 @@ async fn a_resume_within_grace_gets_the_seat_back_and_settles_in_flight_requests
     let mut a = a;
     let next = a.next_seq();
     assert_eq!(next, seq + 1);
-    let chat = |seq, text: &str| ClientMessage::Intent {
-        seq,
-        intent: Intent::Chat { text: text.into() },
-    };
+    let chat = |seq, text: &str| ClientMessage::intent(seq, Intent::Chat { text: text.into() });
     match a.request(seq, &chat(seq, "again")).await.unwrap() {
         ServerMessage::Reject { code, .. } => assert_eq!(code, ErrorCode::SeqNotIncreasing),
         other => panic!("{other:?}"),
@@ -141,13 +143,16 @@ async fn after_the_grace_period_the_seat_is_gone() {
     b.join(&room, "bob", None).await.unwrap();
     let token = a.welcome.resume_token.clone();
     drop(a);
-    let left = event(&mut b, |e| matches!(e, DomainEvent::MemberLeft { .. })).await;
+    let left = event(&mut b, |e| {
+        matches!(e, Ev::Room(DomainEvent::MemberLeft { .. }))
+    })
+    .await;
     assert_eq!(
         left,
-        DomainEvent::MemberLeft {
+        Ev::Room(DomainEvent::MemberLeft {
             member: seat.member,
             reason: LeaveReason::GraceExpired
-        }
+        })
     );
 
     let a = Client::connect_with(&server.ws, Codec::Json, resume_with(&token))

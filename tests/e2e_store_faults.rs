@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use support::{Server, http_get};
 use tickroom_net::client::{Client, ClientError};
 use tickroom_persistence::Reader;
-use tickroom_protocol::{
-    Codec, ErrorCode, Intent, PieceId, Pos, RoomConfig, RoomId, ServerMessage,
-};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{Codec, ErrorCode, PieceId, Pos, RoomConfig, RoomId, ServerMessage};
 
 const FAULT_ENV: &[(&str, &str)] = &[
     ("TICKROOM_NET_RATE_MOVES_PER_S", "100000"),
@@ -174,9 +173,12 @@ async fn a_room_near_its_snapshot_cap_refuses_new_members_and_keeps_serving() {
     let big = RoomConfig {
         max_players: 200,
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: 100,
         max_name_chars: 64,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: 100,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     let mut host = Client::connect(&server.ws, Codec::Json).await.unwrap();
@@ -283,8 +285,7 @@ async fn writes_left_in_the_dead_letter_file_come_back_with_their_room_after_a_r
     assert_eq!(file_len(), 0, "the replayed file is emptied");
     let mut q = Client::connect(&server.ws, Codec::Json).await.unwrap();
     let joined = q.join(&room, "q", None).await.unwrap();
-    let at = joined
-        .state
+    let at = support::board(&joined.state)
         .pieces
         .iter()
         .find(|p| p.id == piece)

@@ -8,7 +8,8 @@ mod support;
 use std::time::Duration;
 use support::Server;
 use tickroom_persistence::Reader;
-use tickroom_protocol::{Intent, PieceId, RoomId};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{PieceId, RoomId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mutations_trace_id_links_its_log_lines_and_its_logged_row() {

@@ -4,10 +4,13 @@ mod support;
 
 use std::time::Duration;
 use support::Server;
+use support::{Ev, ev};
 use tickroom_net::client::{Client, ClientError, open_websocket};
+use tickroom_protocol::board::Event as BoardEvent;
+use tickroom_protocol::board::Intent;
 use tickroom_protocol::{
-    ClientMessage, Codec, DetailValue, DomainEvent, ErrorCode, Intent, PieceId, Pos, RoomConfig,
-    RoomId, ServerMessage, TeamId,
+    ClientMessage, Codec, DetailValue, DomainEvent, ErrorCode, PieceId, Pos, RoomConfig, RoomId,
+    ServerMessage, TeamId,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -37,20 +40,20 @@ where
 fn room_config() -> RoomConfig {
     RoomConfig {
         teams: 2,
-        pieces_per_team: 2,
-        neutral_pieces: 2,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 2,
+            neutral_pieces: 2,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     }
 }
 
 /// Reads until a delta containing an event that matches `want` arrives.
-async fn delta_with(
-    c: &mut Client,
-    want: impl Fn(&DomainEvent) -> bool,
-) -> tickroom_protocol::Delta {
+async fn delta_with(c: &mut Client, want: impl Fn(&Ev) -> bool) -> tickroom_protocol::Delta {
     loop {
         match c.recv_timeout(WAIT).await.expect("a delta in time") {
-            ServerMessage::Delta(d) if d.events.iter().any(|e| want(&e.event)) => return d,
+            ServerMessage::Delta(d) if d.events.iter().any(|e| want(&ev(&e.event))) => return d,
             _ => continue,
         }
     }
@@ -69,16 +72,16 @@ async fn join_move_and_contend(codec_a: Codec, codec_b: Codec) {
     // Both take piece 0 in the same tick: exactly one wins.
     let seq_a = a.next_seq();
     let seq_b = b.next_seq();
-    a.send(&ClientMessage::Intent {
-        seq: seq_a,
-        intent: Intent::TakeLock { piece: PieceId(0) },
-    })
+    a.send(&ClientMessage::intent(
+        seq_a,
+        Intent::TakeLock { piece: PieceId(0) },
+    ))
     .await
     .unwrap();
-    b.send(&ClientMessage::Intent {
-        seq: seq_b,
-        intent: Intent::TakeLock { piece: PieceId(0) },
-    })
+    b.send(&ClientMessage::intent(
+        seq_b,
+        Intent::TakeLock { piece: PieceId(0) },
+    ))
     .await
     .unwrap();
     let reply_a = reply_for(&mut a, seq_a).await;
@@ -113,13 +116,13 @@ async fn join_move_and_contend(codec_a: Codec, codec_b: Codec) {
     // The loser sees the winner's move land, with its origin.
     let d = delta_with(
         loser,
-        |e| matches!(e, DomainEvent::PieceMoved { to, .. } if *to == Pos::new(40, 50)),
+        |e| matches!(e, Ev::Board(BoardEvent::PieceMoved { to, .. }) if *to == Pos::new(40, 50)),
     )
     .await;
     let moved = d
         .events
         .iter()
-        .find(|e| matches!(e.event, DomainEvent::PieceMoved { .. }))
+        .find(|e| matches!(ev(&e.event), Ev::Board(BoardEvent::PieceMoved { .. })))
         .unwrap();
     assert!(moved.origin.member.is_some() && moved.origin.seq.is_some());
 }
@@ -169,10 +172,13 @@ async fn chat_dice_and_formations() {
         .unwrap()
         .is_ok()
     );
-    let d = delta_with(&mut b, |e| matches!(e, DomainEvent::ChatPosted { .. })).await;
+    let d = delta_with(&mut b, |e| {
+        matches!(e, Ev::Board(BoardEvent::ChatPosted { .. }))
+    })
+    .await;
     assert!(
         d.events.iter().any(
-            |e| matches!(&e.event, DomainEvent::ChatPosted { text, .. } if text == "hello bob")
+            |e| matches!(ev(&e.event), Ev::Board(BoardEvent::ChatPosted { text, .. }) if text == "hello bob")
         )
     );
 
@@ -184,9 +190,12 @@ async fn chat_dice_and_formations() {
         .unwrap()
         .is_ok()
     );
-    let d = delta_with(&mut a, |e| matches!(e, DomainEvent::DiceRolled { .. })).await;
-    let total = d.events.iter().find_map(|e| match &e.event {
-        DomainEvent::DiceRolled { total, rolls, .. } => Some((*total, rolls.len())),
+    let d = delta_with(&mut a, |e| {
+        matches!(e, Ev::Board(BoardEvent::DiceRolled { .. }))
+    })
+    .await;
+    let total = d.events.iter().find_map(|e| match ev(&e.event) {
+        Ev::Board(BoardEvent::DiceRolled { total, rolls, .. }) => Some((total, rolls.len())),
         _ => None,
     });
     let (total, dice) = total.unwrap();
@@ -432,8 +441,11 @@ async fn two_hundred_clients_on_both_transports_receive_every_delta_in_order() {
     let config = RoomConfig {
         max_players: 256,
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: 4,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: 4,
+            ..tickroom_protocol::board::Config::default()
+        }),
         ..RoomConfig::default()
     };
     host.create_room(Some(room.clone()), config, false)
@@ -481,7 +493,7 @@ async fn two_hundred_clients_on_both_transports_receive_every_delta_in_order() {
                         ServerMessage::Delta(d) => {
                             assert_eq!(d.from_version, version, "a gap in room versions");
                             version = d.to_version;
-                            if d.events.iter().any(|e| matches!(e.event, DomainEvent::PieceMoved { to, .. } if to == last)) {
+                            if d.events.iter().any(|e| matches!(ev(&e.event), Ev::Board(BoardEvent::PieceMoved { to, .. }) if to == last)) {
                                 return version;
                             }
                         }
@@ -544,10 +556,10 @@ async fn a_silent_client_is_dropped_after_the_heartbeat_timeout_and_its_seat_wai
         if let Ok(ServerMessage::Delta(d)) = watcher.recv_timeout(Duration::from_millis(200)).await
         {
             saw_disconnect = d.events.iter().any(|e| {
-                e.event
-                    == DomainEvent::MemberDisconnected {
+                ev(&e.event)
+                    == Ev::Room(DomainEvent::MemberDisconnected {
                         member: seat.member,
-                    }
+                    })
             });
         }
     }
@@ -618,14 +630,16 @@ async fn a_join_whose_connection_closes_before_the_tick_leaves_no_ghost_seat() {
             .expect("the seat goes through its grace period")
         {
             for e in d.events {
-                match e.event {
-                    DomainEvent::MemberJoined { member } if member.name == "ghost" => {
+                match ev(&e.event) {
+                    Ev::Room(DomainEvent::MemberJoined { member }) if member.name == "ghost" => {
                         joined = Some(member.id)
                     }
-                    DomainEvent::MemberDisconnected { member } => {
+                    Ev::Room(DomainEvent::MemberDisconnected { member }) => {
                         disconnected |= Some(member) == joined
                     }
-                    DomainEvent::MemberLeft { member, .. } => left |= Some(member) == joined,
+                    Ev::Room(DomainEvent::MemberLeft { member, .. }) => {
+                        left |= Some(member) == joined
+                    }
                     _ => {}
                 }
             }
@@ -744,7 +758,7 @@ async fn a_seq_that_does_not_increase_is_refused_and_changes_nothing() {
     let server = Server::start(&[]);
     let mut c = support::first_player(&server.ws, "seqs", "ann").await;
     let piece = PieceId(0);
-    let send = |seq, intent| ClientMessage::Intent { seq, intent };
+    let send = |seq, intent| ClientMessage::intent(seq, intent);
     c.send(&send(21, Intent::TakeLock { piece })).await.unwrap();
     assert_eq!(reply_for(&mut c, 21).await, ServerMessage::Ack { seq: 21 });
     let taken = next_delta(&mut c).await;
@@ -787,12 +801,12 @@ async fn a_request_over_a_field_limit_is_rejected_with_its_seq() {
     for codec in Codec::ALL {
         let mut c = Client::connect(&server.ws, codec).await.unwrap();
         let seq = c.next_seq();
-        c.send(&ClientMessage::Intent {
+        c.send(&ClientMessage::intent(
             seq,
-            intent: Intent::Chat {
+            Intent::Chat {
                 text: "x".repeat(3000),
             },
-        })
+        ))
         .await
         .unwrap();
         match c.recv_timeout(WAIT).await.unwrap() {

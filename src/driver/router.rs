@@ -446,10 +446,7 @@ mod tests {
         let (router, rx) = stalled_router();
         let conn = ConnHandle::detached(ConnId(1), Codec::Json);
         conn.set_room(Some(RoomId::from("r")));
-        let chat = |seq| ClientMessage::Intent {
-            seq,
-            intent: Intent::Chat { text: "x".into() },
-        };
+        let chat = |seq| ClientMessage::intent(seq, Intent::Chat { text: "x".into() });
         assert_eq!(router.submit(&conn, chat(1)), Ok(()));
         let busy = router.submit(&conn, chat(2)).unwrap_err();
         assert_eq!(busy.code, ErrorCode::ServerBusy);

@@ -250,10 +250,18 @@ pub fn replay(db: &std::path::Path, room: &str) -> String {
 pub fn small_room() -> tickroom_protocol::RoomConfig {
     tickroom_protocol::RoomConfig {
         teams: 0,
-        pieces_per_team: 0,
-        neutral_pieces: 2,
+        game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config {
+            pieces_per_team: 0,
+            neutral_pieces: 2,
+            ..Default::default()
+        }),
         ..Default::default()
     }
+}
+
+/// The board's part of a room state a client received.
+pub fn board(state: &tickroom_protocol::RoomState) -> tickroom_protocol::board::State {
+    state.game.decode().expect("a board room's state")
 }
 
 /// A JSON client that created `room` (a [`small_room`]) and sits in it as `name`.
@@ -319,4 +327,19 @@ pub fn hold_lock(
     });
     held.recv().unwrap();
     (release, thread)
+}
+
+/// A delta's event as the tests match it: the framework's, or the board's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ev {
+    Room(tickroom_protocol::DomainEvent),
+    Board(tickroom_protocol::board::Event),
+}
+
+/// Decodes an event of a board room.
+pub fn ev(e: &tickroom_protocol::Event) -> Ev {
+    match e {
+        tickroom_protocol::Event::Room(r) => Ev::Room(r.clone()),
+        tickroom_protocol::Event::Game(p) => Ev::Board(p.decode().expect("a board event")),
+    }
 }
