@@ -189,11 +189,17 @@ async fn a_killed_server_comes_back_with_every_committed_tick_and_acknowledged_f
             .into_iter()
             .map(|t| (t.tick, t.state_hash))
             .collect();
+        // A formation save is durable and audited: its audit row commits
+        // with the tick that applied it, before the ack goes out.
         let formations: BTreeSet<(String, String)> = r
-            .formations(room.as_str())
+            .audit(room.as_str())
             .unwrap()
             .into_iter()
-            .map(|f| (f.user, f.key))
+            .filter(|a| a.action == "save_formation")
+            .map(|a| {
+                let details: serde_json::Value = serde_json::from_str(&a.details).unwrap();
+                (a.actor, details["key"].as_str().unwrap().to_owned())
+            })
             .collect();
         (
             stored.last_tick,

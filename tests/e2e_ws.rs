@@ -249,7 +249,7 @@ async fn a_protocol_version_mismatch_is_refused_and_closed() {
     .unwrap();
     let texts = texts_until_closed(&mut ws).await;
     assert!(
-        texts[0].contains("VERSION_MISMATCH") && texts[0].contains("\"min\":1"),
+        texts[0].contains("VERSION_MISMATCH") && texts[0].contains("\"min\":2"),
         "{texts:?}"
     );
     assert!(texts.iter().any(|t| t.contains("closing")), "{texts:?}");
@@ -794,12 +794,16 @@ async fn a_seq_that_does_not_increase_is_refused_and_changes_nothing() {
 }
 
 /// A request that decodes but has a string over the decoder's limit is
-/// answered with a reject carrying its seq (the one reply it is owed).
+/// answered with a reject carrying its seq (the one reply it is owed): the
+/// room's mode decodes the intent and checks it before any of its code runs.
 #[tokio::test]
 async fn a_request_over_a_field_limit_is_rejected_with_its_seq() {
     let server = Server::start(&[]);
     for codec in Codec::ALL {
         let mut c = Client::connect(&server.ws, codec).await.unwrap();
+        c.join(&RoomId::from("limits"), &format!("{codec:?}"), None)
+            .await
+            .unwrap();
         let seq = c.next_seq();
         c.send(&ClientMessage::intent(
             seq,
@@ -865,6 +869,15 @@ async fn the_handshake_rules_of_the_protocol_document() {
         .join(&RoomId::from("never-created"), "ann", None)
         .await
         .unwrap();
-    assert_eq!(joined.config, RoomConfig::default());
+    // The server's default config: the default mode (the board) with its
+    // defaults filled in.
+    assert_eq!(
+        joined.config,
+        RoomConfig {
+            mode: "board".into(),
+            game: tickroom_protocol::Payload::of(tickroom_protocol::board::Config::default()),
+            ..RoomConfig::default()
+        }
+    );
     assert_eq!(joined.state.members.len(), 1);
 }
