@@ -82,7 +82,7 @@ where
             )
         }
         .map(|()| ExitCode::SUCCESS),
-        Command::Scenario { command } => scenario_cmd::run(command),
+        Command::Scenario { command } => scenario_cmd::run(command, &modes),
         Command::Replay(args) => {
             init_tracing("warn", config::LogFormat::Text);
             replay_cmd::run(args, &modes)

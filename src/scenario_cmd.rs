@@ -25,12 +25,12 @@ pub enum ScenarioCommand {
     },
 }
 
-pub fn run(command: ScenarioCommand) -> Result<ExitCode> {
+pub fn run(command: ScenarioCommand, modes: &tickroom_sim::Modes) -> Result<ExitCode> {
     match command {
         ScenarioCommand::Run {
             paths,
             update_hashes,
-        } => run_files(&paths, update_hashes),
+        } => run_files(&paths, update_hashes, modes),
     }
 }
 
@@ -53,12 +53,16 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn run_files(paths: &[PathBuf], update_hashes: bool) -> Result<ExitCode> {
+fn run_files(
+    paths: &[PathBuf],
+    update_hashes: bool,
+    modes: &tickroom_sim::Modes,
+) -> Result<ExitCode> {
     let files = collect(paths)?;
     let mut out = std::io::stdout().lock();
     let (mut passed, mut failed, mut updated) = (0usize, 0usize, 0usize);
     for file in &files {
-        match run_file(file, update_hashes) {
+        match run_file(file, update_hashes, modes) {
             Ok(FileResult { report, rewrote }) => {
                 updated += usize::from(rewrote);
                 let status = if report.passed() { "PASS" } else { "FAIL" };
@@ -109,10 +113,10 @@ struct FileResult {
     rewrote: bool,
 }
 
-fn run_file(path: &Path, update_hashes: bool) -> Result<FileResult> {
+fn run_file(path: &Path, update_hashes: bool, modes: &tickroom_sim::Modes) -> Result<FileResult> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let parsed = scenario::parse(&text)?;
+    let parsed = scenario::parse_with(&text, modes)?;
     let mut report = scenario::run(&parsed);
     let mut rewrote = false;
     // Only a run that passes every other check may record its hash.

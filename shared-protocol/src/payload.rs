@@ -51,7 +51,11 @@ impl Payload {
     }
 
     /// A typed value, encoded into whichever codec the message goes out in.
+    /// A payload given here stays itself (never a payload of a payload).
     pub fn of<T: ModeValue>(value: T) -> Payload {
+        if let Some(p) = (&value as &dyn Any).downcast_ref::<Payload>() {
+            return p.clone();
+        }
         Payload(Repr::Typed(Arc::new(value)))
     }
 

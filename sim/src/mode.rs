@@ -170,6 +170,20 @@ pub trait Mode: Send + Sync + Sized + 'static {
         true
     }
 
+    /// A scenario line's intent in the mode's own words (`alice move 3 10
+    /// 20`): `None` when `verb` is none of the mode's own words, and the
+    /// generic form (`alice move_token token=3 x=10`) applies. See
+    /// `docs/scenarios.md`.
+    fn scenario_intent(_verb: &str, _args: &[&str]) -> Option<Result<Self::Intent, String>> {
+        None
+    }
+
+    /// The words an exported intent is written with, when the mode has
+    /// its own (the inverse of [`Mode::scenario_intent`]).
+    fn scenario_words(_intent: &Self::Intent) -> Option<String> {
+        None
+    }
+
     /// The state as `viewer` may see it.
     fn view(world: &World, viewer: Viewer) -> Self::View;
 

@@ -39,6 +39,12 @@ pub trait ModeHandle: Send + Sync + std::fmt::Debug + 'static {
     fn decode_intent(&self, payload: &Payload, limits: &Limits) -> Result<Payload, ErrorBody>;
     /// A logged input ([`Input::encode`]).
     fn decode_input(&self, bytes: &[u8]) -> Result<Input, String>;
+    /// A scenario line's intent: the mode's own words, or else the generic
+    /// form `VERB key=value…` where VERB is an intent's name (`None`: no
+    /// intent of this mode is called `verb`).
+    fn scenario_intent(&self, verb: &str, args: &[&str]) -> Option<Result<Payload, String>>;
+    /// The words an exported intent is written with.
+    fn scenario_words(&self, intent: &Payload) -> Result<String, String>;
     /// Whether a cursor at `pos` in a room with `config` is relayed.
     fn cursor_ok(&self, config: &RoomConfig, pos: tickroom_protocol::Pos) -> bool;
     fn info(&self) -> ModeInfo {
@@ -196,6 +202,34 @@ impl<M: Mode> ModeHandle for ModeEntry<M> {
 
     fn decode_input(&self, bytes: &[u8]) -> Result<Input, String> {
         Input::decode::<M::Intent>(bytes).map_err(|e| e.to_string())
+    }
+
+    fn scenario_intent(&self, verb: &str, args: &[&str]) -> Option<Result<Payload, String>> {
+        if let Some(own) = M::scenario_intent(verb, args) {
+            return Some(own.map(Payload::of));
+        }
+        if !M::INTENTS.iter().any(|s| s.name == verb) {
+            return None;
+        }
+        let json = match crate::scenario::generic_intent(verb, args) {
+            Ok(json) => json,
+            Err(e) => return Some(Err(e)),
+        };
+        let intent = Payload::from_json(&json)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                self.decode_intent(&p, &Limits::SERVER_FRAMES)
+                    .map_err(|e| e.message)
+            });
+        Some(intent)
+    }
+
+    fn scenario_words(&self, intent: &Payload) -> Result<String, String> {
+        let typed: M::Intent = intent.decode().map_err(|e| e.to_string())?;
+        match M::scenario_words(&typed) {
+            Some(words) => Ok(words),
+            None => crate::scenario::generic_words(&typed),
+        }
     }
 
     fn cursor_ok(&self, config: &RoomConfig, pos: tickroom_protocol::Pos) -> bool {

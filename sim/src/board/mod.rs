@@ -12,6 +12,7 @@ mod lock;
 mod movement;
 mod param;
 pub(crate) mod resources;
+mod scenario;
 
 use crate::mode::{Actor, Applied, Mode, RoomChange, RoomCtx, TickSet, Viewer};
 use crate::resources::Boxed;
@@ -121,6 +122,14 @@ impl Mode for Board {
 
     fn cursor_ok(config: &Config, pos: tickroom_protocol::Pos) -> bool {
         (0..config.board_width).contains(&pos.x) && (0..config.board_height).contains(&pos.y)
+    }
+
+    fn scenario_intent(verb: &str, args: &[&str]) -> Option<Result<Intent, String>> {
+        scenario::intent(verb, args)
+    }
+
+    fn scenario_words(intent: &Intent) -> Option<String> {
+        Some(scenario::words_of(intent))
     }
 
     /// The board hides nothing: every member sees all of it.

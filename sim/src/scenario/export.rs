@@ -13,11 +13,11 @@ use super::words::{self, NO_SEAT};
 use crate::{AdminAction, Input, InputKind, Outcome, Room, TickOutput};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use tickroom_protocol::board::Intent;
 use tickroom_protocol::{MemberId, Role, RoomConfig};
 
 pub struct ScenarioWriter {
     out: String,
+    mode: crate::ModeRef,
     /// Each user's seat as the runner will know it: set by join outcomes.
     seat_of: BTreeMap<String, MemberId>,
     start_tick: u64,
@@ -35,7 +35,12 @@ impl ScenarioWriter {
         let _ = writeln!(out, "scenario {}", title.replace(['\n', '\r'], " "));
         let _ = writeln!(out, "seed {}", room.seed());
         let _ = writeln!(out, "room-id {}", room.id());
-        let overrides = config_overrides(room.config());
+        // Board rooms were exported before modes existed: their files stay
+        // as they were (the board is the default mode of the stock server).
+        if room.mode().name() != tickroom_protocol::board::MODE {
+            let _ = writeln!(out, "mode {}", room.mode().name());
+        }
+        let overrides = config_overrides(room.mode(), room.config());
         if !overrides.is_empty() {
             let _ = writeln!(out, "room {}", overrides.join(" "));
         }
@@ -53,6 +58,7 @@ impl ScenarioWriter {
         }
         ScenarioWriter {
             out,
+            mode: room.mode().clone(),
             seat_of: room
                 .seats()
                 .into_iter()
@@ -158,9 +164,9 @@ impl ScenarioWriter {
             InputKind::Reconnect => format!("{client} reconnect"),
             InputKind::GraceExpired => format!("{client} grace-expire"),
             InputKind::ChangeTeam { team } => format!("{client} team {}", team.0),
-            InputKind::Intent(intent) => match intent.decode::<Intent>() {
-                Ok(intent) => format!("{client} {}", intent_words(&intent)),
-                Err(e) => format!("# {client}: an intent the board does not know ({e})"),
+            InputKind::Intent(intent) => match self.mode.scenario_words(intent) {
+                Ok(words) => format!("{client} {words}"),
+                Err(e) => format!("# {client}: an intent the mode cannot write ({e})"),
             },
             InputKind::Admin(AdminAction::Archive { by }) => {
                 format!("admin archive by={}", words::encode(by))
@@ -174,38 +180,14 @@ impl ScenarioWriter {
     }
 }
 
-fn intent_words(intent: &Intent) -> String {
-    match intent {
-        Intent::MovePiece { piece, to } => format!("move {} {} {}", piece.0, to.x, to.y),
-        Intent::TakeLock { piece } => format!("lock {}", piece.0),
-        Intent::RenewLock { piece } => format!("renew {}", piece.0),
-        Intent::ReleaseLock { piece } => format!("release {}", piece.0),
-        Intent::SaveFormation { name, key } => {
-            format!("save {} {}", words::encode(name), words::encode(key))
-        }
-        Intent::ApplyFormation { name } => format!("apply {}", words::encode(name)),
-        Intent::RollDice { notation } => format!("roll {}", words::encode(notation)),
-        Intent::Chat { text } => {
-            let mut line = String::from("chat");
-            for w in words::encode_chat(text) {
-                line.push(' ');
-                line.push_str(&w);
-            }
-            line
-        }
-        Intent::StartMatch {} => "start".into(),
-        Intent::ArchiveRoom {} => "archive".into(),
-    }
-}
-
 /// `key=value` for every config field that differs from the default.
-fn config_overrides(config: &RoomConfig) -> Vec<String> {
-    let defaults = super::default_config_json();
+fn config_overrides(mode: &crate::ModeRef, config: &RoomConfig) -> Vec<String> {
+    let defaults = super::default_config_json(mode);
     let Ok(serde_json::Value::Object(ours)) = serde_json::to_value(config) else {
         return Vec::new();
     };
     ours.into_iter()
-        .filter(|(k, v)| defaults.get(k) != Some(v))
+        .filter(|(k, v)| k != "mode" && defaults.get(k) != Some(v))
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s}"),
             v => format!("{k}={v}"),

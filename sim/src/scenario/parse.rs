@@ -2,11 +2,12 @@
 
 use super::expr::{Vars, eval, substitute};
 use super::words::{self, NO_SEAT};
+use crate::registry::{ModeRef, Modes};
 use std::collections::BTreeMap;
 use std::fmt;
-use tickroom_protocol::board::{Intent, ReleaseReason};
+use tickroom_protocol::board::ReleaseReason;
 use tickroom_protocol::{
-    ErrorCode, Phase, PieceId, Pos, Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
+    ErrorCode, Payload, Phase, PieceId, Pos, Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
 };
 
 /// A parsed scenario.
@@ -14,6 +15,8 @@ use tickroom_protocol::{
 pub struct Scenario {
     pub name: String,
     pub seed: u64,
+    /// The room's game mode (`mode NAME`; default: the first mode served).
+    pub mode: ModeRef,
     pub config: RoomConfig,
     /// The room's id (`room-id`); it is part of the state hash.
     pub room: RoomId,
@@ -66,7 +69,8 @@ pub(crate) enum Op {
     Reconnect,
     GraceExpire,
     Team(TeamId),
-    Intent(Intent),
+    /// One of the mode's intents, typed.
+    Intent(Payload),
     AdminArchive {
         by: String,
     },
@@ -109,6 +113,12 @@ pub(crate) enum Check {
     Events(usize),
     Chat(usize),
     Formations(usize),
+    /// `expect state POINTER VALUE`: the value at a JSON pointer into the
+    /// room's state as operators see it (`joined.state`, mode fields
+    /// beside the framework's).
+    State(String, serde_json::Value),
+    /// `expect event NAME`: an event with this tag in this tick's delta.
+    Event(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,8 +234,13 @@ fn block(
     }
 }
 
-/// Parses a scenario file.
+/// Parses a scenario file of a built-in mode.
 pub fn parse(text: &str) -> Result<Scenario, ParseError> {
+    parse_with(text, &Modes::builtin())
+}
+
+/// Parses a scenario file whose room plays one of `modes`.
+pub fn parse_with(text: &str, modes: &Modes) -> Result<Scenario, ParseError> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -234,6 +249,8 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
         .peekable();
     let stmts = block(&mut lines, None)?;
     let mut b = Builder {
+        modes,
+        mode: None,
         name: None,
         seed: None,
         config: serde_json::Map::new(),
@@ -245,18 +262,16 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
         expanded: 0,
     };
     b.run(&stmts, &mut Vars::new(), 0)?;
+    let mode = b.mode_ref(0)?;
     let config: RoomConfig =
         serde_json::from_value(serde_json::Value::Object(b.config)).map_err(|e| ParseError {
             line: 0,
             message: format!("room config: {e}"),
         })?;
-    let config = crate::Modes::builtin()
-        .resolve(&config.mode)
-        .and_then(|m| m.normalize_config(&config))
-        .map_err(|e| ParseError {
-            line: 0,
-            message: e.message,
-        })?;
+    let config = mode.normalize_config(&config).map_err(|e| ParseError {
+        line: 0,
+        message: e.message,
+    })?;
     Ok(Scenario {
         name: b.name.ok_or(ParseError {
             line: 0,
@@ -266,6 +281,7 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
             line: 0,
             message: "missing `seed N` line".into(),
         })?,
+        mode,
         config,
         room: b.room.unwrap_or_else(|| RoomId::from("scenario")),
         start: b.start,
@@ -274,7 +290,10 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
     })
 }
 
-struct Builder {
+struct Builder<'m> {
+    modes: &'m Modes,
+    /// `mode NAME`, once read.
+    mode: Option<String>,
     name: Option<String>,
     seed: Option<u64>,
     config: serde_json::Map<String, serde_json::Value>,
@@ -292,7 +311,15 @@ const MAX_EXPANDED: usize = 2_000_000;
 /// The last tick a scenario may name (a week of a 60 Hz room is 36 million).
 const MAX_TICK: u64 = 1_000_000_000;
 
-impl Builder {
+impl Builder<'_> {
+    /// The scenario's mode: `mode NAME`, or the default.
+    fn mode_ref(&self, n: usize) -> Result<ModeRef, ParseError> {
+        self.modes
+            .resolve(self.mode.as_deref().unwrap_or_default())
+            .cloned()
+            .map_err(|e| err(n, e.message))
+    }
+
     fn run(&mut self, stmts: &[Stmt], vars: &mut Vars, depth: usize) -> Result<(), ParseError> {
         for stmt in stmts {
             match stmt {
@@ -363,9 +390,10 @@ impl Builder {
             }
         };
         match words[0] {
-            "scenario" | "seed" | "hash" | "room-id" | "snapshot"
+            "scenario" | "seed" | "hash" | "room-id" | "snapshot" | "mode"
                 if match words[0] {
                     "scenario" => self.name.is_some(),
+                    "mode" => self.mode.is_some(),
                     "seed" => self.seed.is_some(),
                     "room-id" => self.room.is_some(),
                     "snapshot" => self.start.is_some(),
@@ -378,13 +406,30 @@ impl Builder {
                 top_level("scenario")?;
                 self.name = Some(rest_after(1));
             }
+            "mode" => {
+                top_level("mode")?;
+                if !self.config.is_empty() || self.tick.is_some() {
+                    return Err(err(
+                        n,
+                        "`mode` must come before `room` and the first `tick`",
+                    ));
+                }
+                let name = words.get(1).copied().unwrap_or_default();
+                if words.len() != 2 || self.modes.get(name).is_none() {
+                    return Err(err(
+                        n,
+                        format!("expected `mode NAME`, one of {}", self.modes.names()),
+                    ));
+                }
+                self.mode = Some(name.to_owned());
+            }
             "seed" => {
                 top_level("seed")?;
                 self.seed = Some(num(n, words.get(1).copied())?);
             }
             "room" => {
                 top_level("room")?;
-                let defaults = super::default_config_json();
+                let defaults = super::default_config_json(&self.mode_ref(n)?);
                 for kv in &words[1..] {
                     let (k, v) = kv
                         .split_once('=')
@@ -447,7 +492,7 @@ impl Builder {
                 self.current(n)?.expects.push(Expect { line: n, check });
             }
             _ => {
-                let action = parse_action(n, &words)?;
+                let action = parse_action(n, &words, &self.mode_ref(n)?)?;
                 self.current(n)?.actions.push(action);
             }
         }
@@ -470,10 +515,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
         .collect()
-}
-
-fn text(n: usize, w: Option<&str>) -> Result<String, ParseError> {
-    words::decode(w.unwrap_or_default()).map_err(|m| err(n, m))
 }
 
 fn num<T: std::str::FromStr>(n: usize, w: Option<&str>) -> Result<T, ParseError> {
@@ -519,7 +560,7 @@ fn reason(n: usize, w: Option<&str>) -> Result<ReleaseReason, ParseError> {
     }
 }
 
-fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
+fn parse_action(n: usize, words: &[&str], mode: &ModeRef) -> Result<Action, ParseError> {
     let (words, expected) = match words.last() {
         Some(w) if w.starts_with('!') => {
             let code = &w[1..];
@@ -528,8 +569,14 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
             } else {
                 ErrorCode::ALL
                     .iter()
+                    .copied()
+                    .chain(
+                        mode.error_codes()
+                            .iter()
+                            .map(|e| ErrorCode::Mode(tickroom_protocol::ModeCode(e.number))),
+                    )
                     .find(|c| c.as_str() == code)
-                    .map(|c| Expected::Rejected(*c))
+                    .map(Expected::Rejected)
                     .ok_or_else(|| err(n, format!("unknown error code `{code}`")))?
             };
             (&words[..words.len() - 1], expected)
@@ -590,56 +637,10 @@ fn parse_action(n: usize, words: &[&str]) -> Result<Action, ParseError> {
             need(1)?;
             Op::Team(TeamId(num(n, arg(2))?))
         }
-        "move" => {
-            need(3)?;
-            Op::Intent(Intent::MovePiece {
-                piece: piece(n, arg(2))?,
-                to: Pos::new(num(n, arg(3))?, num(n, arg(4))?),
-            })
-        }
-        "lock" => {
-            need(1)?;
-            Op::Intent(Intent::TakeLock {
-                piece: piece(n, arg(2))?,
-            })
-        }
-        "renew" => {
-            need(1)?;
-            Op::Intent(Intent::RenewLock {
-                piece: piece(n, arg(2))?,
-            })
-        }
-        "release" => {
-            need(1)?;
-            Op::Intent(Intent::ReleaseLock {
-                piece: piece(n, arg(2))?,
-            })
-        }
-        "save" => {
-            need(2)?;
-            Op::Intent(Intent::SaveFormation {
-                name: text(n, arg(2))?,
-                key: text(n, arg(3))?,
-            })
-        }
-        "apply" => {
-            need(1)?;
-            Op::Intent(Intent::ApplyFormation {
-                name: text(n, arg(2))?,
-            })
-        }
-        "roll" => {
-            need(1)?;
-            Op::Intent(Intent::RollDice {
-                notation: text(n, arg(2))?,
-            })
-        }
-        "chat" => Op::Intent(Intent::Chat {
-            text: words::decode_chat(&words[2..]).map_err(|m| err(n, m))?,
-        }),
-        "start" => need(0).map(|()| Op::Intent(Intent::StartMatch {}))?,
-        "archive" => need(0).map(|()| Op::Intent(Intent::ArchiveRoom {}))?,
-        _ => return Err(err(n, format!("unknown action `{}`", words.join(" ")))),
+        verb => match mode.scenario_intent(verb, &words[2..]) {
+            Some(intent) => Op::Intent(intent.map_err(|m| err(n, m))?),
+            None => return Err(err(n, format!("unknown action `{}`", words.join(" ")))),
+        },
     };
     Ok(Action {
         line: n,
@@ -726,6 +727,13 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
         (Some("events"), _) => Check::Events(num(n, arg(1))?),
         (Some("chat"), _) => Check::Chat(num(n, arg(1))?),
         (Some("formations"), _) => Check::Formations(num(n, arg(1))?),
+        (Some("state"), _) => {
+            let pointer = arg(1).ok_or_else(|| err(n, "expected `state POINTER VALUE`"))?;
+            let text = words::decode(arg(2).unwrap_or_default()).map_err(|m| err(n, m))?;
+            let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            Check::State(pointer.to_owned(), value)
+        }
+        (Some("event"), _) => Check::Event(arg(1).unwrap_or_default().to_owned()),
         _ => return Err(err(n, format!("unknown expectation `{}`", w.join(" ")))),
     };
     let words = match &check {
@@ -736,11 +744,13 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
         | Check::Version(_)
         | Check::Events(_)
         | Check::Chat(_)
-        | Check::Formations(_) => 2,
+        | Check::Formations(_)
+        | Check::Event(_) => 2,
         Check::Lock(..)
         | Check::MemberPresence(..)
         | Check::MemberAbsent(_)
-        | Check::Released(..) => 3,
+        | Check::Released(..)
+        | Check::State(..) => 3,
         Check::MemberTeam(..) | Check::MemberRole(..) | Check::RollDice(..) => 4,
         Check::PieceAt(..) | Check::RollWithin(..) => 5,
     };
@@ -780,9 +790,13 @@ mod tests {
         assert_eq!(s.last_tick(), 3);
         assert_eq!(s.input_count(), 6);
         match &s.ticks[&3].actions[1].op {
-            Op::Intent(Intent::MovePiece { piece, to }) => {
-                assert_eq!((*piece, *to), (PieceId(1), Pos::new(30, 0)))
-            }
+            Op::Intent(intent) => assert_eq!(
+                intent.decode::<tickroom_protocol::board::Intent>().unwrap(),
+                tickroom_protocol::board::Intent::MovePiece {
+                    piece: PieceId(1),
+                    to: Pos::new(30, 0)
+                }
+            ),
             other => panic!("{other:?}"),
         }
     }

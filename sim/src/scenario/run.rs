@@ -148,7 +148,7 @@ impl Clients {
             Op::Reconnect => InputKind::Reconnect,
             Op::GraceExpire => InputKind::GraceExpired,
             Op::Team(team) => InputKind::ChangeTeam { team: *team },
-            Op::Intent(i) => InputKind::Intent(tickroom_protocol::Payload::of(i.clone())),
+            Op::Intent(i) => InputKind::Intent(i.clone()),
         };
         Input { member, seq, kind }
     }
@@ -182,10 +182,15 @@ fn fold_trace(trace: &mut Xxh3, out: &TickOutput) {
 /// `snapshot` line, which must agree with the header.
 fn starting_room(s: &Scenario) -> Result<Room, String> {
     let Some(bytes) = &s.start else {
-        return Room::new(s.room.clone(), s.config.clone(), s.seed)
+        return s
+            .mode
+            .create(s.room.clone(), s.config.clone(), s.seed)
             .map_err(|e| format!("room config: {e}"));
     };
-    let room = Room::restore(bytes).map_err(|e| format!("the snapshot does not restore: {e}"))?;
+    let room = s
+        .mode
+        .restore(bytes)
+        .map_err(|e| format!("the snapshot does not restore: {e}"))?;
     let mut differs = Vec::new();
     if *room.id() != s.room {
         differs.push(format!("room-id {} (the file says {})", room.id(), s.room));
@@ -268,7 +273,7 @@ fn execute(s: &Scenario, with_restores: bool) -> Execution {
         }
         if script.restore && with_restores {
             let before = room.state_hash();
-            match Room::restore(&room.snapshot()) {
+            match s.mode.restore(&room.snapshot()) {
                 Ok(restored) => {
                     if restored.state_hash() != before {
                         failures.push(format!("tick {tick}: restored room hashes differently"));
@@ -318,10 +323,12 @@ fn check(
             .iter()
             .filter_map(|e| e.event.decode_game::<board::Event>())
     };
-    let game: board::State = state
-        .game
-        .decode()
-        .map_err(|e| format!("the room is no board: {e}"))?;
+    let board = || -> Result<board::State, String> {
+        state
+            .game
+            .decode()
+            .map_err(|e| format!("this expectation is the board's; the room is no board: {e}"))
+    };
     let last_roll = |name: &str| -> Result<(usize, i64), String> {
         let id = who(name)?;
         board_events()
@@ -346,6 +353,7 @@ fn check(
     };
     match c {
         Check::PieceAt(p, pos) => {
+            let game = board()?;
             let piece = game
                 .pieces
                 .get(p.0 as usize)
@@ -357,6 +365,7 @@ fn check(
             )
         }
         Check::Lock(p, holder) => {
+            let game = board()?;
             let piece = game
                 .pieces
                 .get(p.0 as usize)
@@ -462,15 +471,32 @@ fn check(
             format!("{n} events"),
             events().len().to_string(),
         ),
-        Check::Chat(n) => expect(
-            game.chat.len() == *n,
-            format!("{n} chat lines"),
-            game.chat.len().to_string(),
-        ),
-        Check::Formations(n) => expect(
-            game.formations.len() == *n,
-            format!("{n} formations"),
-            game.formations.len().to_string(),
-        ),
+        Check::Chat(n) => {
+            let lines = board()?.chat.len();
+            expect(lines == *n, format!("{n} chat lines"), lines.to_string())
+        }
+        Check::Formations(n) => {
+            let kept = board()?.formations.len();
+            expect(kept == *n, format!("{n} formations"), kept.to_string())
+        }
+        Check::State(pointer, want) => {
+            let json = serde_json::to_value(state).map_err(|e| e.to_string())?;
+            let got = json
+                .pointer(pointer)
+                .ok_or_else(|| format!("the state has nothing at {pointer}"))?;
+            expect(got == want, format!("{pointer} = {want}"), got.to_string())
+        }
+        Check::Event(name) => {
+            let tags: Vec<String> = events()
+                .iter()
+                .filter_map(|e| serde_json::to_value(&e.event).ok())
+                .filter_map(|v| v.as_object()?.keys().next().cloned())
+                .collect();
+            expect(
+                tags.iter().any(|t| t == name),
+                format!("a {name} event this tick"),
+                format!("{tags:?}"),
+            )
+        }
     }
 }

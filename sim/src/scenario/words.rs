@@ -15,7 +15,7 @@ pub(crate) const RESERVED: &[&str] = &[
 pub(crate) const NO_SEAT: &str = "-";
 
 /// Decodes `%XX` escapes; `""` is the empty string.
-pub(crate) fn decode(word: &str) -> Result<String, String> {
+pub fn decode(word: &str) -> Result<String, String> {
     if word == "\"\"" {
         return Ok(String::new());
     }
@@ -42,7 +42,7 @@ pub(crate) fn decode(word: &str) -> Result<String, String> {
 }
 
 /// Encodes `text` as one word that [`decode`] turns back into `text`.
-pub(crate) fn encode(text: &str) -> String {
+pub fn encode(text: &str) -> String {
     if text.is_empty() {
         return "\"\"".into();
     }
@@ -91,7 +91,7 @@ pub(crate) fn decode_display_name(word: &str) -> Result<String, String> {
 
 /// Encodes chat text as words joined by single spaces; spaces that a plain
 /// join would lose (leading, trailing, repeated) are escaped.
-pub(crate) fn encode_chat(text: &str) -> Vec<String> {
+pub fn encode_chat(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let chars: Vec<char> = text.chars().collect();
@@ -111,7 +111,7 @@ pub(crate) fn encode_chat(text: &str) -> Vec<String> {
 }
 
 /// Decodes chat words back into the text.
-pub(crate) fn decode_chat(words: &[&str]) -> Result<String, String> {
+pub fn decode_chat(words: &[&str]) -> Result<String, String> {
     let decoded = words
         .iter()
         .map(|w| decode(w))
