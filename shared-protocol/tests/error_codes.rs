@@ -1,4 +1,6 @@
-//! The error catalog: its JSON and postcard forms, and its integrity.
+//! The error catalog: its JSON and postcard forms, and its integrity; and
+//! the codes game modes add to it (numbered from 1000, named once
+//! registered).
 
 use std::collections::BTreeSet;
 use tickroom_protocol::*;
@@ -39,6 +41,12 @@ fn postcard_form_is_the_position_in_all() {
     let mut sorted = ErrorCode::ALL.to_vec();
     sorted.sort();
     assert_eq!(sorted, ErrorCode::ALL);
+    for (i, &code) in ErrorCode::ALL.iter().enumerate() {
+        assert_eq!(code.number() as usize, i);
+        assert!(!matches!(code, ErrorCode::Mode(_)), "{code:?} in ALL");
+    }
+    // The framework's numbers stay below the modes' range.
+    assert!(ErrorCode::ALL.len() < usize::from(FIRST_MODE_CODE));
 }
 
 #[test]
@@ -100,9 +108,176 @@ fn the_wire_order_of_existing_codes_never_changes() {
         "INTERNAL",
         "SESSION_REPLACED",
         "SEQ_NOT_INCREASING",
+        // Protocol 2.
+        "UNKNOWN_INTENT",
+        "MODE_UNAVAILABLE",
     ];
     assert!(ErrorCode::ALL.len() >= first.len());
     for (i, name) in first.iter().enumerate() {
         assert_eq!(ErrorCode::ALL[i].as_str(), *name, "position {i}");
     }
+}
+
+// ------------------------------------------------------------ mode codes
+//
+// The registry is one per process and the tests of this file share it:
+// each test uses numbers and names of its own.
+
+#[test]
+fn an_unregistered_mode_code_travels_by_number() {
+    let code = ErrorCode::Mode(ModeCode(1_100));
+    assert_eq!(code.number(), 1_100);
+    // postcard: its number as a varint, like any code.
+    let bytes = postcard::to_stdvec(&code).unwrap();
+    assert_eq!(bytes, [0xcc, 0x08]);
+    assert_eq!(postcard::from_bytes::<ErrorCode>(&bytes).unwrap(), code);
+    // JSON: `MODE_ERROR_<number>`, which reads back as the same code.
+    assert_eq!(serde_json::to_string(&code).unwrap(), r#""MODE_ERROR_1100""#);
+    assert_eq!(
+        serde_json::from_str::<ErrorCode>(r#""MODE_ERROR_1100""#).unwrap(),
+        code
+    );
+    // Numbers between the catalog and the modes' range name nothing.
+    for n in [ErrorCode::ALL.len() as u32, u32::from(FIRST_MODE_CODE) - 1] {
+        let bytes = postcard::to_stdvec(&n).unwrap();
+        assert!(postcard::from_bytes::<ErrorCode>(&bytes).is_err(), "{n}");
+    }
+    for name in [
+        r#""MODE_ERROR_999""#,
+        r#""MODE_ERROR_0""#,
+        r#""MODE_ERROR_""#,
+        r#""MODE_ERROR_65536""#,
+        r#""MODE_ERROR_-1000""#,
+    ] {
+        assert!(serde_json::from_str::<ErrorCode>(name).is_err(), "{name}");
+    }
+    // Beyond u16: no code.
+    let bytes = postcard::to_stdvec(&65_536u32).unwrap();
+    assert!(postcard::from_bytes::<ErrorCode>(&bytes).is_err());
+}
+
+#[test]
+fn a_registered_mode_code_has_a_name_and_a_catalog_row() {
+    let entries = [
+        ModeCodeEntry {
+            number: 1_200,
+            name: "TEST_CARD_NOT_IN_HAND",
+            when: "The card is not in the member's hand.",
+        },
+        ModeCodeEntry {
+            number: 1_201,
+            name: "TEST_NOT_YOUR_TURN",
+            when: "It is another member's turn.",
+        },
+    ];
+    ModeCode::register(&entries).unwrap();
+    // Registering the same entries again is fine.
+    ModeCode::register(&entries).unwrap();
+    for e in entries {
+        let code = ErrorCode::Mode(ModeCode(e.number));
+        assert_eq!(code.as_str(), e.name);
+        assert_eq!(code.when(), e.when);
+        assert_eq!(code.to_string(), e.name);
+        assert_eq!(code.number(), u32::from(e.number));
+        let json = serde_json::to_string(&code).unwrap();
+        assert_eq!(json, format!("\"{}\"", e.name));
+        assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
+        // The number form is still understood.
+        let by_number = format!("\"MODE_ERROR_{}\"", e.number);
+        assert_eq!(serde_json::from_str::<ErrorCode>(&by_number).unwrap(), code);
+        let bytes = postcard::to_stdvec(&code).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<u32>(&bytes).unwrap(),
+            u32::from(e.number)
+        );
+        assert_eq!(postcard::from_bytes::<ErrorCode>(&bytes).unwrap(), code);
+        assert!(!ErrorCode::ALL.contains(&code));
+    }
+    let registered = ModeCode::registered();
+    for e in &entries {
+        assert!(registered.contains(e), "{e:?}");
+    }
+    assert!(
+        registered.windows(2).all(|w| w[0].number < w[1].number),
+        "{registered:?}"
+    );
+    // A reject carrying one, in both codecs.
+    let m = ServerMessage::Reject {
+        seq: 3,
+        code: ErrorCode::Mode(ModeCode(1_201)),
+        message: "wait".into(),
+        details: Details::new(),
+    };
+    assert_eq!(
+        serde_json::to_value(&m).unwrap()["reject"]["code"],
+        serde_json::json!("TEST_NOT_YOUR_TURN")
+    );
+    for codec in Codec::ALL {
+        let frame = codec.encode(&m).unwrap();
+        assert_eq!(
+            codec
+                .decode::<ServerMessage>(&frame, &Limits::SERVER_FRAMES)
+                .unwrap(),
+            m
+        );
+    }
+}
+
+#[test]
+fn clashing_mode_codes_are_refused() {
+    let first = ModeCodeEntry {
+        number: 1_300,
+        name: "TEST_CLASH_FIRST",
+        when: "The first of two codes.",
+    };
+    ModeCode::register(&[first]).unwrap();
+    let refused = [
+        // Another name for a number that is taken.
+        ModeCodeEntry {
+            name: "TEST_CLASH_OTHER_NAME",
+            ..first
+        },
+        // Another number for a name that is taken.
+        ModeCodeEntry {
+            number: 1_301,
+            ..first
+        },
+        // Another description of the same code.
+        ModeCodeEntry {
+            when: "Something else.",
+            ..first
+        },
+        // A framework code's name.
+        ModeCodeEntry {
+            number: 1_302,
+            name: "LOCK_HELD",
+            when: "A mode's own lock.",
+        },
+        // A number below the modes' range.
+        ModeCodeEntry {
+            number: FIRST_MODE_CODE - 1,
+            name: "TEST_CLASH_LOW",
+            when: "Too low.",
+        },
+        ModeCodeEntry {
+            number: 5,
+            name: "TEST_CLASH_FRAMEWORK_NUMBER",
+            when: "A framework code's number.",
+        },
+    ];
+    for e in refused {
+        let err = ModeCode::register(&[e]).unwrap_err();
+        assert!(err.contains(e.name), "{e:?}: {err}");
+    }
+    // The first registration is untouched.
+    assert_eq!(ErrorCode::Mode(ModeCode(1_300)).as_str(), first.name);
+    assert!(!ModeCode::registered().iter().any(|e| e.number == 1_301
+        || e.number == 1_302
+        || e.name == "TEST_CLASH_OTHER_NAME"
+        || e.name == "TEST_CLASH_LOW"));
+    // The framework's own name still means the framework's code.
+    assert_eq!(
+        serde_json::from_str::<ErrorCode>(r#""LOCK_HELD""#).unwrap(),
+        ErrorCode::LockHeld
+    );
 }
