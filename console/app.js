@@ -223,7 +223,7 @@ function live(roomId, name) {
   cleanup = () => { clearInterval(timer); ws.close(); };
 
   ws.onopen = () => {
-    send({ hello: { version: 1, token: null, resume: null } });
+    send({ hello: { version: 2, token: null, resume: null } });
     request((q) => ({ join_room: { seq: q, room: roomId, name, team: null } }), "join");
   };
   ws.onclose = () => setStatus("disconnected", true);
