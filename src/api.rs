@@ -286,7 +286,7 @@ pub(crate) async fn create_room(
     let result = async {
         require_admin(&app, &headers)?;
         let b: CreateBody = body(&bytes)?;
-        let config = config_over_default(&app.api.default_room, b.config)?;
+        let config = config_over_default(&app.ticks.modes, &app.api.default_room, b.config)?;
         let by = actor(b.by)?;
         app.rooms
             .admin(
@@ -303,20 +303,40 @@ pub(crate) async fn create_room(
     reply(result, StatusCode::CREATED)
 }
 
-/// `base` with `overrides` applied key by key, then validated.
+/// `base` with `overrides` applied key by key, then checked by the mode
+/// the result names. A room of another mode than `base`'s starts from
+/// `base`'s framework settings and that mode's defaults.
 fn config_over_default(
+    modes: &tickroom_sim::Modes,
     base: &RoomConfig,
     overrides: serde_json::Map<String, serde_json::Value>,
 ) -> Result<RoomConfig, ErrorBody> {
+    let name = match overrides.get("mode") {
+        Some(serde_json::Value::String(m)) => m.as_str(),
+        Some(other) => {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidConfig,
+                format!("room config `mode` must be a mode's name, not {other}"),
+            ));
+        }
+        None => base.mode.as_str(),
+    };
+    let mode = modes.resolve(name)?;
     let mut merged = match serde_json::to_value(base) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
+    if mode.name() != base.mode {
+        merged.retain(|k, _| tickroom_protocol::config::FRAMEWORK_KEYS.contains(&k.as_str()));
+        if let serde_json::Value::Object(game) = mode.default_config() {
+            merged.extend(game);
+        }
+    }
     for (k, v) in overrides {
         if !merged.contains_key(&k) {
             return Err(ErrorBody::new(
                 ErrorCode::InvalidConfig,
-                format!("unknown room config key `{k}`"),
+                format!("unknown room config key `{k}` (mode {})", mode.name()),
             )
             .with("key", k.as_str()));
         }
@@ -324,8 +344,7 @@ fn config_over_default(
     }
     let config: RoomConfig = serde_json::from_value(serde_json::Value::Object(merged))
         .map_err(|e| ErrorBody::new(ErrorCode::InvalidConfig, format!("room config: {e}")))?;
-    config.validate()?;
-    Ok(config)
+    mode.normalize_config(&config)
 }
 
 #[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms",

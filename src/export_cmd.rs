@@ -39,7 +39,8 @@ pub fn run(
     };
     let inputs = writer.inputs();
     let text = writer.finish(&rebuilt.room);
-    let parsed = scenario::parse(&text).context("the exported scenario does not parse")?;
+    let parsed =
+        scenario::parse_with(&text, modes).context("the exported scenario does not parse")?;
     let report = scenario::run(&parsed);
     if !report.passed() {
         bail!(

@@ -1,7 +1,10 @@
-//! `tickroom`: the stock server, serving the built-in game modes.
+//! `tickroom`: the stock server. It serves the built-in board (the default
+//! mode) and the tutorial's tic-tac-toe; a game's own binary registers its
+//! modes the same way (see `tickroom::Server`).
 
 fn main() -> std::process::ExitCode {
     tickroom::Server::builder()
         .mode::<tickroom_sim::board::Board>()
+        .mode::<tickroom_tictactoe::TicTacToe>()
         .run()
 }

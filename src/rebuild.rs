@@ -101,7 +101,10 @@ pub fn base(
     let id = stored.record.room.as_str();
     let mode = modes
         .for_stored(&stored.record.config.mode, stored.record.mode_version)
-        .map_err(|e| RebuildError::ModeUnavailable(format!("room {id}: {e}")))?;
+        .map_err(|e| {
+            let code = tickroom_protocol::ErrorCode::ModeUnavailable;
+            RebuildError::ModeUnavailable(format!("{code}: room {id}: {e}"))
+        })?;
     let end = end_tick(stored, to_tick);
     let snapshots = reader.snapshots(id)?;
     let base = match start {

@@ -40,6 +40,8 @@ pub struct Welcome {
     pub session: String,
     pub resume_token: String,
     pub last_applied_seq: Option<u64>,
+    /// The game modes the server serves.
+    pub modes: Vec<tickroom_protocol::ModeInfo>,
 }
 
 /// What `joined` said.
@@ -330,6 +332,7 @@ impl Client {
                 session: String::new(),
                 resume_token: String::new(),
                 last_applied_seq: None,
+                modes: Vec::new(),
             },
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
         };
@@ -346,12 +349,14 @@ impl Client {
                     session,
                     resume_token,
                     last_applied_seq,
+                    modes,
                     ..
                 } => {
                     client.welcome = Welcome {
                         session,
                         resume_token,
                         last_applied_seq,
+                        modes,
                     };
                     client.next_seq = last_applied_seq.map_or(1, |s| s + 1);
                     if resuming && client.resume_error.is_none() {

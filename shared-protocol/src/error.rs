@@ -65,6 +65,10 @@ pub struct ModeCodeEntry {
 
 /// The first number a mode's code may have.
 pub const FIRST_MODE_CODE: u16 = 1000;
+/// Numbers from here on are given, in this process only, to code names that
+/// arrive in JSON without a mode having registered them; modes number
+/// their codes below.
+pub const DYNAMIC_MODE_CODES: u16 = 64_000;
 
 static MODE_CODES: std::sync::RwLock<Vec<ModeCodeEntry>> = std::sync::RwLock::new(Vec::new());
 
@@ -116,6 +120,41 @@ impl ModeCode {
             }
         }
         Ok(())
+    }
+
+    /// A code by name that no mode registered in this process (a client
+    /// that does not know a server's modes): kept under a number of its
+    /// own from [`DYNAMIC_MODE_CODES`], so the name survives. Bounded: past
+    /// that many names, `None`.
+    fn intern(name: &str) -> Option<ModeCode> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return None;
+        }
+        let mut codes = MODE_CODES.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = codes.iter().find(|e| e.name == name) {
+            return Some(ModeCode(e.number));
+        }
+        let dynamic = codes
+            .iter()
+            .filter(|e| e.number >= DYNAMIC_MODE_CODES)
+            .count();
+        let number = DYNAMIC_MODE_CODES.checked_add(u16::try_from(dynamic).ok()?)?;
+        if dynamic >= 1024 {
+            return None;
+        }
+        // Leaked once per distinct name, at most 1024 of them.
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        codes.push(ModeCodeEntry {
+            number,
+            name,
+            when: "A game mode's own error (not registered in this process).",
+        });
+        Some(ModeCode(number))
     }
 
     /// Every registered mode code, by number.
@@ -171,6 +210,11 @@ impl<'de> Deserialize<'de> for ErrorCode {
             let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
             if let Some(code) = ErrorCode::from_name(&name) {
                 return Ok(code);
+            }
+            if !name.starts_with("MODE_ERROR_")
+                && let Some(code) = ModeCode::intern(&name)
+            {
+                return Ok(ErrorCode::Mode(code));
             }
             name.strip_prefix("MODE_ERROR_")
                 .and_then(|n| n.parse::<u16>().ok())

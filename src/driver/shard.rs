@@ -84,6 +84,8 @@ impl Census {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RoomSummary {
     pub room: RoomId,
+    /// The room's game mode.
+    pub mode: String,
     pub phase: tickroom_protocol::Phase,
     pub members: usize,
     pub max_players: u16,

@@ -145,6 +145,7 @@ impl RoomSlot {
     pub fn summary(&self) -> super::shard::RoomSummary {
         super::shard::RoomSummary {
             room: self.body.id().clone(),
+            mode: self.body.mode().name().to_owned(),
             phase: self.body.phase(),
             members: self.body.member_count(),
             max_players: self.body.config().max_players,

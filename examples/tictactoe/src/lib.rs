@@ -138,7 +138,9 @@ impl Game {
         let n = self.size() as i32;
         let (r, c) = ((cell / self.size()) as i32, (cell % self.size()) as i32);
         let at = |r: i32, c: i32| {
-            (0..n).contains(&r) && (0..n).contains(&c) && self.cells[(r * n + c) as usize] == Some(mark)
+            (0..n).contains(&r)
+                && (0..n).contains(&c)
+                && self.cells[(r * n + c) as usize] == Some(mark)
         };
         [(0, 1), (1, 0), (1, 1), (1, -1)].iter().any(|(dr, dc)| {
             let run = |sign: i32| {
@@ -269,12 +271,17 @@ fn place(game: &mut Game, ctx: &mut RoomCtx, actor: Actor, cell: u8) -> Result<A
     ctx.require_phase(&[Phase::Setup, Phase::Live], "place marks")?;
     let who = actor.mover()?;
     if game.over.is_some() {
-        return Err(ErrorBody::new(GAME_OVER, "the game is over; reset to play again"));
+        return Err(ErrorBody::new(
+            GAME_OVER,
+            "the game is over; reset to play again",
+        ));
     }
     let mark = game.seat_for(who.id)?;
     if mark != game.turn {
-        return Err(ErrorBody::new(NOT_YOUR_TURN, "it is the other player's turn")
-            .with("turn", if game.turn == Mark::X { "x" } else { "o" }));
+        return Err(
+            ErrorBody::new(NOT_YOUR_TURN, "it is the other player's turn")
+                .with("turn", if game.turn == Mark::X { "x" } else { "o" }),
+        );
     }
     let i = usize::from(cell);
     match game.cells.get(i) {
@@ -286,10 +293,11 @@ fn place(game: &mut Game, ctx: &mut RoomCtx, actor: Actor, cell: u8) -> Result<A
             .with("cell", u32::from(cell)));
         }
         Some(Some(_)) => {
-            return Err(
-                ErrorBody::new(ErrorCode::InvalidArgument, format!("cell {cell} is taken"))
-                    .with("cell", u32::from(cell)),
-            );
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidArgument,
+                format!("cell {cell} is taken"),
+            )
+            .with("cell", u32::from(cell)));
         }
         Some(None) => {}
     }

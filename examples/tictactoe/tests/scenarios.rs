@@ -15,7 +15,12 @@ fn every_scenario_passes() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(parsed.mode.name(), "tictactoe");
         let report = scenario::run(&parsed);
-        assert!(report.passed(), "{}: {:?}", path.display(), report.problems());
+        assert!(
+            report.passed(),
+            "{}: {:?}",
+            path.display(),
+            report.problems()
+        );
         assert!(parsed.hash.is_some(), "{} records its hash", path.display());
         ran += 1;
     }
