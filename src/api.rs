@@ -292,7 +292,7 @@ pub(crate) async fn create_room(
             .admin(
                 b.room.map(RoomId::from),
                 AdminOp::Create {
-                    config,
+                    config: Box::new(config),
                     private: b.private,
                     by,
                 },

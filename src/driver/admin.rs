@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 pub enum AdminOp {
     /// `by` goes into the audit log.
     Create {
-        config: RoomConfig,
+        config: Box<RoomConfig>,
         private: bool,
         by: String,
     },

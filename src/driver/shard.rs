@@ -157,6 +157,10 @@ pub struct Control {
 }
 
 impl Control {
+    // The error hands the unsent command back, and only when the shard is
+    // gone; boxing every command to shrink it would cost an allocation per
+    // request.
+    #[allow(clippy::result_large_err)]
     pub fn send(
         &self,
         cmd: ShardCommand,
@@ -726,7 +730,7 @@ impl Shard {
                 private,
                 by,
             } => {
-                let created = self.create_room(&room, config, private);
+                let created = self.create_room(&room, *config, private);
                 if created.is_ok() && self.settings.store.is_some() {
                     // An admin action: audited at tick 0, before the room's first tick.
                     use tickroom_persistence::{AuditRow, Pending, TickBatch, Write};

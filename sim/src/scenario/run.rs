@@ -332,7 +332,8 @@ fn check(
     let last_roll = |name: &str| -> Result<(usize, i64), String> {
         let id = who(name)?;
         board_events()
-            .filter_map(|e| match e {
+            .rev()
+            .find_map(|e| match e {
                 board::Event::DiceRolled {
                     member,
                     rolls,
@@ -341,7 +342,6 @@ fn check(
                 } if member == id => Some((rolls.len(), total)),
                 _ => None,
             })
-            .last()
             .ok_or_else(|| format!("{name} rolled no dice this tick"))
     };
     let expect = |ok: bool, want: String, got: String| {
