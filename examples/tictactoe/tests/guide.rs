@@ -19,7 +19,11 @@ fn the_guide_quotes_the_code_as_it_is() {
         }
         let want: Vec<&str> = lines.collect();
         let found = lib_lines.windows(want.len()).any(|w| w == want.as_slice());
-        assert!(found, "docs/modes.md quotes lines src/lib.rs no longer has:\n{}", want.join("\n"));
+        assert!(
+            found,
+            "docs/modes.md quotes lines src/lib.rs no longer has:\n{}",
+            want.join("\n")
+        );
         quoted += 1;
     }
     assert!(quoted >= 5, "the guide quotes the crate ({quoted} blocks)");
@@ -33,6 +37,9 @@ fn the_guide_quotes_the_code_as_it_is() {
     let shown_lines: Vec<&str> = shown.lines().collect();
     let file_lines: Vec<&str> = file.lines().collect();
     for line in shown_lines.iter().skip(1) {
-        assert!(file_lines.contains(line), "the scenario file has no line {line:?}");
+        assert!(
+            file_lines.contains(line),
+            "the scenario file has no line {line:?}"
+        );
     }
 }
