@@ -92,10 +92,11 @@ impl ModeCode {
     /// error naming the clash.
     pub fn register(entries: &[ModeCodeEntry]) -> Result<(), String> {
         let mut codes = MODE_CODES.write().unwrap_or_else(|e| e.into_inner());
-        for e in entries {
-            if e.number < FIRST_MODE_CODE {
+        // All or nothing: every entry is checked before any is added.
+        for (i, e) in entries.iter().enumerate() {
+            if e.number < FIRST_MODE_CODE || e.number >= DYNAMIC_MODE_CODES {
                 return Err(format!(
-                    "mode error code {} ({}) is below {FIRST_MODE_CODE}",
+                    "mode error code {} ({}) is outside {FIRST_MODE_CODE}..{DYNAMIC_MODE_CODES}",
                     e.number, e.name
                 ));
             }
@@ -105,18 +106,23 @@ impl ModeCode {
                     e.name
                 ));
             }
-            match codes
+            let clash = codes
                 .iter()
-                .find(|c| c.number == e.number || c.name == e.name)
-            {
-                Some(c) if c == e => {}
-                Some(c) => {
-                    return Err(format!(
-                        "mode error code {} ({}) clashes with {} ({})",
-                        e.name, e.number, c.name, c.number
-                    ));
-                }
-                None => codes.push(*e),
+                .chain(&entries[..i])
+                // A name kept from JSON before its mode registered gives way.
+                .filter(|c| c.number < DYNAMIC_MODE_CODES)
+                .find(|c| (c.number == e.number || c.name == e.name) && *c != e);
+            if let Some(c) = clash {
+                return Err(format!(
+                    "mode error code {} ({}) clashes with {} ({})",
+                    e.name, e.number, c.name, c.number
+                ));
+            }
+        }
+        for e in entries {
+            codes.retain(|c| !(c.number >= DYNAMIC_MODE_CODES && c.name == e.name));
+            if !codes.contains(e) {
+                codes.push(*e);
             }
         }
         Ok(())

@@ -125,8 +125,9 @@ impl CheckLimits for ClientMessage {
 }
 
 impl CheckLimits for RoomConfig {
-    fn check_limits(&self, _: &Limits) -> Result<(), DecodeError> {
-        Ok(())
+    /// The mode's own settings are checked by the mode that decodes them.
+    fn check_limits(&self, l: &Limits) -> Result<(), DecodeError> {
+        string("mode", &self.mode, l)
     }
 }
 

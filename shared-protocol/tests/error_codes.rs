@@ -132,7 +132,10 @@ fn an_unregistered_mode_code_travels_by_number() {
     assert_eq!(bytes, [0xcc, 0x08]);
     assert_eq!(postcard::from_bytes::<ErrorCode>(&bytes).unwrap(), code);
     // JSON: `MODE_ERROR_<number>`, which reads back as the same code.
-    assert_eq!(serde_json::to_string(&code).unwrap(), r#""MODE_ERROR_1100""#);
+    assert_eq!(
+        serde_json::to_string(&code).unwrap(),
+        r#""MODE_ERROR_1100""#
+    );
     assert_eq!(
         serde_json::from_str::<ErrorCode>(r#""MODE_ERROR_1100""#).unwrap(),
         code
@@ -280,4 +283,53 @@ fn clashing_mode_codes_are_refused() {
         serde_json::from_str::<ErrorCode>(r#""LOCK_HELD""#).unwrap(),
         ErrorCode::LockHeld
     );
+}
+
+/// A client that does not know a server's modes still reads their codes by
+/// name: a well-formed unknown name is kept under a number of this
+/// process's own (from `DYNAMIC_MODE_CODES`), so it re-encodes to the same
+/// name; anything that cannot be a code's name is refused.
+#[test]
+fn an_unknown_code_name_in_json_keeps_its_name() {
+    let code: ErrorCode = serde_json::from_str(r#""TEST_SEEN_ONLY_IN_JSON""#).unwrap();
+    let ErrorCode::Mode(ModeCode(n)) = code else {
+        panic!("{code:?}")
+    };
+    // Numbered outside the range modes number their codes in (from
+    // `DYNAMIC_MODE_CODES = 64000`, which the crate does not export).
+    assert!(n >= 64_000, "{n}");
+    assert_eq!(code.as_str(), "TEST_SEEN_ONLY_IN_JSON");
+    assert_eq!(
+        serde_json::to_string(&code).unwrap(),
+        r#""TEST_SEEN_ONLY_IN_JSON""#
+    );
+    // The same name again: the same code.
+    let again: ErrorCode = serde_json::from_str(r#""TEST_SEEN_ONLY_IN_JSON""#).unwrap();
+    assert_eq!(again, code);
+    let other: ErrorCode = serde_json::from_str(r#""TEST_SEEN_ONLY_IN_JSON_2""#).unwrap();
+    assert_ne!(other, code);
+    // A reject carrying it survives a JSON round trip.
+    let m = ServerMessage::Reject {
+        seq: 1,
+        code,
+        message: String::new(),
+        details: Details::new(),
+    };
+    let frame = Codec::Json.encode(&m).unwrap();
+    assert_eq!(
+        Codec::Json
+            .decode::<ServerMessage>(&frame, &Limits::SERVER_FRAMES)
+            .unwrap(),
+        m
+    );
+    for bad in [
+        r#""test_lower_case""#,
+        r#""TEST-DASH""#,
+        r#""""#,
+        r#""MODE_ERROR_12""#,
+    ] {
+        assert!(serde_json::from_str::<ErrorCode>(bad).is_err(), "{bad}");
+    }
+    let long = format!("\"{}\"", "X".repeat(65));
+    assert!(serde_json::from_str::<ErrorCode>(&long).is_err());
 }

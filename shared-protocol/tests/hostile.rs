@@ -368,10 +368,7 @@ fn invalid_utf8_is_malformed() {
         frame.extend(varint(inner.len() as u64));
         frame.extend(&inner);
         assert_malformed(intent_payload(client(Codec::Postcard, &frame)).decode::<board::Intent>());
-        assert_eq!(
-            answer(Codec::Postcard, &frame),
-            Err(ErrorCode::Malformed)
-        );
+        assert_eq!(answer(Codec::Postcard, &frame), Err(ErrorCode::Malformed));
     }
     // A JSON escape for a lone surrogate is not a string either: in a
     // framework field the frame is MALFORMED; in a payload (which the frame
@@ -453,15 +450,33 @@ fn unknown_board_variant_index_is_an_unknown_intent_or_event() {
             "{idx}"
         );
         assert_malformed(payload.decode::<board::Intent>());
-        assert_eq!(answer(Codec::Postcard, &frame), Err(ErrorCode::UnknownIntent));
+        assert_eq!(
+            answer(Codec::Postcard, &frame),
+            Err(ErrorCode::UnknownIntent)
+        );
     }
     // A varint that is no u32 names no variant at all.
     let frame = [0x06, 0x01, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
-    assert_eq!(intent_payload(client(Codec::Postcard, &frame)).variant(), None);
-    assert_eq!(answer(Codec::Postcard, &frame), Err(ErrorCode::UnknownIntent));
+    assert_eq!(
+        intent_payload(client(Codec::Postcard, &frame)).variant(),
+        None
+    );
+    assert_eq!(
+        answer(Codec::Postcard, &frame),
+        Err(ErrorCode::UnknownIntent)
+    );
     // A mode event index one past the board's events, inside a delta.
     let mut frame = vec![0x03, 0x01, b'r', 0x01, 0x00, 0x01, 0x01];
-    frame.extend([0x00, 0x00, 0x01, 0x01, 0x02, BOARD_EVENT_VARIANTS as u8, 0x00, 0x00]);
+    frame.extend([
+        0x00,
+        0x00,
+        0x01,
+        0x01,
+        0x02,
+        BOARD_EVENT_VARIANTS as u8,
+        0x00,
+        0x00,
+    ]);
     let events = delta_events(server(Codec::Postcard, &frame));
     assert_eq!(events.len(), 1);
     assert!(matches!(events[0], Event::Game(_)), "{events:?}");
@@ -485,9 +500,15 @@ fn unknown_json_variant_name_is_malformed() {
     ] {
         assert_malformed(client(Codec::Json, frame));
     }
+    // Error codes: a framework name in the wrong case, a name that cannot
+    // be a code, a mode code's number form out of range.
     for code in [
-        "NOT_A_CODE",
         "lock_held",
+        "Lock_Held",
+        "",
+        "NOT-A-CODE",
+        "NOT A CODE",
+        &"X".repeat(65),
         "MODE_ERROR_999",
         "MODE_ERROR_",
         "MODE_ERROR_x",
@@ -496,6 +517,18 @@ fn unknown_json_variant_name_is_malformed() {
         let frame = format!(r#"{{"closing":{{"code":"{code}","reason":""}}}}"#);
         assert_malformed(server(Codec::Json, frame.as_bytes()));
     }
+    // A well-formed name this process does not know is a mode's code: it
+    // decodes, keeping its name (error_codes.rs).
+    let m = server(
+        Codec::Json,
+        br#"{"closing":{"code":"HOSTILE_UNKNOWN_CODE","reason":""}}"#,
+    )
+    .unwrap();
+    let ServerMessage::Closing { code, .. } = m else {
+        panic!("{m:?}")
+    };
+    assert!(matches!(code, ErrorCode::Mode(_)), "{code:?}");
+    assert_eq!(code.as_str(), "HOSTILE_UNKNOWN_CODE");
     assert_eq!(
         server(
             Codec::Json,
@@ -701,7 +734,9 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
     // A delta whose one mode event claims 2^60 bytes.
     frames.push((
         [
-            &[0x03, 0x01, b'r', 0x01, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01][..],
+            &[
+                0x03, 0x01, b'r', 0x01, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x01,
+            ][..],
             &claim,
             &[0x00; 8],
         ]
@@ -722,7 +757,12 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
     frames.push(([&[0x06, 0x01, b'r'][..], &claim, &[0x00; 4]].concat(), true));
     // A welcome claiming 2^60 modes.
     frames.push((
-        [&[0x00, 0x00, 0x00, 0x02, 0x02, 0x00][..], &claim, &[0x00; 4]].concat(),
+        [
+            &[0x00, 0x00, 0x00, 0x02, 0x02, 0x00][..],
+            &claim,
+            &[0x00; 4],
+        ]
+        .concat(),
         true,
     ));
     // A usize length that overflows.
@@ -742,17 +782,24 @@ fn huge_length_prefixes_fail_fast_without_allocating() {
         );
         assert!(took < Duration::from_millis(200), "{frame:x?}: {took:?}");
     }
-    // Inside payloads: a chat text, a formation's placements and a roll's
-    // dice claiming 2^60.
-    let inner: [(Vec<u8>, fn(&Payload) -> Result<(), DecodeError>); 4] = [
+    // Inside payloads: a chat text, a formation's placements, a roll's dice
+    // and the board's pieces claiming 2^60.
+    type Decode = fn(&Payload) -> Result<(), DecodeError>;
+    let inner: [(Vec<u8>, Decode); 4] = [
         ([&[0x07][..], &claim, b"abc"].concat(), |p| {
             p.decode::<board::Intent>().map(drop)
         }),
-        ([&[0x05, 0x01, b'w'][..], &claim, &[0x00; 8]].concat(), |p| {
-            p.decode::<board::Event>().map(drop)
-        }),
         (
-            [&[0x06, 0x01, 0x03, b'1', b'd', b'6'][..], &claim, &[0x00; 8]].concat(),
+            [&[0x05, 0x01, b'w'][..], &claim, &[0x00; 8]].concat(),
+            |p| p.decode::<board::Event>().map(drop),
+        ),
+        (
+            [
+                &[0x06, 0x01, 0x03, b'1', b'd', b'6'][..],
+                &claim,
+                &[0x00; 8],
+            ]
+            .concat(),
             |p| p.decode::<board::Event>().map(drop),
         ),
         ([&claim[..], &[0x00; 8]].concat(), |p| {
@@ -877,10 +924,7 @@ fn strings_longer_than_the_limit_are_field_too_long() {
         // the field. Exactly at the limit is fine; counted in bytes.
         let at = "€".repeat(max / 3) + &"a".repeat(max % 3);
         let frame = codec.encode(&chat(1, at.clone())).unwrap();
-        assert_eq!(
-            answer(codec, &frame),
-            Ok(board::Intent::Chat { text: at })
-        );
+        assert_eq!(answer(codec, &frame), Ok(board::Intent::Chat { text: at }));
         for (intent, field) in [
             (
                 board::Intent::Chat {
@@ -1172,7 +1216,10 @@ fn decode_all(frame: &[u8]) {
         if let Ok(m) = server(codec, frame) {
             assert_eq!(server(codec, &codec.encode(&m).unwrap()).unwrap(), m);
             if let Ok(typed) = typed_server(m) {
-                assert_eq!(server(codec, &codec.encode(&typed).unwrap()).unwrap(), typed);
+                assert_eq!(
+                    server(codec, &codec.encode(&typed).unwrap()).unwrap(),
+                    typed
+                );
             }
         }
     }

@@ -411,9 +411,9 @@ fn wrong_phase_rejections_leave_the_room_untouched() {
     );
 }
 
-/// The text of `#### `tag` (index …)` in docs/protocol.md, up to the next heading.
+/// The text of `#### `tag` (index …)` in docs/modes/board.md, up to the next heading.
 fn protocol_section(tag: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/modes/board.md");
     let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let heading = format!("#### `{tag}` (index");
     let start = doc
@@ -424,7 +424,7 @@ fn protocol_section(tag: &str) -> String {
     body[..end].to_owned()
 }
 
-/// Lock rejections are the codes docs/protocol.md lists for each intent: a
+/// Lock rejections are the codes docs/modes/board.md lists for each intent: a
 /// move of a piece another member holds is LOCK_HELD (with the holder, as
 /// for take_lock), a move of an unlocked piece NOT_LOCK_OWNER (take it
 /// first); renew and release of someone else's lock are NOT_LOCK_OWNER.
