@@ -238,6 +238,11 @@ function live(roomId, name) {
     } else if (kind === "delta") {
       state.tick = body.tick; state.version = body.to_version; lastTickAt = performance.now();
       for (const rec of body.events) {
+        // An event of one of our requests acknowledges it (no ack frame).
+        if (rec.origin.member === me && rec.origin.seq !== null && pending.has(rec.origin.seq)) {
+          pending.delete(rec.origin.seq);
+          onLockAnswer(rec.origin.seq, true);
+        }
         const [k, e] = applyEvent(state, rec.event);
         for (const mm of state.members) names.set(mm.id, mm.name);
         if (k === "chat_posted") log(chatLog, describe(k, e, names));

@@ -45,6 +45,8 @@ async fn a_flood_is_rate_limited_with_a_retry_time() {
                 );
             }
             ServerMessage::Ack { .. } | ServerMessage::Reject { .. } => passed += 1,
+            // Applied moves are acknowledged by the delta's origins.
+            ServerMessage::Delta(d) => passed += c.acknowledged_by(&d).count(),
             _ => {}
         }
     }
@@ -124,6 +126,7 @@ async fn pipelined(c: &mut Client, intents: Vec<Intent>) {
     while acked < n {
         match c.recv_timeout(WAIT).await.unwrap() {
             ServerMessage::Ack { .. } => acked += 1,
+            ServerMessage::Delta(d) => acked += c.acknowledged_by(&d).count(),
             ServerMessage::Reject { code, message, .. } => panic!("{code}: {message}"),
             _ => {}
         }

@@ -284,6 +284,7 @@ async fn a_flood_over_quic_is_rate_limited() {
                 answered += 1;
             }
             ServerMessage::Ack { .. } | ServerMessage::Reject { .. } => answered += 1,
+            ServerMessage::Delta(d) => answered += c.acknowledged_by(&d).count(),
             _ => {}
         }
     }

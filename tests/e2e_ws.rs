@@ -127,17 +127,10 @@ async fn join_move_and_contend(codec_a: Codec, codec_b: Codec) {
     assert!(moved.origin.member.is_some() && moved.origin.seq.is_some());
 }
 
+/// The answer to `seq`: a reject, or the ack (an `ack` frame, or the delta
+/// whose events carry the request's origin).
 async fn reply_for(c: &mut Client, seq: u64) -> ServerMessage {
-    loop {
-        match c.recv_timeout(WAIT).await.unwrap() {
-            m @ (ServerMessage::Ack { seq: s } | ServerMessage::Reject { seq: s, .. })
-                if s == seq =>
-            {
-                return m;
-            }
-            _ => continue,
-        }
-    }
+    c.reply_to(seq).await.unwrap()
 }
 
 #[tokio::test]
@@ -880,4 +873,92 @@ async fn the_handshake_rules_of_the_protocol_document() {
         }
     );
     assert_eq!(joined.state.members.len(), 1);
+}
+
+/// Protocol 2: an applied move is acknowledged by the delta that carries
+/// its origin, so a member moving every tick gets one frame a tick, never
+/// an `ack` besides; a durable save still gets its `ack` after the commit,
+/// and its event does not carry the seq (the delta must not ack it early).
+#[tokio::test]
+async fn the_delta_acknowledges_applied_requests_and_durable_ones_get_their_ack() {
+    let server = Server::start(&[("TICKROOM_NET_RATE_MOVES_PER_S", "1000")]);
+    for codec in Codec::ALL {
+        let mut c = Client::connect(&server.ws, codec).await.unwrap();
+        let room = RoomId::from(format!("acks-{codec:?}").as_str());
+        c.create_room(Some(room.clone()), room_config(), false)
+            .await
+            .unwrap();
+        let me = c.join(&room, "mover", Some(TeamId(0))).await.unwrap();
+        assert!(
+            c.intent(Intent::TakeLock { piece: PieceId(0) })
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        let mut frames = Vec::new();
+        let mut moves = Vec::new();
+        for i in 0..20 {
+            let seq = c.next_seq();
+            moves.push(seq);
+            c.send(&ClientMessage::intent(
+                seq,
+                Intent::MovePiece {
+                    piece: PieceId(0),
+                    to: Pos::new(10 + i, 10),
+                },
+            ))
+            .await
+            .unwrap();
+            // One tick's answer, then whatever else arrives before the next.
+            frames.push(c.recv_timeout(WAIT).await.unwrap());
+            while let Ok(m) = c.recv_timeout(Duration::from_millis(20)).await {
+                frames.push(m);
+            }
+        }
+        assert!(
+            !frames
+                .iter()
+                .any(|m| matches!(m, ServerMessage::Ack { .. })),
+            "{codec:?}: no ack frame for a move the delta acknowledges: {frames:?}"
+        );
+        let mut acked: Vec<u64> = frames
+            .iter()
+            .flat_map(|m| match m {
+                ServerMessage::Delta(d) => c.acknowledged_by(d).collect(),
+                _ => Vec::new(),
+            })
+            .filter(|s| moves.contains(s))
+            .collect();
+        acked.sort_unstable();
+        assert_eq!(acked, moves, "{codec:?}: every move acknowledged once");
+        assert!(
+            frames.iter().all(|m| matches!(m, ServerMessage::Delta(_))),
+            "{codec:?}: one delta a tick and nothing else: {frames:?}"
+        );
+
+        let seq = c.next_seq();
+        c.send(&ClientMessage::intent(
+            seq,
+            Intent::SaveFormation {
+                name: "f".into(),
+                key: format!("k{codec:?}"),
+            },
+        ))
+        .await
+        .unwrap();
+        let mut saw_ack = false;
+        while !saw_ack {
+            match c.recv_timeout(WAIT).await.unwrap() {
+                ServerMessage::Ack { seq: s } => saw_ack = s == seq,
+                ServerMessage::Delta(d) => {
+                    for e in &d.events {
+                        if e.origin.member == Some(me.member) {
+                            assert_eq!(e.origin.seq, None, "a durable save's event carries no seq");
+                        }
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

@@ -8,8 +8,8 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tickroom_protocol::{
-    ClientMessage, Codec, DecodeError, ErrorBody, Limits, MemberId, ModeValue, PROTOCOL_VERSION,
-    RoomConfig, RoomId, RoomState, ServerMessage, TeamId,
+    ClientMessage, Codec, DecodeError, Delta, ErrorBody, Limits, MemberId, ModeValue,
+    PROTOCOL_VERSION, RoomConfig, RoomId, RoomState, ServerMessage, TeamId,
 };
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -90,6 +90,8 @@ pub struct QuicTarget {
 pub struct Client {
     /// After a resume: the seat, as the room's `joined` gave it back.
     pub resumed: Option<Joined>,
+    /// The seat this client holds (from its last `joined`).
+    pub member: Option<MemberId>,
     /// Why a requested resume failed (the session started afresh instead).
     pub resume_error: Option<ErrorBody>,
     codec: Codec,
@@ -322,6 +324,7 @@ impl Client {
         let resuming = options.resume.is_some();
         let mut client = Client {
             resumed: None,
+            member: None,
             resume_error: None,
             codec,
             transport,
@@ -492,6 +495,28 @@ impl Client {
 
     /// Reads the next server message off the socket (not the inbox).
     async fn read(&mut self) -> Result<ServerMessage, ClientError> {
+        let msg = self.read_frame().await?;
+        match &msg {
+            ServerMessage::Joined { member, .. } => self.member = Some(*member),
+            ServerMessage::Welcome { .. } => self.member = None,
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// The requests of this client a delta acknowledges: an applied
+    /// request's events carry its member and seq in their origin, and no
+    /// `ack` frame comes for it (protocol 2: one frame per tick).
+    pub fn acknowledged_by<'a>(&self, delta: &'a Delta) -> impl Iterator<Item = u64> + 'a {
+        let me = self.member;
+        delta
+            .events
+            .iter()
+            .filter(move |e| me.is_some() && e.origin.member == me)
+            .filter_map(|e| e.origin.seq)
+    }
+
+    async fn read_frame(&mut self) -> Result<ServerMessage, ClientError> {
         let codec = self.codec;
         let limits = self.limits;
         match &mut self.transport {
@@ -546,16 +571,35 @@ impl Client {
         msg: &ClientMessage,
     ) -> Result<ServerMessage, ClientError> {
         self.send(msg).await?;
+        self.reply_to(seq).await
+    }
+
+    /// Waits for the answer to request `seq`: its `ack`, `reject`,
+    /// `room_created` or `joined`, or the delta that acknowledges it (then
+    /// an `ack` is returned and the delta stays queued for [`Client::recv`]).
+    /// Everything else that arrives meanwhile stays queued too.
+    pub async fn reply_to(&mut self, seq: u64) -> Result<ServerMessage, ClientError> {
         let limit = self.reply_timeout;
         let wait = async {
             let mut held = VecDeque::new();
+            // What arrived before this call and is still queued counts too.
+            let mut queued = std::mem::take(&mut self.inbox);
             let reply = loop {
-                let m = self.read().await?;
+                let m = match queued.pop_front() {
+                    Some(m) => m,
+                    None => self.read().await?,
+                };
                 let matches = match &m {
                     ServerMessage::Ack { seq: s }
                     | ServerMessage::Reject { seq: s, .. }
                     | ServerMessage::RoomCreated { seq: s, .. } => *s == seq,
                     ServerMessage::Joined { seq: s, .. } => *s == Some(seq),
+                    // Acknowledged by the delta: the caller gets an ack and
+                    // the delta stays in the inbox for `recv`.
+                    ServerMessage::Delta(d) if self.acknowledged_by(d).any(|s| s == seq) => {
+                        held.push_back(m);
+                        break ServerMessage::Ack { seq };
+                    }
                     _ => false,
                 };
                 if matches {
@@ -563,6 +607,7 @@ impl Client {
                 }
                 held.push_back(m);
             };
+            held.extend(queued);
             self.inbox.extend(held);
             Ok(reply)
         };

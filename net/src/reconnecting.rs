@@ -232,6 +232,18 @@ impl ReconnectingClient {
     }
 
     fn on_message(&mut self, msg: ServerMessage) {
+        // Requests the delta acknowledges (their events carry their seq).
+        if let (ServerMessage::Delta(d), Some(inner)) = (&msg, self.inner.as_ref()) {
+            let acked: Vec<u64> = inner.acknowledged_by(d).collect();
+            for seq in acked {
+                if self.in_flight.remove(&seq).is_some() {
+                    self.events.push_back(Event::Resolved {
+                        seq,
+                        resolution: Resolution::Acked,
+                    });
+                }
+            }
+        }
         let resolved = match &msg {
             ServerMessage::Ack { seq } => Some((*seq, Resolution::Acked)),
             ServerMessage::Reject {

@@ -31,7 +31,7 @@ mod systems;
 pub use input::{AdminAction, Input, InputKind, Outcome};
 pub use mode::{Actor, Applied, Mode, ModeData, RoomChange, RoomCtx, TickSet, Viewer, Who};
 pub use registry::{ModeEntry, ModeHandle, ModeRef, Modes, mode};
-pub use resources::Member;
+pub use resources::{Audience, Member};
 pub use room::{FrozenRoom, LogRecord, Room, TickOutput};
 pub use snapshot::{
     EngineState, SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotHeader, hash_of_snapshot,

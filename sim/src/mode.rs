@@ -184,6 +184,18 @@ pub trait Mode: Send + Sync + Sized + 'static {
         None
     }
 
+    /// True when the mode hides anything from some members (then every
+    /// delta is filtered per member by the events' audiences, and members
+    /// that do not [`Mode::sees_all`] get no state hash, which would let
+    /// them guess hidden state).
+    const HIDES: bool = false;
+
+    /// Whether `member` sees the whole room (the director; everyone in a
+    /// mode that hides nothing).
+    fn sees_all(_world: &World, _member: MemberId) -> bool {
+        true
+    }
+
     /// The state as `viewer` may see it.
     fn view(world: &World, viewer: Viewer) -> Self::View;
 
@@ -311,13 +323,25 @@ impl RoomCtx<'_> {
         &mut self.rng.0
     }
 
-    /// Stages one of the mode's events for the mutation being applied.
+    /// Stages one of the mode's events for the mutation being applied:
+    /// every member sees it.
     pub fn emit(&mut self, event: impl ModeValue) {
-        self.out.staged.push(Event::game(event));
+        self.out.staged.push((Event::game(event), None));
+    }
+
+    /// Stages an event only `audience` may see (hidden information: no
+    /// frame to anyone else contains it). Sorted or not, repeated or not.
+    pub fn emit_to(&mut self, audience: impl IntoIterator<Item = MemberId>, event: impl ModeValue) {
+        let mut members: Vec<MemberId> = audience.into_iter().collect();
+        members.sort_unstable();
+        members.dedup();
+        self.out
+            .staged
+            .push((Event::game(event), Some(members.into())));
     }
 
     pub(crate) fn emit_room(&mut self, event: DomainEvent) {
-        self.out.staged.push(Event::Room(event));
+        self.out.staged.push((Event::Room(event), None));
     }
 
     /// WRONG_PHASE unless the room is in one of `allowed`.

@@ -112,6 +112,11 @@ impl Roster {
     }
 }
 
+/// The members who may see an event: the mode names them (a private roll:
+/// the roller and the director). Shared, not copied, between the delta's
+/// fan-out groups.
+pub type Audience = std::sync::Arc<[MemberId]>;
+
 /// The inputs of the tick being processed, in arrival order.
 #[derive(Debug, Default)]
 pub struct Inbox(pub Vec<Input>);
@@ -121,19 +126,26 @@ pub struct Inbox(pub Vec<Input>);
 pub struct Outbox {
     pub events: Vec<EventRecord>,
     pub outcomes: Vec<Outcome>,
-    /// Events of the mutation being applied, before the version bump stamps them.
-    pub staged: Vec<Event>,
+    /// Events of the mutation being applied, before the version bump
+    /// stamps them, with who may see each (`None`: everyone).
+    pub staged: Vec<(Event, Option<Audience>)>,
+    /// The events of `events` not everyone may see: (index, audience).
+    pub restricted: Vec<(usize, Audience)>,
     pub state_hash: Option<StateHash>,
 }
 
 impl Outbox {
     /// Stamps the staged events with their origin and the room version.
     pub fn emit_staged(&mut self, origin: Origin, version: u64) {
-        self.events
-            .extend(self.staged.drain(..).map(|event| EventRecord {
+        for (event, audience) in self.staged.drain(..) {
+            if let Some(a) = audience {
+                self.restricted.push((self.events.len(), a));
+            }
+            self.events.push(EventRecord {
                 origin,
                 version,
                 event,
-            }));
+            });
+        }
     }
 }

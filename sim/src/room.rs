@@ -25,6 +25,9 @@ pub struct TickOutput {
     pub inputs: Vec<Input>,
     /// One outcome per input, in the same order: the acks and rejections.
     pub outcomes: Vec<Outcome>,
+    /// The delta's events not every member may see, by index, with who may
+    /// (empty in a mode that hides nothing).
+    pub restricted: Vec<(usize, crate::resources::Audience)>,
 }
 
 /// One input with its outcome, as the persistence layer logs it.
@@ -137,6 +140,8 @@ pub(crate) trait AnyRoom: Send + Sync {
     fn tick(&self) -> u64;
     fn state_hash(&self) -> StateHash;
     fn game_view(&self, viewer: Viewer) -> Payload;
+    fn hides(&self) -> bool;
+    fn sees_all(&self, member: MemberId) -> bool;
     fn snapshot(&self, epoch: u32) -> Vec<u8>;
 }
 
@@ -162,18 +167,20 @@ impl<M: Mode> AnyRoom for GameRoom<M> {
                 delta: None,
                 inputs,
                 outcomes: Vec::new(),
+                restricted: Vec::new(),
             };
         }
         self.world.resource_mut::<Boxed<Inbox>>().0 = inputs;
         self.schedule.run(&mut self.world);
         self.refresh_next_due();
         let inputs = std::mem::take(&mut self.world.resource_mut::<Boxed<Inbox>>().0);
-        let (events, outcomes, state_hash) = {
+        let (events, outcomes, state_hash, restricted) = {
             let mut out = self.world.resource_mut::<Boxed<Outbox>>();
             (
                 std::mem::take(&mut out.events),
                 std::mem::take(&mut out.outcomes),
                 out.state_hash.take(),
+                std::mem::take(&mut out.restricted),
             )
         };
         let meta = self.meta();
@@ -190,6 +197,7 @@ impl<M: Mode> AnyRoom for GameRoom<M> {
             delta,
             inputs,
             outcomes,
+            restricted,
         }
     }
 
@@ -226,6 +234,14 @@ impl<M: Mode> AnyRoom for GameRoom<M> {
 
     fn snapshot(&self, epoch: u32) -> Vec<u8> {
         Canonical::<M>::read(&self.world).encode(epoch)
+    }
+
+    fn hides(&self) -> bool {
+        M::HIDES
+    }
+
+    fn sees_all(&self, member: MemberId) -> bool {
+        !M::HIDES || M::sees_all(&self.world, member)
     }
 }
 
@@ -364,9 +380,26 @@ impl Room {
         self.state_for(Viewer::All)
     }
 
-    /// The whole room as `viewer` may see it: what a joiner is sent.
+    /// True when the room's mode hides anything from some members.
+    pub fn hides(&self) -> bool {
+        self.inner.hides()
+    }
+
+    /// Whether `member` sees the whole room (and so its state hash).
+    pub fn sees_all(&self, member: MemberId) -> bool {
+        self.inner.sees_all(member)
+    }
+
+    /// The whole room as `viewer` may see it: what a joiner is sent. A
+    /// member who does not see everything gets no state hash (it could
+    /// tell hidden state apart): zero.
     pub fn state_for(&self, viewer: Viewer) -> RoomState {
         let meta = self.meta();
+        let hash = match viewer {
+            Viewer::Member(m) if !self.sees_all(m) => StateHash(0),
+            Viewer::Nobody if self.hides() => StateHash(0),
+            _ => self.state_hash(),
+        };
         RoomState {
             tick: meta.tick,
             version: meta.version,
@@ -375,7 +408,7 @@ impl Room {
             archive_at: meta.archive_at,
             host: self.roster().host(),
             members: self.roster().members.values().map(|m| m.view()).collect(),
-            state_hash: self.state_hash(),
+            state_hash: hash,
             game: self.inner.game_view(viewer),
         }
     }

@@ -5,6 +5,7 @@ use super::body::RoomBody;
 use super::journal::{Journal, StoreOutbox};
 use super::seat_seqs::SeatSeqs;
 use super::shard::{ShardSettings, reject};
+use super::views::TickView;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,7 +15,7 @@ use tickroom_protocol::{
     ClientMessage, Codec, CursorPos, ErrorBody, ErrorCode, MemberId, Pos, RoomConfig, RoomId,
     ServerMessage,
 };
-use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room};
+use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, Viewer};
 
 pub struct RoomSlot {
     body: RoomBody,
@@ -696,6 +697,24 @@ impl RoomSlot {
             let _ = reply.send(result);
         }
 
+        // Applied durable requests: acknowledged once their write commits.
+        let durable: BTreeSet<(MemberId, u64)> = out
+            .inputs
+            .iter()
+            .zip(&out.outcomes)
+            .filter(|(i, o)| {
+                matches!(o, Outcome::Applied | Outcome::Duplicate)
+                    && matches!(&i.kind, InputKind::Intent(p) if self.is_durable(p))
+            })
+            .filter_map(|(i, _)| i.member.zip(i.seq))
+            .collect();
+        let view = TickView::new(
+            self.body.live(),
+            out.delta.clone(),
+            &out.restricted,
+            self.members.keys().copied(),
+            &durable,
+        );
         let mut joined_now = BTreeSet::new();
         let mut state = None;
         let mut durable_acks = Vec::new();
@@ -737,9 +756,7 @@ impl RoomSlot {
                         member: *member,
                         config: self.body.config().clone(),
                         epoch: self.body.epoch(),
-                        state: state
-                            .get_or_insert_with(|| self.body.live().state())
-                            .clone(),
+                        state: snapshot_for(self.body.live(), &mut state, *member),
                     }
                 }
                 Outcome::Applied if resume => {
@@ -748,9 +765,7 @@ impl RoomSlot {
                         continue;
                     }
                     joined_now.insert(conn.id);
-                    let snapshot = state
-                        .get_or_insert_with(|| self.body.live().state())
-                        .clone();
+                    let snapshot = snapshot_for(self.body.live(), &mut state, m);
                     held.flush(&conn, settings);
                     self.welcome_back(&conn, m, snapshot, settings);
                     continue;
@@ -758,6 +773,16 @@ impl RoomSlot {
                 Outcome::Rejected(_) if resume => {
                     held.flush(&conn, settings);
                     Self::resume_failed(&conn, settings);
+                    continue;
+                }
+                // The delta this member gets acknowledges it: an event with
+                // its origin (one frame per tick, not an ack and a delta).
+                Outcome::Applied
+                    if !matches!(input.kind, InputKind::Leave)
+                        && input.member.is_some_and(|m| {
+                            view.acknowledges(m, seq) && self.members.contains_key(&m)
+                        }) =>
+                {
                     continue;
                 }
                 Outcome::Applied | Outcome::Duplicate
@@ -831,16 +856,13 @@ impl RoomSlot {
         for (member, conn) in std::mem::take(&mut self.taken_over) {
             if self.seats.get(&conn.id) == Some(&member) {
                 joined_now.insert(conn.id);
-                let snapshot = state
-                    .get_or_insert_with(|| self.body.live().state())
-                    .clone();
+                let snapshot = snapshot_for(self.body.live(), &mut state, member);
                 held.flush(&conn, settings);
                 self.welcome_back(&conn, member, snapshot, settings);
             }
         }
         self.last_tick_idle =
             out.inputs.is_empty() && out.delta.is_none() && self.cursors.is_empty();
-        let delta = out.delta.map(ServerMessage::Delta);
         let cursors = (!self.cursors.is_empty()).then(|| ServerMessage::Cursors {
             room: self.body.id().clone(),
             cursors: std::mem::take(&mut self.cursors)
@@ -852,7 +874,7 @@ impl RoomSlot {
         self.fan_out(
             &arrivals,
             held,
-            delta.as_ref(),
+            &view,
             cursors.as_ref(),
             &joined_now,
             settings,
@@ -870,22 +892,24 @@ impl RoomSlot {
         &self,
         arrivals: &[MemberId],
         mut held: Held,
-        delta: Option<&ServerMessage>,
+        view: &TickView,
         cursors: Option<&ServerMessage>,
         joined_now: &BTreeSet<ConnId>,
         settings: &ShardSettings,
     ) {
-        if held.0.is_empty() && delta.is_none() && cursors.is_none() {
+        if held.0.is_empty() && view.groups() == 0 && cursors.is_none() {
             // An idle tick: nothing to visit members for.
             return;
         }
-        let mut deltas = SharedFrames::default();
+        let mut deltas: Vec<SharedFrames> = (0..view.groups())
+            .map(|_| SharedFrames::default())
+            .collect();
         let mut cursor_frames = SharedFrames::default();
         for conn in waited_longest_first(arrivals, &self.members) {
             held.flush(conn, settings);
-            if let Some(msg) = delta
+            if let Some((group, msg)) = view.delta_for(self.seats.get(&conn.id).copied())
                 && !joined_now.contains(&conn.id)
-                && let Some(frame) = deltas.get(conn.codec, msg, true)
+                && let Some(frame) = deltas[group].get(conn.codec, msg, true)
             {
                 count(conn.push(frame), settings);
             }
@@ -933,6 +957,19 @@ fn waited_longest_first<'a, T>(
             .map(|(_, conn)| conn),
     );
     order
+}
+
+/// The room as `member` may see it: one copy for everyone in a mode that
+/// hides nothing, the member's own view in one that does.
+fn snapshot_for(
+    room: &Room,
+    cache: &mut Option<tickroom_protocol::RoomState>,
+    member: MemberId,
+) -> tickroom_protocol::RoomState {
+    if room.hides() {
+        return room.state_for(Viewer::Member(member));
+    }
+    cache.get_or_insert_with(|| room.state()).clone()
 }
 
 /// Replies encoded and waiting for the tick's fan-out, by connection.

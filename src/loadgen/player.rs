@@ -360,6 +360,8 @@ impl Player<'_> {
                         continue;
                     }
                     if let Some((class, sent)) = self.pending.remove(&seq) {
+                        // The echo acknowledges the request (protocol 2).
+                        self.tally.acks += 1;
                         self.tally.echoed(class);
                         self.tally.record(class, micros(now - sent));
                     }
