@@ -32,6 +32,29 @@ pub use input::{AdminAction, Input, InputKind, Outcome};
 pub use mode::{Actor, Applied, Mode, ModeData, RoomChange, RoomCtx, TickSet, Viewer, Who};
 pub use registry::{ModeEntry, ModeHandle, ModeRef, Modes, mode};
 pub use resources::{Audience, Member};
+
+/// The seats of a room's world, for a mode's `view` and `sees_all` (which
+/// get the world, not a [`RoomCtx`]).
+pub mod seats {
+    use crate::resources::{Boxed, Member, Roster};
+    use bevy_ecs::world::World;
+    use tickroom_protocol::MemberId;
+
+    /// The seat `id`, if it is in the room.
+    pub fn member(world: &World, id: MemberId) -> Option<&Member> {
+        world.resource::<Boxed<Roster>>().members.get(&id)
+    }
+
+    /// The host, if the room has one.
+    pub fn host(world: &World) -> Option<MemberId> {
+        world.resource::<Boxed<Roster>>().host()
+    }
+
+    /// Every seat, in member id order.
+    pub fn members(world: &World) -> impl Iterator<Item = &Member> {
+        world.resource::<Boxed<Roster>>().members.values()
+    }
+}
 pub use room::{FrozenRoom, LogRecord, Room, TickOutput};
 pub use snapshot::{
     EngineState, SNAPSHOT_FORMAT_VERSION, SnapshotError, SnapshotHeader, hash_of_snapshot,

@@ -4,7 +4,7 @@
 use super::param::{BoardParam, Stages};
 use crate::mode::{Actor, RoomCtx};
 use tickroom_protocol::board::{ChatLine, Event};
-use tickroom_protocol::{ErrorBody, ErrorCode, Phase};
+use tickroom_protocol::{ErrorBody, Phase};
 
 pub(crate) struct Post<'a> {
     pub text: &'a str,
@@ -13,26 +13,7 @@ pub(crate) struct Post<'a> {
 impl Stages for Post<'_> {
     fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
         c.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired], "chat")?;
-        let max = usize::from(b.config().max_chat_chars);
-        let chars = self.text.chars().count();
-        if chars > max {
-            return Err(ErrorBody::new(
-                ErrorCode::FieldTooLong,
-                format!("chat text has {chars} characters, more than {max}"),
-            )
-            .with("field", "text")
-            .with("len", chars)
-            .with("max", max));
-        }
-        let control = |c: char| c.is_control() && c != '\n' && c != '\t';
-        if self.text.trim().is_empty() || self.text.chars().any(control) {
-            return Err(ErrorBody::new(
-                ErrorCode::InvalidArgument,
-                "chat text must be non-blank and free of control characters",
-            )
-            .with("field", "text"));
-        }
-        Ok(())
+        crate::names::check_chat(self.text, usize::from(b.config().max_chat_chars))
     }
     fn authorize(&self, _: &RoomCtx, _: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         actor.seat().map(drop)

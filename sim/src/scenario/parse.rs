@@ -119,6 +119,9 @@ pub(crate) enum Check {
     State(String, serde_json::Value),
     /// `expect event NAME`: an event with this tag in this tick's delta.
     Event(String),
+    /// `expect view CLIENT POINTER VALUE`: like `state`, in the room as
+    /// that client's seat may see it (a mode that hides things).
+    View(String, String, serde_json::Value),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -734,6 +737,12 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
             Check::State(pointer.to_owned(), value)
         }
         (Some("event"), _) => Check::Event(arg(1).unwrap_or_default().to_owned()),
+        (Some("view"), _) => {
+            let pointer = arg(2).ok_or_else(|| err(n, "expected `view CLIENT POINTER VALUE`"))?;
+            let text = words::decode(arg(3).unwrap_or_default()).map_err(|m| err(n, m))?;
+            let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+            Check::View(name(1)?, pointer.to_owned(), value)
+        }
         _ => return Err(err(n, format!("unknown expectation `{}`", w.join(" ")))),
     };
     let words = match &check {
@@ -751,7 +760,7 @@ fn parse_check(n: usize, w: &[&str]) -> Result<Check, ParseError> {
         | Check::MemberAbsent(_)
         | Check::Released(..)
         | Check::State(..) => 3,
-        Check::MemberTeam(..) | Check::MemberRole(..) | Check::RollDice(..) => 4,
+        Check::MemberTeam(..) | Check::MemberRole(..) | Check::RollDice(..) | Check::View(..) => 4,
         Check::PieceAt(..) | Check::RollWithin(..) => 5,
     };
     if w.len() != words {

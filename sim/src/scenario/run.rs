@@ -265,8 +265,9 @@ fn execute(s: &Scenario, with_restores: bool) -> Execution {
         let Some(script) = script else { continue };
         if !script.expects.is_empty() {
             let state = room.state();
+            let view = |m: MemberId| room.state_for(crate::Viewer::Member(m));
             for e in &script.expects {
-                if let Err(m) = check(&e.check, &state, out.delta.as_ref(), &clients) {
+                if let Err(m) = check(&e.check, &state, out.delta.as_ref(), &clients, &view) {
                     failures.push(format!("line {} (tick {tick}): {m}", e.line));
                 }
             }
@@ -296,6 +297,7 @@ fn check(
     state: &RoomState,
     delta: Option<&Delta>,
     clients: &Clients,
+    view: &dyn Fn(MemberId) -> RoomState,
 ) -> Result<(), String> {
     let who = |name: &str| -> Result<MemberId, String> {
         clients
@@ -485,6 +487,18 @@ fn check(
                 .pointer(pointer)
                 .ok_or_else(|| format!("the state has nothing at {pointer}"))?;
             expect(got == want, format!("{pointer} = {want}"), got.to_string())
+        }
+        Check::View(name, pointer, want) => {
+            let seen = view(who(name)?);
+            let json = serde_json::to_value(&seen).map_err(|e| e.to_string())?;
+            let got = json
+                .pointer(pointer)
+                .ok_or_else(|| format!("{name} sees nothing at {pointer}"))?;
+            expect(
+                got == want,
+                format!("{name} sees {pointer} = {want}"),
+                got.to_string(),
+            )
         }
         Check::Event(name) => {
             let tags: Vec<String> = events()
