@@ -19,6 +19,11 @@ use tickroom_sim::{AdminAction, Input, InputKind, Outcome, Room, Viewer};
 
 pub struct RoomSlot {
     body: RoomBody,
+    /// Set when the room's mode panicked: the room no longer ticks, every
+    /// request to it is answered with this `INTERNAL` (one trace id, on
+    /// the log line with the cause), and nothing of it is stored after its
+    /// last good tick, so a restart rebuilds it from the store.
+    stopped: Option<ErrorBody>,
     pub period: Duration,
     /// Unlisted; joined by id.
     pub private: bool,
@@ -119,6 +124,7 @@ impl RoomSlot {
     fn with_room(room: Room, private: bool, grace_ms: u64, journal: Journal) -> RoomSlot {
         let period = Duration::from_secs(1) / u32::from(room.config().tick_rate_hz.max(1));
         RoomSlot {
+            stopped: None,
             clock: Arc::new(RoomClock::new(room.tick(), period)),
             next_at: std::time::Instant::now() + period,
             scheduled: None,
@@ -160,6 +166,9 @@ impl RoomSlot {
     /// falls due (a timer or lock expiry, a grace period's end, a snapshot),
     /// `Some(None)` if nothing ever does.
     fn quiet_until(&mut self, settings: &ShardSettings) -> Option<Option<u64>> {
+        if self.stopped.is_some() {
+            return Some(None);
+        }
         let busy = !self.last_tick_idle
             || !self.pending.is_empty()
             || !self.taken_over.is_empty()
@@ -233,7 +242,7 @@ impl RoomSlot {
         settings: &ShardSettings,
         outbox: &mut StoreOutbox,
     ) -> Option<Option<std::time::Instant>> {
-        if self.parked_since != Some(since) || self.body.is_frozen() {
+        if self.parked_since != Some(since) || self.body.is_frozen() || self.stopped.is_some() {
             return None;
         }
         self.snapshot_if_changed(settings, outbox);
@@ -269,6 +278,10 @@ impl RoomSlot {
     /// True once the room has had no seat and nothing pending for `ttl`:
     /// it can be unloaded.
     pub fn idle_for(&mut self, ttl: Duration, now: std::time::Instant) -> bool {
+        if self.stopped.is_some() {
+            // Kept as it is (its stored history is whole) until a restart.
+            return false;
+        }
         let empty =
             self.body.member_count() == 0 && self.pending.is_empty() && self.taken_over.is_empty();
         if !empty {
@@ -336,6 +349,9 @@ impl RoomSlot {
     /// when the seat is in its grace period, or by taking it over from a
     /// connection that has not noticed it is dead.
     pub fn resume(&mut self, conn: Arc<ConnHandle>, settings: &ShardSettings) {
+        if self.stopped.is_some() {
+            return Self::resume_failed(&conn, settings);
+        }
         let user = conn.identity().map(|i| i.user).unwrap_or_default();
         let Some(seat) = self.body.live().member_by_user(&user) else {
             return Self::resume_failed(&conn, settings);
@@ -442,6 +458,16 @@ impl RoomSlot {
     }
 
     pub fn submit(&mut self, conn: Arc<ConnHandle>, msg: ClientMessage, settings: &ShardSettings) {
+        if let Some(e) = &self.stopped {
+            if matches!(msg, ClientMessage::JoinRoom { .. }) {
+                conn.set_room(None);
+            }
+            match msg.seq() {
+                Some(seq) => Self::reply(&conn, &reject(seq, e.clone()), settings),
+                None => {}
+            }
+            return;
+        }
         if let Some(e) = self.store_refusal(&msg, settings) {
             settings.stats.rejected(e.code);
             if matches!(msg, ClientMessage::JoinRoom { .. }) && !self.seats.contains_key(&conn.id) {
@@ -529,6 +555,61 @@ impl RoomSlot {
         }
     }
 
+    /// The room's mode panicked in a tick: nothing of that tick is applied
+    /// or stored. Its requests, its admin actions and its members are told
+    /// `INTERNAL` (with the trace id of the log line that has the cause);
+    /// the members leave it; it stays, stopped, until a restart rebuilds it
+    /// from the store.
+    fn stop(
+        &mut self,
+        panic: &(dyn std::any::Any + Send),
+        seqs: &[Option<u64>],
+        reply_to: Vec<Option<ReplyTo>>,
+        settings: &ShardSettings,
+    ) {
+        let cause = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        let error = super::trace::internal_error(
+            "the room's game mode failed; nothing of this tick was applied and the room is stopped",
+            format_args!(
+                "room {} ({} mode) panicked at tick {}: {cause}",
+                self.body.id(),
+                self.body.mode().name(),
+                self.body.tick() + 1
+            ),
+        );
+        for (to, seq) in reply_to.into_iter().zip(seqs) {
+            let Some(ReplyTo { conn, .. }) = to else {
+                continue;
+            };
+            match seq {
+                Some(seq) => Self::reply(&conn, &reject(*seq, error.clone()), settings),
+                None => Self::resume_failed(&conn, settings),
+            }
+        }
+        for (_, reply) in std::mem::take(&mut self.admin_replies) {
+            let _ = reply.send(Err(error.clone()));
+        }
+        let notice = ServerMessage::Error {
+            code: error.code,
+            message: error.message.clone(),
+            details: error.details.clone(),
+        };
+        for (_, conn) in std::mem::take(&mut self.members) {
+            Self::reply(&conn, &notice, settings);
+            conn.set_room_clock(None);
+            conn.set_room(None);
+        }
+        self.seats.clear();
+        self.grace.clear();
+        self.cursors.clear();
+        self.taken_over.clear();
+        self.stopped = Some(error);
+    }
+
     /// Whether the room's mode acknowledges this intent only once durable.
     fn is_durable(&self, intent: &tickroom_protocol::Payload) -> bool {
         let intents = self.body.mode().intents();
@@ -564,6 +645,9 @@ impl RoomSlot {
     }
 
     pub fn snapshot_now(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
+        if self.stopped.is_some() {
+            return;
+        }
         if let Some(policy) = &settings.store {
             self.journal.snapshot(self.body.live(), policy, outbox);
         }
@@ -583,6 +667,9 @@ impl RoomSlot {
     /// Writes a snapshot if the room changed since its last one (before it
     /// is unloaded, or at shutdown).
     pub fn snapshot_if_changed(&mut self, settings: &ShardSettings, outbox: &mut StoreOutbox) {
+        if self.stopped.is_some() {
+            return;
+        }
         if let Some(policy) = &settings.store {
             self.journal
                 .snapshot_if_changed(self.body.live(), policy, outbox);
@@ -609,6 +696,10 @@ impl RoomSlot {
         settings: &ShardSettings,
     ) {
         use super::admin::{AdminReply, KickTarget, RoomDetail, RoomOp};
+        if let Some(e) = &self.stopped {
+            let _ = reply.send(Err(e.clone()));
+            return;
+        }
         let action = match op {
             RoomOp::Get => {
                 let detail = RoomDetail {
@@ -674,7 +765,18 @@ impl RoomSlot {
         let inputs = std::mem::take(&mut self.pending);
         let traces = std::mem::take(&mut self.traces);
         let reply_to = std::mem::take(&mut self.reply_to);
-        let out = self.body.live().step(inputs);
+        if self.stopped.is_some() {
+            return;
+        }
+        let seqs: Vec<Option<u64>> = inputs.iter().map(|i| i.seq).collect();
+        // A mode's code runs inside `step`: a panic there stops this room,
+        // not the tick thread and every other room on it.
+        let room = self.body.live();
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| room.step(inputs)));
+        let out = match stepped {
+            Ok(out) => out,
+            Err(panic) => return self.stop(&*panic, &seqs, reply_to, settings),
+        };
         self.clock.set(out.tick);
         self.journal.seqs.note_tick(&out);
         for (index, reply) in std::mem::take(&mut self.admin_replies) {
