@@ -33,6 +33,10 @@ mod cli;
 
 pub use tickroom_sim::{Mode, Modes};
 
+/// Who sees which delta of a tick (for the views benchmark).
+#[doc(hidden)]
+pub use crate::driver::views::TickView;
+
 /// A Tickroom server with the game modes it serves.
 pub struct Server;
 

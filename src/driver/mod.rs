@@ -12,7 +12,7 @@ mod shard;
 mod slot;
 pub mod stats;
 pub mod trace;
-mod views;
+pub mod views;
 
 pub use router::{RoomRouter, shard_index};
 pub use shard::{Census, ShardInit, ShardSettings, spawn_shards};
