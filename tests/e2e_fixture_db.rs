@@ -1,14 +1,19 @@
 //! A database written by an earlier build opens, migrates, recovers and
 //! replays under this one, with every hash that build stored checked.
 //!
-//! `tests/fixtures/tickroom-772d0fa.db` was written by the build of commit
-//! 772d0fa (schema 3, packed log format 1, no seat seqs beside snapshots),
-//! killed with SIGKILL mid-session so recovery has a log tail to replay; its
-//! rooms hold moves, locks, a formation saved and applied, dice, chat and a
-//! started match. `tests/fixtures/tickroom-772d0fa.json` holds what its
-//! clients last saw. To write such a fixture with another build:
-//! `FIXTURE_WRITE_WITH=/path/to/that/tickroom FIXTURE_NAME=tickroom-<rev>
-//! cargo nextest run --test e2e_fixture_db --run-ignored all`.
+//! Each fixture was written by the build of a commit, killed with SIGKILL
+//! mid-session so recovery has a log tail to replay; its rooms hold moves,
+//! locks, a formation saved and applied, dice, chat and a started match, and
+//! its `.json` holds what its clients last saw:
+//! - `tickroom-772d0fa`: schema 3, packed log format 1, no seat seqs beside
+//!   snapshots;
+//! - `tickroom-2d837ef`: the last build before game modes (schema 4, log
+//!   format 2, protocol 1, snapshot format 1, no mode recorded per room).
+//!
+//! To write such a fixture with another build, from that build's own tree
+//! (its client speaks its protocol): `FIXTURE_WRITE_WITH=/path/to/tickroom
+//! FIXTURE_NAME=tickroom-<rev> cargo nextest run --test e2e_fixture_db
+//! --run-ignored all`, then copy the two files here.
 
 mod support;
 
@@ -140,12 +145,21 @@ async fn write_a_fixture_database_with_another_build() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_of_the_previous_build_opens_recovers_and_replays() {
+async fn a_database_of_an_earlier_build_opens_recovers_and_replays() {
+    opens_recovers_and_replays(NAME).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_last_build_before_modes_opens_recovers_and_replays() {
+    opens_recovers_and_replays("tickroom-2d837ef").await;
+}
+
+async fn opens_recovers_and_replays(name: &str) {
     let seen: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture(NAME, "json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture(name, "json")).unwrap()).unwrap();
     let data = support::fresh_data_dir();
     std::fs::create_dir_all(&data).unwrap();
-    std::fs::copy(fixture(NAME, "db"), data.join("tickroom.db")).unwrap();
+    std::fs::copy(fixture(name, "db"), data.join("tickroom.db")).unwrap();
     let mut server = Server::start_in(data.clone(), &[], |c| c);
     let recovered = &server.recovered["recovered"];
     assert_eq!(recovered["rooms"], 2, "{recovered}");
@@ -186,6 +200,14 @@ async fn a_database_of_the_previous_build_opens_recovers_and_replays() {
         support::board(&joined.state).formations,
         vec!["wedge".to_string()]
     );
+    // Stored before modes: board rooms of version 1, and so recorded.
+    assert_eq!(joined.config.mode, "board");
+    let (status, text) = support::http_get(&server.http, "/api/v1/history").await;
+    assert_eq!(status, 200, "{text}");
+    let history: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for room in history["rooms"].as_array().unwrap() {
+        assert_eq!((room["mode"].as_str(), room["mode_version"].as_u64()), (Some("board"), Some(1)));
+    }
     drop(q);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(server.terminate(Duration::from_secs(20)).is_some());
