@@ -77,7 +77,7 @@ async fn ok(c: &mut Client, intent: Intent) {
 #[tokio::test]
 async fn fog_hides_tokens_from_players_at_the_wire_in_every_codec() {
     ModeCode::register(<tickroom_tabletop::Tabletop as tickroom_sim::Mode>::ERROR_CODES).unwrap();
-    let server = Server::start(&[("TICKROOM_NET_RATE_ACTIONS_PER_10S", "1000")]);
+    let mut server = Server::start(&[("TICKROOM_NET_RATE_ACTIONS_PER_10S", "1000")]);
     let room = RoomId::from("table");
     let mut dm = Client::connect(&server.ws, Codec::Json).await.unwrap();
     dm.create_room(Some(room.clone()), tabletop(), false)
@@ -280,4 +280,14 @@ async fn fog_hides_tokens_from_players_at_the_wire_in_every_codec() {
     let (status, text) = support::http(&server.http, "GET", "/api/v1/history/table", &[], "").await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains(SECRET));
+
+    // The room replays from its log with every stored hash checked, and
+    // exports to a scenario file that the stock binary runs.
+    drop((dm, p1, p2, late));
+    server.terminate(Duration::from_secs(10));
+    let out = support::replay(&server.db_path(), "table");
+    assert!(out.contains("\"hashes_checked\""), "{out}");
+    let scenario = support::export_and_run(&server.db_path(), "table");
+    assert!(scenario.contains("\nmode tabletop\n"), "{scenario}");
+    assert!(scenario.contains("set_initiative order="), "{scenario}");
 }

@@ -475,3 +475,35 @@ fn lock_rejections_are_the_codes_the_protocol_document_lists() {
         None => panic!("{out:?}"),
     }
 }
+
+/// An intent of another mode (here a type the board does not have), and
+/// one decoded from a client that names no board intent, are refused with
+/// UNKNOWN_INTENT and leave the room as an empty tick would.
+#[test]
+fn an_intent_of_another_mode_is_unknown_and_changes_nothing() {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Other {
+        Place { cell: u8 },
+    }
+    let (room, c) = setup_room();
+    assert_rejected_without_effect(
+        &room,
+        Input::intent(c.alice, 99, Other::Place { cell: 4 }),
+        Some(ErrorCode::UnknownIntent),
+    );
+    // From the wire: the room's mode refuses it before any of its code runs.
+    let limits = tickroom_protocol::Limits::CLIENT_FRAMES;
+    for json in [
+        r#"{"place": {"cell": 4}}"#,
+        r#"{"move_piece": 7}"#,
+        r#"[1, 2]"#,
+    ] {
+        let payload = tickroom_protocol::Payload::from_json(json).unwrap();
+        let err = room.mode().decode_intent(&payload, &limits).unwrap_err();
+        assert!(
+            matches!(err.code, ErrorCode::UnknownIntent | ErrorCode::Malformed),
+            "{json}: {err:?}"
+        );
+    }
+}
