@@ -206,7 +206,10 @@ async fn opens_recovers_and_replays(name: &str) {
     assert_eq!(status, 200, "{text}");
     let history: serde_json::Value = serde_json::from_str(&text).unwrap();
     for room in history["rooms"].as_array().unwrap() {
-        assert_eq!((room["mode"].as_str(), room["mode_version"].as_u64()), (Some("board"), Some(1)));
+        assert_eq!(
+            (room["mode"].as_str(), room["mode_version"].as_u64()),
+            (Some("board"), Some(1))
+        );
     }
     drop(q);
     tokio::time::sleep(Duration::from_millis(200)).await;
