@@ -25,7 +25,7 @@ pub use error::{
 pub use ids::{MemberId, PieceId, Pos, RoomId, StateHash, TeamId};
 pub use limits::{CheckLimits, Limits};
 pub use mode::{IntentSpec, IntentTable, ModeInfo, RateClass};
-pub use payload::{ModeValue, Payload};
+pub use payload::{ModeValue, ModeValues, Payload};
 pub use server::{
     CursorPos, Delta, DomainEvent, Event, EventRecord, LeaveReason, MemberView, Origin, Phase,
     Presence, Role, RoomState, ServerMessage, VersionRange,

@@ -24,6 +24,18 @@ pub trait ModeValue: erased_serde::Serialize + Any + fmt::Debug + Send + Sync {}
 impl<T: Serialize + Any + fmt::Debug + Send + Sync> ModeValue for T {}
 erased_serde::serialize_trait_object!(ModeValue);
 
+/// Many typed values behind one allocation (a tick's mode events): a
+/// payload can be one of them by index.
+pub trait ModeValues: Any + fmt::Debug + Send + Sync {
+    fn value(&self, index: usize) -> Option<&dyn ModeValue>;
+}
+
+impl<T: ModeValue> ModeValues for Vec<T> {
+    fn value(&self, index: usize) -> Option<&dyn ModeValue> {
+        self.get(index).map(|v| v as &dyn ModeValue)
+    }
+}
+
 #[derive(Clone)]
 enum Repr {
     /// Nothing: `{}` in JSON, zero bytes in postcard. A config or state
@@ -32,6 +44,8 @@ enum Repr {
     Json(Box<RawValue>),
     Postcard(Box<[u8]>),
     Typed(Arc<dyn ModeValue>),
+    /// Value `index` of a shared batch: no allocation of its own.
+    Shared(Arc<dyn ModeValues>, u32),
 }
 
 /// A mode's value inside a framework message. See the module docs.
@@ -59,6 +73,20 @@ impl Payload {
         Payload(Repr::Typed(Arc::new(value)))
     }
 
+    /// Value `index` of `batch` (which must hold it).
+    pub fn shared(batch: Arc<dyn ModeValues>, index: u32) -> Payload {
+        Payload(Repr::Shared(batch, index))
+    }
+
+    /// The typed value, if this payload holds one.
+    fn typed(&self) -> Option<&dyn ModeValue> {
+        match &self.0 {
+            Repr::Typed(v) => Some(&**v),
+            Repr::Shared(batch, i) => batch.value(*i as usize),
+            _ => None,
+        }
+    }
+
     /// A payload exactly as a JSON client would send it.
     pub fn from_json(json: &str) -> Result<Payload, DecodeError> {
         RawValue::from_string(json.to_owned())
@@ -78,21 +106,19 @@ impl Payload {
             Repr::Empty => true,
             Repr::Postcard(b) => b.is_empty(),
             Repr::Json(raw) => raw.get().trim() == "{}",
-            Repr::Typed(_) => false,
+            Repr::Typed(_) | Repr::Shared(..) => false,
         }
     }
 
     /// True when this payload was built with [`Payload::of`].
     pub fn is_typed(&self) -> bool {
-        matches!(self.0, Repr::Typed(_))
+        self.typed().is_some()
     }
 
     /// The typed value, when this payload was built with [`Payload::of`].
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        match &self.0 {
-            Repr::Typed(v) => (&**v as &dyn Any).downcast_ref::<T>(),
-            _ => None,
-        }
+        self.typed()
+            .and_then(|v| (v as &dyn Any).downcast_ref::<T>())
     }
 
     /// The mode's value. An empty payload decodes as `{}` (a config struct
@@ -116,13 +142,20 @@ impl Payload {
                 }
                 Ok(value)
             }
-            Repr::Typed(v) => match (&**v as &dyn Any).downcast_ref::<T>() {
-                Some(t) => Ok(t.clone()),
-                None => {
-                    let bytes = postcard::to_stdvec(&**v).map_err(|e| malformed(&e))?;
-                    postcard::from_bytes(&bytes).map_err(|e| malformed(&e))
+            Repr::Typed(_) | Repr::Shared(..) => {
+                let Some(v) = self.typed() else {
+                    return Err(DecodeError::Malformed {
+                        reason: "a shared payload's index is out of its batch".into(),
+                    });
+                };
+                match (v as &dyn Any).downcast_ref::<T>() {
+                    Some(t) => Ok(t.clone()),
+                    None => {
+                        let bytes = postcard::to_stdvec(v).map_err(|e| malformed(&e))?;
+                        postcard::from_bytes(&bytes).map_err(|e| malformed(&e))
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -130,10 +163,10 @@ impl Payload {
     /// a payload has inside a message (a room's log stores intents this
     /// way). Only typed payloads, and JSON ones into JSON, can be.
     pub fn serialize_inline<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            Repr::Typed(v) => (**v).serialize(s),
-            _ if s.is_human_readable() => self.serialize(s),
-            _ => Err(serde::ser::Error::custom(
+        match self.typed() {
+            Some(v) => v.serialize(s),
+            None if s.is_human_readable() => self.serialize(s),
+            None => Err(serde::ser::Error::custom(
                 "only a typed payload can be encoded inline",
             )),
         }
@@ -147,7 +180,7 @@ impl Payload {
             Repr::Empty => None,
             Repr::Json(raw) => walk::json_variant(raw.get()),
             Repr::Postcard(bytes) => walk::postcard_variant(bytes),
-            Repr::Typed(v) => walk::variant_of(&**v),
+            Repr::Typed(_) | Repr::Shared(..) => self.typed().and_then(walk::variant_of),
         }
     }
 
@@ -157,7 +190,10 @@ impl Payload {
         match &self.0 {
             Repr::Empty => Ok(serde_json::Value::Object(serde_json::Map::new())),
             Repr::Json(raw) => serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
-            Repr::Typed(v) => serde_json::to_value(&**v).map_err(|e| e.to_string()),
+            Repr::Typed(_) | Repr::Shared(..) => match self.typed() {
+                Some(v) => serde_json::to_value(v).map_err(|e| e.to_string()),
+                None => Err("a shared payload's index is out of its batch".into()),
+            },
             Repr::Postcard(b) if b.is_empty() => {
                 Ok(serde_json::Value::Object(serde_json::Map::new()))
             }
@@ -171,7 +207,10 @@ impl Payload {
         match &self.0 {
             Repr::Empty => Ok(Vec::new()),
             Repr::Postcard(b) => Ok(b.to_vec()),
-            Repr::Typed(v) => postcard::to_stdvec(&**v).map_err(|e| e.to_string()),
+            Repr::Typed(_) | Repr::Shared(..) => match self.typed() {
+                Some(v) => postcard::to_stdvec(v).map_err(|e| e.to_string()),
+                None => Err("a shared payload's index is out of its batch".into()),
+            },
             Repr::Json(raw) if raw.get().trim() == "{}" => Ok(Vec::new()),
             Repr::Json(_) => Err("a JSON payload cannot be re-encoded as postcard".into()),
         }
@@ -185,6 +224,10 @@ impl fmt::Debug for Payload {
             Repr::Json(raw) => write!(f, "json {}", raw.get()),
             Repr::Postcard(b) => write!(f, "postcard {b:02x?}"),
             Repr::Typed(v) => v.fmt(f),
+            Repr::Shared(batch, i) => match batch.value(*i as usize) {
+                Some(v) => v.fmt(f),
+                None => write!(f, "<index {i} out of its batch>"),
+            },
         }
     }
 }
@@ -208,6 +251,12 @@ impl Serialize for Payload {
                 Repr::Empty => serde_json::Map::new().serialize(s),
                 Repr::Json(raw) => raw.serialize(s),
                 Repr::Typed(v) => (**v).serialize(s),
+                Repr::Shared(..) => match self.typed() {
+                    Some(v) => v.serialize(s),
+                    None => Err(serde::ser::Error::custom(
+                        "a shared payload's index is out of its batch",
+                    )),
+                },
                 Repr::Postcard(b) if b.is_empty() => serde_json::Map::new().serialize(s),
                 Repr::Postcard(_) => Err(serde::ser::Error::custom(
                     "a postcard payload cannot be encoded as JSON",

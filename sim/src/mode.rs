@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use tickroom_protocol::{
-    DomainEvent, ErrorBody, ErrorCode, Event, IntentSpec, MemberId, ModeCodeEntry, ModeValue,
-    Origin, Phase, Presence, Role, RoomConfig, TeamId,
+    DomainEvent, ErrorBody, ErrorCode, IntentSpec, MemberId, ModeCodeEntry, ModeValue, Origin,
+    Phase, Presence, Role, RoomConfig, TeamId,
 };
 
 /// What a mode's config, intents, events and state must be: plain data
@@ -243,6 +243,7 @@ pub enum Actor {
 
 impl Actor {
     /// The acting seat, or NOT_IN_ROOM.
+    #[inline]
     pub fn seat(self) -> Result<Who, ErrorBody> {
         match self {
             Actor::Member(w) => Ok(w),
@@ -252,6 +253,7 @@ impl Actor {
 
     /// The acting seat if it may change the game (players and the host),
     /// or FORBIDDEN for spectators.
+    #[inline]
     pub fn mover(self) -> Result<Who, ErrorBody> {
         let who = self.seat()?;
         if who.role == Role::Spectator {
@@ -292,6 +294,7 @@ pub struct RoomCtx<'w> {
 
 impl RoomCtx<'_> {
     /// The tick being run.
+    #[inline]
     pub fn tick(&self) -> u64 {
         self.meta.tick
     }
@@ -325,8 +328,10 @@ impl RoomCtx<'_> {
 
     /// Stages one of the mode's events for the mutation being applied:
     /// every member sees it.
+    #[inline]
     pub fn emit(&mut self, event: impl ModeValue) {
-        self.out.staged.push((Event::game(event), None));
+        let staged = self.out.push_game(event);
+        self.out.stage(staged, None);
     }
 
     /// Stages an event only `audience` may see (hidden information: no
@@ -335,16 +340,17 @@ impl RoomCtx<'_> {
         let mut members: Vec<MemberId> = audience.into_iter().collect();
         members.sort_unstable();
         members.dedup();
-        self.out
-            .staged
-            .push((Event::game(event), Some(members.into())));
+        let staged = self.out.push_game(event);
+        self.out.stage(staged, Some(members.into()));
     }
 
     pub(crate) fn emit_room(&mut self, event: DomainEvent) {
-        self.out.staged.push((Event::Room(event), None));
+        self.out
+            .stage(crate::resources::Staged::Room(Box::new(event)), None);
     }
 
     /// WRONG_PHASE unless the room is in one of `allowed`.
+    #[inline]
     pub fn require_phase(&self, allowed: &[Phase], what: &str) -> Result<(), ErrorBody> {
         if allowed.contains(&self.meta.phase) {
             return Ok(());

@@ -52,8 +52,14 @@ fn run<M: Mode, H: Handler<M>>(
         .and_then(|()| h.authorize(c, actor))
         .and_then(|()| h.lock(c, actor));
     match checked {
-        Err(e) => Outcome::Rejected(e),
-        Ok(Effect::Noop) => Outcome::Duplicate,
+        Err(e) => {
+            c.out.discard_staged();
+            Outcome::Rejected(e)
+        }
+        Ok(Effect::Noop) => {
+            c.out.discard_staged();
+            Outcome::Duplicate
+        }
         Ok(Effect::Apply) => {
             let outcome = h.apply(c, game, actor);
             // A join's events belong to the seat it created.
@@ -72,6 +78,7 @@ fn run<M: Mode, H: Handler<M>>(
 
 /// Which seat the input acts for. Members in their grace period may only
 /// reconnect, leave or expire.
+#[inline]
 fn resolve_actor(c: &RoomCtx, input: &Input) -> Result<Actor, ErrorBody> {
     match &input.kind {
         InputKind::Join { .. } => return Ok(Actor::Newcomer),
@@ -112,6 +119,7 @@ pub(crate) fn unknown_intent<M: Mode>(detail: &str) -> ErrorBody {
 }
 
 /// Runs one input through the pipeline.
+#[inline]
 fn process<M: Mode>(
     c: &mut RoomCtx,
     game: &mut SystemParamItem<M::Param>,
@@ -165,6 +173,8 @@ fn process<M: Mode>(
             let outcome = outcome_of(M::handle(game, c, actor, intent));
             if outcome == Outcome::Applied {
                 c.commit(origin);
+            } else {
+                c.out.discard_staged();
             }
             outcome
         }

@@ -7,8 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use tickroom_protocol::{
-    Event, EventRecord, MemberId, MemberView, Origin, Phase, Presence, Role, RoomConfig, RoomId,
-    StateHash, TeamId,
+    DomainEvent, Event, EventRecord, MemberId, MemberView, ModeValue, ModeValues, Origin, Payload,
+    Phase, Presence, Role, RoomConfig, RoomId, StateHash, TeamId,
 };
 
 /// A room resource, boxed. bevy keeps each resource type in a sparse set
@@ -121,31 +121,111 @@ pub type Audience = std::sync::Arc<[MemberId]>;
 #[derive(Debug, Default)]
 pub struct Inbox(pub Vec<Input>);
 
+/// An event of the tick before it is sent: the engine's, or the index of
+/// one of the mode's in the tick's batch (typed, one allocation per tick
+/// for all of them), or — a mode that emits events of a second type in
+/// one tick — a payload of its own.
+#[derive(Debug)]
+pub enum Staged {
+    /// Boxed: the engine's events are rare and large, a mode's are many;
+    /// a small `Staged` keeps the per-event copies small.
+    Room(Box<DomainEvent>),
+    Game(u32),
+    Boxed(Box<Payload>),
+}
+
+/// A tick's mode events of one type, typed until the tick ends.
+pub trait EventBuf: std::fmt::Debug + Send + Sync {
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+    fn into_shared(self: Box<Self>) -> std::sync::Arc<dyn ModeValues>;
+}
+
+impl<E: ModeValue> EventBuf for Vec<E> {
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn into_shared(self: Box<Self>) -> std::sync::Arc<dyn ModeValues> {
+        std::sync::Arc::new(*self)
+    }
+}
+
 /// What the tick produced so far.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    pub events: Vec<EventRecord>,
+    /// The tick's events with their origin and version; those from `mark`
+    /// on belong to the mutation being applied, and get both when it is
+    /// committed (or go, if it is not).
+    pub events: Vec<(Origin, u64, Staged)>,
+    mark: usize,
     pub outcomes: Vec<Outcome>,
-    /// Events of the mutation being applied, before the version bump
-    /// stamps them, with who may see each (`None`: everyone).
-    pub staged: Vec<(Event, Option<Audience>)>,
+    /// The tick's mode events, indexed by `Staged::Game`.
+    pub game: Option<Box<dyn EventBuf>>,
     /// The events of `events` not everyone may see: (index, audience).
     pub restricted: Vec<(usize, Audience)>,
     pub state_hash: Option<StateHash>,
 }
 
 impl Outbox {
-    /// Stamps the staged events with their origin and the room version.
+    /// An event of the mutation being applied; `audience`: who may see it
+    /// (`None`: everyone).
+    #[inline]
+    pub fn stage(&mut self, event: Staged, audience: Option<Audience>) {
+        if let Some(a) = audience {
+            self.restricted.push((self.events.len(), a));
+        }
+        self.events.push((Origin::default(), 0, event));
+    }
+
+    /// Stamps the mutation's events with their origin and the room version.
     pub fn emit_staged(&mut self, origin: Origin, version: u64) {
-        for (event, audience) in self.staged.drain(..) {
-            if let Some(a) = audience {
-                self.restricted.push((self.events.len(), a));
+        for e in &mut self.events[self.mark..] {
+            e.0 = origin;
+            e.1 = version;
+        }
+        self.mark = self.events.len();
+    }
+
+    /// Drops the events of a mutation that was not applied (a mode that
+    /// emitted before refusing).
+    pub fn discard_staged(&mut self) {
+        let mark = self.mark;
+        self.events.truncate(mark);
+        self.restricted.retain(|(i, _)| *i < mark);
+    }
+
+    /// Keeps a mode event in the tick's batch.
+    pub fn push_game<E: ModeValue>(&mut self, event: E) -> Staged {
+        let buf = self
+            .game
+            .get_or_insert_with(|| Box::new(Vec::<E>::with_capacity(16)));
+        match buf.as_any_mut().downcast_mut::<Vec<E>>() {
+            Some(v) => {
+                v.push(event);
+                Staged::Game((v.len() - 1) as u32)
             }
-            self.events.push(EventRecord {
+            None => Staged::Boxed(Box::new(Payload::of(event))),
+        }
+    }
+
+    /// The tick's events as the delta carries them: the batch becomes one
+    /// shared allocation every mode event points into.
+    pub fn finish(&mut self) -> Vec<EventRecord> {
+        let batch = self.game.take().map(|b| b.into_shared());
+        self.mark = 0;
+        std::mem::take(&mut self.events)
+            .into_iter()
+            .map(|(origin, version, staged)| EventRecord {
                 origin,
                 version,
-                event,
-            });
-        }
+                event: match staged {
+                    Staged::Room(e) => Event::Room(*e),
+                    Staged::Boxed(p) => Event::Game(*p),
+                    Staged::Game(i) => match &batch {
+                        Some(b) => Event::Game(Payload::shared(b.clone(), i)),
+                        None => Event::Game(Payload::empty()),
+                    },
+                },
+            })
+            .collect()
     }
 }

@@ -177,7 +177,7 @@ impl<M: Mode> AnyRoom for GameRoom<M> {
         let (events, outcomes, state_hash, restricted) = {
             let mut out = self.world.resource_mut::<Boxed<Outbox>>();
             (
-                std::mem::take(&mut out.events),
+                out.finish(),
                 std::mem::take(&mut out.outcomes),
                 out.state_hash.take(),
                 std::mem::take(&mut out.restricted),

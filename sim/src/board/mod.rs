@@ -73,6 +73,7 @@ impl Mode for Board {
         world.resource::<Boxed<LockExpiries>>().next_due()
     }
 
+    #[inline]
     fn handle(
         b: &mut SystemParamItem<Self::Param>,
         c: &mut RoomCtx,

@@ -46,6 +46,7 @@ impl BoardParam<'_, '_> {
         &self.settings.0
     }
 
+    #[inline]
     pub(crate) fn piece(&self, id: PieceId) -> Result<PieceNow, ErrorBody> {
         self.index
             .get(id)
@@ -64,6 +65,7 @@ impl BoardParam<'_, '_> {
             })
     }
 
+    #[inline]
     pub fn set_position(&mut self, id: PieceId, to: Pos) {
         if let Some(e) = self.index.get(id)
             && let Ok((_, mut pos, _)) = self.pieces.get_mut(e)
@@ -93,6 +95,7 @@ impl BoardParam<'_, '_> {
     }
 
     /// Pushes the lock's expiry to `tick + lock_ttl_ticks`; returns it.
+    #[inline]
     pub fn renew_lock(&mut self, tick: u64, id: PieceId) -> u64 {
         let expires_at = tick + u64::from(self.config().lock_ttl_ticks);
         if let Some(e) = self.index.get(id)
@@ -207,6 +210,7 @@ pub(crate) trait Stages {
     fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor);
 }
 
+#[inline]
 pub(crate) fn run<S: Stages>(
     c: &mut RoomCtx,
     b: &mut BoardParam,
