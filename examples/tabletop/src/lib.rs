@@ -1,8 +1,8 @@
 //! A virtual tabletop as a Tickroom game mode, built only on the public
 //! API: a map with tokens; the director (the room's host) and players (a
-//! player moves only the tokens assigned to it); initiative with turns (an
-//! action out of turn is `OUT_OF_TURN_ACTION`; the director advances or
-//! reorders); fog regions that hide tokens from players until the director
+//! player moves only the tokens assigned to it); initiative with turns (a
+//! player's move or end of turn out of its turn is `OUT_OF_TURN_ACTION`;
+//! rolls and chat are free; the director advances or reorders); fog regions that hide tokens from players until the director
 //! reveals them; public and private dice; chat.
 //!
 //! Hidden means hidden: a player's frames never hold a token under fog —
@@ -18,8 +18,8 @@ use bevy_ecs::system::SystemParamItem;
 use serde::{Deserialize, Serialize};
 use tickroom_protocol::config::check;
 use tickroom_protocol::{
-    ErrorBody, ErrorCode, IntentSpec, MemberId, ModeCode, ModeCodeEntry, ModeValue, RateClass,
-    Role, RoomConfig,
+    ErrorBody, ErrorCode, IntentSpec, MemberId, ModeCode, ModeCodeEntry, ModeValue, Phase,
+    RateClass, Role, RoomConfig,
 };
 use tickroom_sim::dice::DiceSpec;
 use tickroom_sim::names::{check_chat, check_name};
@@ -282,6 +282,14 @@ impl Mode for Tabletop {
         intent: &Intent,
     ) -> Result<Applied, ErrorBody> {
         let table: &mut Table = table;
+        // An expired or archived table is read-only; chat goes on until it
+        // is archived.
+        match intent {
+            Intent::Chat { .. } => {
+                ctx.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired], "chat")?
+            }
+            _ => ctx.require_phase(&[Phase::Setup, Phase::Live], "change the table")?,
+        }
         match intent {
             Intent::PlaceToken { name, at, owner } => place(table, ctx, actor, name, *at, *owner),
             Intent::MoveToken { token, to } => move_token(table, ctx, actor, *token, *to),

@@ -182,8 +182,7 @@ pub enum Event {
         token: u32,
         owner: Option<MemberId>,
     },
-    /// A token came into view (placed or moved out of fog, or its region
-    /// revealed).
+    /// A token came into view (moved out of fog, or its region revealed).
     TokenAppeared {
         token: TokenView,
     },

@@ -240,15 +240,22 @@ impl Mode for TicTacToe {
         }
     }
 
-    /// A player who leaves a game in progress forfeits it.
+    /// A player who leaves a game in progress forfeits it; its mark is
+    /// free for the next player either way.
     fn on_change(game: &mut SystemParamItem<Self::Param>, ctx: &mut RoomCtx, change: RoomChange) {
         let RoomChange::Leaving(member, _) = change else {
             return;
         };
+        let gone = game.mark_of(member);
+        match gone {
+            Some(Mark::X) => game.x = None,
+            Some(Mark::O) => game.o = None,
+            None => return,
+        }
         if game.over.is_some() {
             return;
         }
-        if let Some(gone) = game.mark_of(member) {
+        if let Some(gone) = gone {
             let winner = match gone {
                 Mark::X => Mark::O,
                 Mark::O => Mark::X,
@@ -331,6 +338,7 @@ fn place(game: &mut Game, ctx: &mut RoomCtx, actor: Actor, cell: u8) -> Result<A
 }
 
 fn reset(game: &mut Game, ctx: &mut RoomCtx, actor: Actor) -> Result<Applied, ErrorBody> {
+    ctx.require_phase(&[Phase::Setup, Phase::Live], "start a new game")?;
     let who = actor.mover()?;
     if game.over.is_none() && who.role != Role::Host {
         return Err(ErrorBody::new(
