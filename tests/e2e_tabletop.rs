@@ -166,6 +166,18 @@ async fn fog_hides_tokens_from_players_at_the_wire_in_every_codec() {
         .unwrap()
         .unwrap_err();
     assert_eq!(not_yours.code, ErrorCode::Forbidden);
+    // Where the director points is not relayed (it would show the fog's
+    // contents); a player's cursor is.
+    dm.send(&tickroom_protocol::ClientMessage::Cursor {
+        pos: tickroom_protocol::Pos::new(31, 11),
+    })
+    .await
+    .unwrap();
+    p2.send(&tickroom_protocol::ClientMessage::Cursor {
+        pos: tickroom_protocol::Pos::new(3, 3),
+    })
+    .await
+    .unwrap();
     // A private roll reaches its roller and the director only.
     ok(
         &mut p1,
@@ -194,6 +206,19 @@ async fn fog_hides_tokens_from_players_at_the_wire_in_every_codec() {
             "{who} got a state hash, which would let it guess"
         );
     }
+    let cursors_of = |seen: &Seen, who: tickroom_protocol::MemberId| {
+        seen.frames.iter().any(|(m, _)| {
+            matches!(m, ServerMessage::Cursors { cursors, .. } if cursors.iter().any(|c| c.member == who))
+        })
+    };
+    assert!(
+        !cursors_of(&seen1, d.member),
+        "the director's cursor reached a player"
+    );
+    assert!(
+        cursors_of(&seen1, j2.member),
+        "a player's cursor is relayed"
+    );
     let private_roll = |e: &Event| matches!(e, Event::DiceRolled { private: true, .. });
     assert!(
         seen1.events().iter().any(private_roll),

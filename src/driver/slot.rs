@@ -533,7 +533,14 @@ impl RoomSlot {
                 }
             }
             ClientMessage::Cursor { pos } => {
-                let on_board = self.body.mode().cursor_ok(self.body.config(), pos);
+                // In a mode that hides things, where someone who sees
+                // everything points is itself hidden (it would show players
+                // where the fog's tokens are): that cursor is not relayed.
+                let tells = member.is_some_and(|m| {
+                    let room = self.body.live();
+                    room.hides() && room.sees_all(m)
+                });
+                let on_board = !tells && self.body.mode().cursor_ok(self.body.config(), pos);
                 settings
                     .stats
                     .cursor_updates
