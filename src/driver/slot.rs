@@ -462,9 +462,8 @@ impl RoomSlot {
             if matches!(msg, ClientMessage::JoinRoom { .. }) {
                 conn.set_room(None);
             }
-            match msg.seq() {
-                Some(seq) => Self::reply(&conn, &reject(seq, e.clone()), settings),
-                None => {}
+            if let Some(seq) = msg.seq() {
+                Self::reply(&conn, &reject(seq, e.clone()), settings);
             }
             return;
         }
