@@ -84,6 +84,10 @@ async fn a_tictactoe_room_plays_over_json_and_postcard_beside_the_board() {
             ModeInfo {
                 name: "tictactoe".into(),
                 version: 1
+            },
+            ModeInfo {
+                name: "tabletop".into(),
+                version: 1
             }
         ],
         "welcome lists every mode the server serves"
