@@ -9,7 +9,8 @@
 //!
 //! The engine owns seats, roles, grace, host succession, the phase, the
 //! version, the generator, hash and snapshots; a [`Mode`] owns the game
-//! (see [`mode`] and `docs/modes.md`). [`board::Board`] is the first mode.
+//! (see [`mode`] and `docs/modes.md`). [`board::Board`] is the first mode;
+//! [`mode_docs`] holds a mode's documentation page to its code.
 
 pub mod board;
 pub mod dice;
@@ -18,6 +19,7 @@ mod input;
 pub mod lifecycle;
 mod membership;
 pub mod mode;
+pub mod mode_docs;
 pub mod names;
 mod pipeline;
 mod registry;

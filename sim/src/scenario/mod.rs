@@ -35,6 +35,56 @@ pub use export::ScenarioWriter;
 pub use parse::{ParseError, Scenario, parse, parse_with, with_hash};
 pub use run::{RunReport, run};
 
+use crate::registry::Modes;
+
+/// One scenario file's result: why it does not parse, or its run.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The file's name, as the caller gave it (its path).
+    pub name: String,
+    /// The mode the file plays, once parsed.
+    pub mode: Option<&'static str>,
+    pub result: Result<RunReport, ParseError>,
+}
+
+impl FileReport {
+    /// It parsed, and [`RunReport::passed`].
+    pub fn passed(&self) -> bool {
+        self.result.as_ref().is_ok_and(RunReport::passed)
+    }
+
+    /// Every problem, one line each: the parse error, or
+    /// [`RunReport::problems`].
+    pub fn problems(&self) -> Vec<String> {
+        match &self.result {
+            Ok(report) => report.problems(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+}
+
+/// Parses and runs scenario files already read (a directory's, say),
+/// `(name, text)` each, with the modes `modes` serves: one report per
+/// file, in name order. No I/O: the caller reads the files.
+pub fn run_files<N: Into<String>, T: AsRef<str>>(
+    files: impl IntoIterator<Item = (N, T)>,
+    modes: &Modes,
+) -> Vec<FileReport> {
+    let mut reports: Vec<FileReport> = files
+        .into_iter()
+        .map(|(name, text)| {
+            let parsed = parse_with(text.as_ref(), modes);
+            FileReport {
+                name: name.into(),
+                mode: parsed.as_ref().ok().map(|s| s.mode.name()),
+                result: parsed.map(|s| run(&s)),
+            }
+        })
+        .collect();
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    reports
+}
+
 /// Every key a `room` line may set, with its default: the framework's and
 /// the mode's.
 pub(crate) fn default_config_json(
