@@ -87,7 +87,7 @@ async fn a_tictactoe_room_plays_over_json_and_postcard_beside_the_board() {
             },
             ModeInfo {
                 name: "tabletop".into(),
-                version: 1
+                version: <tickroom_tabletop::Tabletop as tickroom_sim::Mode>::VERSION
             }
         ],
         "welcome lists every mode the server serves"

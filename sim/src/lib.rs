@@ -21,6 +21,7 @@ mod membership;
 pub mod mode;
 pub mod mode_docs;
 pub mod names;
+pub mod parts;
 mod pipeline;
 mod registry;
 mod resources;

@@ -3,7 +3,9 @@
 //! player moves only the tokens assigned to it); initiative with turns (a
 //! player's move or end of turn out of its turn is `OUT_OF_TURN_ACTION`;
 //! rolls and chat are free; the director advances or reorders); fog regions that hide tokens from players until the director
-//! reveals them; public and private dice; chat.
+//! reveals them; token locks while dragging (with a time to live);
+//! public and private dice; chat. Locks, dice and chat are the sim's
+//! shared parts (`tickroom_sim::parts`), as in the board.
 //!
 //! Hidden means hidden: a player's frames never hold a token under fog —
 //! not in a delta (events about it go to the director only, and a token
@@ -18,14 +20,17 @@ use bevy_ecs::system::SystemParamItem;
 use serde::{Deserialize, Serialize};
 use tickroom_protocol::config::check;
 use tickroom_protocol::{
-    ErrorBody, ErrorCode, IntentSpec, MemberId, ModeCode, ModeCodeEntry, ModeValue, Phase,
+    ErrorBody, ErrorCode, IntentSpec, MemberId, ModeCode, ModeCodeEntry, ModeValue, Origin, Phase,
     RateClass, Role, RoomConfig,
 };
-use tickroom_sim::dice::DiceSpec;
-use tickroom_sim::names::{check_chat, check_name};
-use tickroom_sim::{Actor, Applied, Mode, RoomChange, RoomCtx, Viewer, Who, seats};
+use tickroom_sim::names::check_name;
+use tickroom_sim::parts::chat::{self, check_chat};
+use tickroom_sim::parts::dice::DiceSpec;
+use tickroom_sim::parts::locks::{Entry, Locks, Taken};
+use tickroom_sim::{Actor, Applied, Mode, RoomChange, RoomCtx, TickSet, Viewer, Who, seats};
 pub use wire::{
-    Cell, ChatLine, Config, Event, Initiative, Intent, MODE, Rect, RegionView, State, TokenView,
+    Cell, ChatLine, Config, Event, Initiative, Intent, MODE, Rect, RegionView, State, TokenLock,
+    TokenView, UnlockReason,
 };
 
 /// `OUT_OF_TURN_ACTION`, added to the error catalog.
@@ -37,9 +42,11 @@ pub struct Table {
     pub tokens: Vec<TokenView>,
     pub regions: Vec<RegionView>,
     pub initiative: Option<Initiative>,
-    pub chat: Vec<ChatLine>,
+    pub chat: chat::History<ChatLine>,
     pub next_token: u32,
     pub next_region: u32,
+    /// Token locks (the `token_locked` ones still held), by token.
+    pub locks: Locks<u32>,
     #[serde(skip)]
     config: Config,
 }
@@ -99,6 +106,42 @@ impl Table {
             })
     }
 
+    fn hidden(&self, id: u32) -> bool {
+        self.token(id).is_some_and(|t| self.fogged(t.at))
+    }
+
+    fn lock_ttl(&self) -> u64 {
+        u64::from(self.config.lock_ttl_ticks)
+    }
+
+    /// The token, if `who` may move (or lock) it now: the director any
+    /// token it sees; a player its own, in its turn while initiative runs.
+    fn movable_token(&self, who: Who, id: u32) -> Result<&TokenView, ErrorBody> {
+        let token = self.visible_token(who, id)?;
+        if who.role != Role::Host {
+            if token.owner != Some(who.id) {
+                return Err(ErrorBody::new(
+                    ErrorCode::Forbidden,
+                    format!("token {id} is not assigned to member {}", who.id.0),
+                )
+                .with("token", id));
+            }
+            if let Some(turn) = self.turn()
+                && turn != who.id
+            {
+                return Err(out_of_turn(turn));
+            }
+        }
+        Ok(token)
+    }
+
+    /// Frees the lock of `id`, announcing it to whoever sees the token.
+    fn unlock(&mut self, ctx: &mut RoomCtx, id: u32, reason: UnlockReason) {
+        if let Some(lock) = self.locks.release(id) {
+            announce_unlock(ctx, self.hidden(id), id, lock.holder, reason);
+        }
+    }
+
     /// Whose turn it is, while initiative runs.
     fn turn(&self) -> Option<MemberId> {
         let i = self.initiative.as_ref()?;
@@ -146,6 +189,21 @@ fn emit_about(ctx: &mut RoomCtx, hidden: bool, event: Event) {
     }
 }
 
+fn announce_unlock(
+    ctx: &mut RoomCtx,
+    hidden: bool,
+    token: u32,
+    holder: MemberId,
+    reason: UnlockReason,
+) {
+    let event = Event::TokenUnlocked {
+        token,
+        holder,
+        reason,
+    };
+    emit_about(ctx, hidden, event);
+}
+
 fn emit_to_players(ctx: &mut RoomCtx, event: impl ModeValue) {
     let p = players(ctx);
     if !p.is_empty() {
@@ -180,7 +238,9 @@ const fn spec(name: &'static str, rate: RateClass) -> IntentSpec {
 
 impl Mode for Tabletop {
     const NAME: &'static str = MODE;
-    const VERSION: u32 = 1;
+    /// 2: token locks (a field of the table), so version 1 rooms cannot be
+    /// read.
+    const VERSION: u32 = 2;
     const INTENTS: &'static [IntentSpec] = &[
         spec("place_token", RateClass::Actions),
         spec("move_token", RateClass::Moves),
@@ -195,6 +255,8 @@ impl Mode for Tabletop {
         spec("end_initiative", RateClass::Actions),
         spec("roll", RateClass::Actions),
         spec("chat", RateClass::Chat),
+        spec("lock_token", RateClass::Moves),
+        spec("unlock_token", RateClass::Moves),
     ];
     const ERROR_CODES: &'static [ModeCodeEntry] = &[ModeCodeEntry {
         number: 1200,
@@ -218,15 +280,17 @@ impl Mode for Tabletop {
         check("chat_history", c.chat_history, (0, 1_000))?;
         check("max_chat_chars", c.max_chat_chars, (1, 4_000))?;
         check("max_dice", c.max_dice, (1, 1_000))?;
-        check("max_dice_sides", c.max_dice_sides, (2, 1_000_000))
+        check("max_dice_sides", c.max_dice_sides, (2, 1_000_000))?;
+        check("lock_ttl_ticks", c.lock_ttl_ticks, (1, 1_000_000))
     }
 
     fn initial_state(_room: &RoomConfig, c: &Config) -> Table {
         Table {
             tokens: Vec::new(),
             regions: Vec::new(),
+            locks: Locks::new("token"),
             initiative: None,
-            chat: Vec::new(),
+            chat: chat::History::default(),
             next_token: 1,
             next_region: 1,
             config: c.clone(),
@@ -254,6 +318,16 @@ impl Mode for Tabletop {
         {
             return Err("a token or region id beyond its counter".into());
         }
+        let lock_ok = t.locks.iter().all(|(token, lock)| {
+            t.token(token).is_some()
+                && engine
+                    .members
+                    .binary_search_by_key(&lock.holder, |s| s.id)
+                    .is_ok()
+        });
+        if !lock_ok {
+            return Err("a lock on no token, or held by a member not seated".into());
+        }
         if let Some(i) = &t.initiative {
             let seated = i
                 .order
@@ -268,7 +342,16 @@ impl Mode for Tabletop {
 
     fn insert(world: &mut World, c: &Config, mut t: Table) {
         t.config = c.clone();
+        t.locks = t.locks.named("token");
         world.insert_resource(t);
+    }
+
+    fn build(schedule: &mut Schedule) {
+        schedule.add_systems(expire_locks.in_set(TickSet::Timers));
+    }
+
+    fn next_due(world: &World) -> Option<u64> {
+        world.resource::<Table>().locks.next_due()
     }
 
     fn read(world: &World) -> Table {
@@ -297,6 +380,7 @@ impl Mode for Tabletop {
                 let who = actor.mover()?;
                 director_only(who, "remove tokens")?;
                 let hidden = table.fogged(table.visible_token(who, *token)?.at);
+                table.unlock(ctx, *token, UnlockReason::TokenRemoved);
                 table.tokens.retain(|t| t.id != *token);
                 emit_about(ctx, hidden, Event::TokenRemoved { token: *token });
                 Ok(Applied::Changed)
@@ -314,6 +398,14 @@ impl Mode for Tabletop {
                     owner: *owner,
                 };
                 emit_about(ctx, hidden, event);
+                Ok(Applied::Changed)
+            }
+            Intent::LockToken { token } => lock_token(table, ctx, actor, *token),
+            Intent::UnlockToken { token } => {
+                let who = actor.mover()?;
+                table.visible_token(who, *token)?;
+                table.locks.require_holder(who.id, *token)?;
+                table.unlock(ctx, *token, UnlockReason::Released);
                 Ok(Applied::Changed)
             }
             Intent::AddFog { area } => add_fog(table, ctx, actor, *area),
@@ -344,16 +436,14 @@ impl Mode for Tabletop {
             Intent::Chat { text } => {
                 let who = actor.seat()?;
                 check_chat(text, usize::from(table.config.max_chat_chars))?;
-                table.chat.push(ChatLine {
+                let line = ChatLine {
                     tick: ctx.tick(),
                     member: who.id,
                     text: text.clone(),
-                });
-                let keep = usize::from(table.config.chat_history);
-                if table.chat.len() > keep {
-                    let extra = table.chat.len() - keep;
-                    table.chat.drain(..extra);
-                }
+                };
+                table
+                    .chat
+                    .push(line, usize::from(table.config.chat_history));
                 ctx.emit(Event::ChatPosted {
                     member: who.id,
                     text: text.clone(),
@@ -363,13 +453,22 @@ impl Mode for Tabletop {
         }
     }
 
-    /// A member who leaves drops out of the turn order (the turn passes on
-    /// if it was its) and its tokens go back to the director.
+    /// A member who drops lets go of its locks; one who leaves also drops
+    /// out of the turn order (the turn passes on if it was its) and its
+    /// tokens go back to the director.
     fn on_change(table: &mut SystemParamItem<Self::Param>, ctx: &mut RoomCtx, change: RoomChange) {
-        let RoomChange::Leaving(member, _) = change else {
-            return;
-        };
         let table: &mut Table = table;
+        let (member, reason) = match change {
+            RoomChange::Leaving(m, _) => (m, UnlockReason::HolderLeft),
+            RoomChange::Disconnecting(m) => (m, UnlockReason::HolderDisconnected),
+            _ => return,
+        };
+        for (token, lock) in table.locks.release_all(Some(member)) {
+            announce_unlock(ctx, table.hidden(token), token, lock.holder, reason);
+        }
+        if reason != UnlockReason::HolderLeft {
+            return;
+        }
         let owned: Vec<(u32, bool)> = table
             .tokens
             .iter_mut()
@@ -380,7 +479,7 @@ impl Mode for Tabletop {
             })
             .collect();
         for (id, _) in owned {
-            let hidden = table.token(id).is_some_and(|t| table.fogged(t.at));
+            let hidden = table.hidden(id);
             emit_about(
                 ctx,
                 hidden,
@@ -433,8 +532,18 @@ impl Mode for Tabletop {
                 .cloned()
                 .collect(),
             regions: table.regions.clone(),
+            locks: table
+                .locks
+                .iter()
+                .filter(|(token, _)| sees_all || !table.hidden(*token))
+                .map(|(key, l)| Entry {
+                    key,
+                    holder: l.holder,
+                    expires_at: l.expires_at,
+                })
+                .collect(),
             initiative: table.initiative.clone(),
-            chat: table.chat.clone(),
+            chat: table.chat.iter().cloned().collect(),
             sees_all,
         }
     }
@@ -497,21 +606,8 @@ fn move_token(
     to: Cell,
 ) -> Result<Applied, ErrorBody> {
     let who = actor.mover()?;
-    let token = table.visible_token(who, id)?;
-    if who.role != Role::Host {
-        if token.owner != Some(who.id) {
-            return Err(ErrorBody::new(
-                ErrorCode::Forbidden,
-                format!("token {id} is not assigned to member {}", who.id.0),
-            )
-            .with("token", id));
-        }
-        if let Some(turn) = table.turn()
-            && turn != who.id
-        {
-            return Err(out_of_turn(turn));
-        }
-    }
+    let token = table.movable_token(who, id)?;
+    table.locks.free_for(who.id, id)?;
     table.on_map(to)?;
     let was_fogged = table.fogged(token.at);
     let now_fogged = table.fogged(to);
@@ -520,6 +616,8 @@ fn move_token(
     if let Some(t) = table.token_mut(id) {
         t.at = to;
     }
+    let ttl = table.lock_ttl();
+    table.locks.renew(ctx.tick(), ttl, id);
     let event = Event::TokenMoved { token: id, to };
     match (was_fogged, now_fogged) {
         (false, false) => ctx.emit(event),
@@ -534,6 +632,42 @@ fn move_token(
         }
     }
     Ok(Applied::Changed)
+}
+
+/// Takes (or renews) the lock of a token one may move.
+fn lock_token(
+    table: &mut Table,
+    ctx: &mut RoomCtx,
+    actor: Actor,
+    id: u32,
+) -> Result<Applied, ErrorBody> {
+    let who = actor.mover()?;
+    table.movable_token(who, id)?;
+    table.locks.free_for(who.id, id)?;
+    let ttl = table.lock_ttl();
+    let expires_at = match table.locks.take(ctx.tick(), ttl, id, who.id) {
+        Taken::New { expires_at } | Taken::Renewed { expires_at } => expires_at,
+    };
+    let lock = TokenLock {
+        key: id,
+        holder: who.id,
+        expires_at,
+    };
+    emit_about(ctx, table.hidden(id), Event::TokenLocked { lock });
+    Ok(Applied::Changed)
+}
+
+/// Frees the locks whose time is up, each one a mutation of its own.
+fn expire_locks(mut ctx: RoomCtx, mut table: ResMut<Table>) {
+    let now = ctx.tick();
+    if table.locks.next_due().is_none_or(|due| due > now) {
+        return;
+    }
+    for (token, lock) in table.locks.expire(now) {
+        let hidden = table.hidden(token);
+        announce_unlock(&mut ctx, hidden, token, lock.holder, UnlockReason::Expired);
+        ctx.commit(Origin::default());
+    }
 }
 
 fn add_fog(

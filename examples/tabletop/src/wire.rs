@@ -50,6 +50,9 @@ pub struct Config {
     /// Largest dice count and number of sides in one roll.
     pub max_dice: u16,
     pub max_dice_sides: u32,
+    /// Ticks a token lock lasts unless renewed (by moving the token or
+    /// locking it again).
+    pub lock_ttl_ticks: u32,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             max_chat_chars: 500,
             max_dice: 100,
             max_dice_sides: 1000,
+            lock_ttl_ticks: 100,
         }
     }
 }
@@ -126,6 +130,16 @@ pub enum Intent {
     Chat {
         text: String,
     },
+    /// Who may move the token locks it while dragging it: nobody else
+    /// moves it until it is unlocked or the lock expires. Locking one's own
+    /// locked token renews the lock.
+    LockToken {
+        token: u32,
+    },
+    /// The lock's holder lets go.
+    UnlockToken {
+        token: u32,
+    },
 }
 
 /// A token as a member sees it.
@@ -135,6 +149,20 @@ pub struct TokenView {
     pub name: String,
     pub at: Cell,
     pub owner: Option<MemberId>,
+}
+
+/// A held token lock.
+pub type TokenLock = tickroom_sim::parts::locks::Entry<u32>;
+
+/// Why a token lock ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlockReason {
+    Released,
+    Expired,
+    HolderLeft,
+    HolderDisconnected,
+    TokenRemoved,
 }
 
 /// A fog region: its area, and whether it is lifted.
@@ -220,6 +248,16 @@ pub enum Event {
         member: MemberId,
         text: String,
     },
+    /// A token was locked, or its lock renewed by its holder.
+    TokenLocked {
+        lock: TokenLock,
+    },
+    /// A token's lock ended.
+    TokenUnlocked {
+        token: u32,
+        holder: MemberId,
+        reason: UnlockReason,
+    },
 }
 
 /// The table as a member sees it: a player gets no token under fog.
@@ -233,4 +271,6 @@ pub struct State {
     pub chat: Vec<ChatLine>,
     /// True for the director's view (everything).
     pub sees_all: bool,
+    /// Locks of the tokens in this view, by token.
+    pub locks: Vec<TokenLock>,
 }

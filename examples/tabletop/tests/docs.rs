@@ -94,6 +94,8 @@ fn intent_samples() -> Vec<tt::Intent> {
         Chat {
             text: "the door creaks".into(),
         },
+        LockToken { token: 2 },
+        UnlockToken { token: 2 },
     ]
 }
 
@@ -136,7 +138,21 @@ fn event_samples() -> Vec<tt::Event> {
             member: MemberId(1),
             text: "hi".into(),
         },
+        TokenLocked { lock: lock() },
+        TokenUnlocked {
+            token: 2,
+            holder: MemberId(2),
+            reason: tt::UnlockReason::Expired,
+        },
     ]
+}
+
+fn lock() -> tt::TokenLock {
+    tt::TokenLock {
+        key: 2,
+        holder: MemberId(2),
+        expires_at: 140,
+    }
 }
 
 fn sample_state() -> tt::State {
@@ -152,6 +168,7 @@ fn sample_state() -> tt::State {
             text: "hi".into(),
         }],
         sees_all: false,
+        locks: vec![lock()],
     }
 }
 
@@ -213,9 +230,18 @@ tick 3
   pia roll notation=2x private=false                  !INVALID_ARGUMENT
   pia chat text=toolong                               !FIELD_TOO_LONG
   pia chat text=%20                                   !INVALID_ARGUMENT
+  pia lock_token token=1
+  dana move_token token=1 to.x=4 to.y=4               !LOCK_HELD
+  dana lock_token token=1                             !LOCK_HELD
+  dana unlock_token token=1                           !NOT_LOCK_OWNER
+  paul lock_token token=1                             !FORBIDDEN
+  pia lock_token token=3                              !INVALID_ARGUMENT
+  sam unlock_token token=1                            !FORBIDDEN
+  dana unlock_token token=9                           !INVALID_ARGUMENT
 tick 4
   dana set_initiative order=[3,2]
   pia move_token token=1 to.x=4 to.y=2                !OUT_OF_TURN_ACTION
+  pia lock_token token=1                              !OUT_OF_TURN_ACTION
   pia end_turn                                        !OUT_OF_TURN_ACTION
   sam chat text=hi
   expect view pia /state_hash \"0000000000000000\"
@@ -236,6 +262,7 @@ fn the_page_is_true_to_the_mode() {
         .type_fields("RegionView", &region())
         .type_fields("Initiative", &initiative())
         .type_fields("ChatLine", &sample_state().chat[0])
+        .type_fields("TokenLock", &lock())
         .rejections(REJECTIONS)
         .problems();
     assert!(problems.is_empty(), "tabletop.md:\n{}", problems.join("\n"));

@@ -13,7 +13,7 @@ fn every_scenario_passes() {
     let reports = scenario::run_files(files, &modes);
     assert!(!reports.is_empty(), "no scenario in {}", dir.display());
     for r in reports {
-        assert_eq!(r.mode, Some("tabletop"), "{}", r.name);
+        assert_eq!(r.mode, Some("tabletop"), "{}: {:?}", r.name, r.problems());
         assert!(r.passed(), "{}: {:?}", r.name, r.problems());
     }
 }

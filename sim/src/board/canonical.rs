@@ -4,15 +4,15 @@
 //! struct, and the board's settings inside the room config. Changing it
 //! would change every stored board room's hash.
 
-use super::components::{LockState, Piece, PieceLock, Position};
+use super::components::{Piece, Position};
 use super::resources::{
-    ChatLog, Formation, Formations, HeldLocks, KeyUse, LockExpiries, PieceIndex, REMEMBERED_KEYS,
+    ChatLog, Formation, Formations, KeyUse, PieceIndex, PieceLocks, REMEMBERED_KEYS,
 };
+use crate::parts::locks::Lock;
 use crate::resources::{Boxed, Member};
 use crate::snapshot::{EngineState, MAX_TICK};
 use bevy_ecs::world::World;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
 use tickroom_protocol::board::{ChatLine, Config, Placement};
 use tickroom_protocol::{MemberId, Payload, Phase, PieceId, Pos, RoomConfig, RoomId, TeamId};
 
@@ -90,15 +90,16 @@ impl BoardState {
 
     pub fn read(world: &World) -> BoardState {
         let index = world.resource::<Boxed<PieceIndex>>();
+        let locks = world.resource::<Boxed<PieceLocks>>();
         let pieces = index
             .0
             .iter()
-            .map(|&e| PieceRecord {
+            .enumerate()
+            .map(|(i, &e)| PieceRecord {
                 team: world.get::<Piece>(e).and_then(|p| p.team),
                 pos: world.get::<Position>(e).map_or(Pos::new(0, 0), |p| p.0),
-                lock: world
-                    .get::<PieceLock>(e)
-                    .and_then(|l| l.0)
+                lock: locks
+                    .get(PieceId(i as u32))
                     .map(|l| (l.holder, l.expires_at)),
             })
             .collect();
@@ -117,12 +118,7 @@ impl BoardState {
                 })
                 .collect(),
             recent_keys: formations.recent_keys.iter().cloned().collect(),
-            chat: world
-                .resource::<Boxed<ChatLog>>()
-                .lines
-                .iter()
-                .cloned()
-                .collect(),
+            chat: world.resource::<Boxed<ChatLog>>().iter().cloned().collect(),
         }
     }
 
@@ -176,33 +172,20 @@ impl BoardState {
 
     /// Spawns the pieces and inserts the board's resources.
     pub fn insert(self, world: &mut World) {
-        let mut expiries = LockExpiries::default();
-        let mut held = HeldLocks::default();
+        let locks = PieceLocks::restore(
+            "piece",
+            self.pieces.iter().enumerate().filter_map(|(i, p)| {
+                let (holder, expires_at) = p.lock?;
+                Some((PieceId(i as u32), Lock { holder, expires_at }))
+            }),
+        );
         let index: Vec<_> = self
             .pieces
             .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let id = PieceId(i as u32);
-                let lock = p.lock.map(|(holder, expires_at)| {
-                    let serial = expiries.next_serial;
-                    expiries.next_serial += 1;
-                    expiries.queue.push(Reverse((expires_at, id, serial)));
-                    held.0.entry(holder).or_default().insert(id);
-                    LockState {
-                        holder,
-                        expires_at,
-                        serial,
-                    }
-                });
-                world
-                    .spawn((Piece { team: p.team }, Position(p.pos), PieceLock(lock)))
-                    .id()
-            })
+            .map(|p| world.spawn((Piece { team: p.team }, Position(p.pos))).id())
             .collect();
         world.insert_resource(Boxed::new(PieceIndex(index)));
-        world.insert_resource(Boxed::new(expiries));
-        world.insert_resource(Boxed::new(held));
+        world.insert_resource(Boxed::new(locks));
         world.insert_resource(Boxed::new(Formations {
             by_name: self
                 .formations
@@ -221,9 +204,7 @@ impl BoardState {
                 .collect(),
             recent_keys: self.recent_keys.into_iter().collect(),
         }));
-        world.insert_resource(Boxed::new(ChatLog {
-            lines: self.chat.into_iter().collect(),
-        }));
+        world.insert_resource(Boxed::new(self.chat.into_iter().collect::<ChatLog>()));
     }
 }
 

@@ -13,7 +13,7 @@ pub(crate) struct Post<'a> {
 impl Stages for Post<'_> {
     fn validate(&self, c: &RoomCtx, b: &BoardParam, _: Actor) -> Result<(), ErrorBody> {
         c.require_phase(&[Phase::Setup, Phase::Live, Phase::Expired], "chat")?;
-        crate::names::check_chat(self.text, usize::from(b.config().max_chat_chars))
+        crate::parts::chat::check_chat(self.text, usize::from(b.config().max_chat_chars))
     }
     fn authorize(&self, _: &RoomCtx, _: &BoardParam, actor: Actor) -> Result<(), ErrorBody> {
         actor.seat().map(drop)
@@ -23,16 +23,12 @@ impl Stages for Post<'_> {
             return;
         };
         let keep = usize::from(b.config().chat_history);
-        let tick = c.tick();
-        let log = &mut b.chat.lines;
-        log.push_back(ChatLine {
-            tick,
+        let line = ChatLine {
+            tick: c.tick(),
             member: who.id,
             text: self.text.to_owned(),
-        });
-        while log.len() > keep {
-            log.pop_front();
-        }
+        };
+        b.chat.push(line, keep);
         c.emit(Event::ChatPosted {
             member: who.id,
             text: self.text.to_owned(),

@@ -1,7 +1,7 @@
 //! Formations: save the places of one's team's pieces under a name
 //! (idempotent by key), and apply them later, all or nothing.
 
-use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use super::param::{BoardParam, Stages, may_touch};
 use super::resources::Formation;
 use crate::mode::{Actor, Applied, RoomCtx};
 use crate::names::check_name;
@@ -136,7 +136,8 @@ impl Stages for Apply<'_> {
     fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         for p in &self.formation(b)?.placements {
-            lock_held_by_other(who.id, p.piece, b.piece(p.piece)?.lock)?;
+            b.piece(p.piece)?;
+            b.locks.free_for(who.id, p.piece)?;
         }
         Ok(Applied::Changed)
     }

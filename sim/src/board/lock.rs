@@ -1,10 +1,11 @@
 //! Piece locks: `unlocked → locked → released | expired`. First processed
 //! wins; taking a lock one already holds renews it.
 
-use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use super::param::{BoardParam, Stages, may_touch};
 use crate::mode::{Actor, Applied, RoomCtx, Who};
+use crate::parts::locks::Taken;
 use tickroom_protocol::board::{Event, ReleaseReason};
-use tickroom_protocol::{ErrorBody, ErrorCode, Phase, PieceId};
+use tickroom_protocol::{ErrorBody, Phase, PieceId};
 
 const LOCK_PHASES: &[Phase] = &[Phase::Setup, Phase::Live];
 
@@ -21,23 +22,9 @@ fn authorize_piece(b: &BoardParam, actor: Actor, piece: PieceId) -> Result<Who, 
 
 /// NOT_LOCK_OWNER unless `who` holds the lock of `piece`.
 fn require_holder(b: &BoardParam, who: Who, piece: PieceId) -> Result<Applied, ErrorBody> {
-    match b.piece(piece)?.lock {
-        Some(l) if l.holder == who.id => Ok(Applied::Changed),
-        other => {
-            let err = ErrorBody::new(
-                ErrorCode::NotLockOwner,
-                format!(
-                    "member {} does not hold the lock of piece {piece}",
-                    who.id.0
-                ),
-            )
-            .with("piece", piece.0);
-            Err(match other {
-                Some(l) => err.with("holder", l.holder.0),
-                None => err,
-            })
-        }
-    }
+    b.piece(piece)?;
+    b.locks.require_holder(who.id, piece)?;
+    Ok(Applied::Changed)
 }
 
 pub(crate) struct Take {
@@ -53,26 +40,25 @@ impl Stages for Take {
     }
     fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
-        lock_held_by_other(who.id, self.piece, b.piece(self.piece)?.lock)?;
+        b.piece(self.piece)?;
+        b.locks.free_for(who.id, self.piece)?;
         Ok(Applied::Changed)
     }
     fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, actor: Actor) {
         let Ok(who) = actor.mover() else {
             return;
         };
-        let already_held = b.piece(self.piece).ok().and_then(|p| p.lock).is_some();
-        let event = if already_held {
-            Event::LockRenewed {
+        let event = match b.take_lock(c.tick(), self.piece, who.id) {
+            Taken::Renewed { expires_at } => Event::LockRenewed {
                 piece: self.piece,
                 holder: who.id,
-                expires_at: b.renew_lock(c.tick(), self.piece),
-            }
-        } else {
-            Event::LockTaken {
+                expires_at,
+            },
+            Taken::New { expires_at } => Event::LockTaken {
                 piece: self.piece,
                 holder: who.id,
-                expires_at: b.take_lock(c.tick(), self.piece, who.id),
-            }
+                expires_at,
+            },
         };
         c.emit(event);
     }

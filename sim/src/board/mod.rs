@@ -19,11 +19,10 @@ use crate::resources::Boxed;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParamItem;
 use canonical::BoardState;
-use components::{Piece, PieceLock, Position};
+use components::{Piece, Position};
 pub use param::BoardParam;
 use param::run;
-use resources::{ChatLog, Formations, LockExpiries, PieceIndex};
-use std::cmp::Reverse;
+use resources::{ChatLog, Formations, PieceIndex, PieceLocks};
 use tickroom_protocol::board::{self as wire, Config, Event, Intent, ReleaseReason};
 use tickroom_protocol::{ErrorBody, IntentSpec, Origin, PieceId, RoomConfig};
 
@@ -70,7 +69,7 @@ impl Mode for Board {
     }
 
     fn next_due(world: &World) -> Option<u64> {
-        world.resource::<Boxed<LockExpiries>>().next_due()
+        world.resource::<Boxed<PieceLocks>>().next_due()
     }
 
     #[inline]
@@ -135,22 +134,8 @@ impl Mode for Board {
 
     /// The board hides nothing: every member sees all of it.
     fn view(world: &World, _viewer: Viewer) -> wire::State {
-        let index = world.resource::<Boxed<PieceIndex>>();
-        let pieces = index
-            .0
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &e)| {
-                Some(wire::PieceView {
-                    id: PieceId(i as u32),
-                    team: world.get::<Piece>(e)?.team,
-                    pos: world.get::<Position>(e)?.0,
-                    lock: world.get::<PieceLock>(e)?.0.map(|l| wire::LockView {
-                        holder: l.holder,
-                        expires_at: l.expires_at,
-                    }),
-                })
-            })
+        let pieces = (0..world.resource::<Boxed<PieceIndex>>().0.len())
+            .filter_map(|i| piece_view(world, PieceId(i as u32)))
             .collect();
         wire::State {
             pieces,
@@ -160,12 +145,7 @@ impl Mode for Board {
                 .keys()
                 .cloned()
                 .collect(),
-            chat: world
-                .resource::<Boxed<ChatLog>>()
-                .lines
-                .iter()
-                .cloned()
-                .collect(),
+            chat: world.resource::<Boxed<ChatLog>>().iter().cloned().collect(),
         }
     }
 
@@ -185,44 +165,36 @@ impl Mode for Board {
 }
 
 /// Expires locks whose time has come, in `(tick, piece)` order; each expiry
-/// is one mutation. Entries of renewed locks are pushed back at their new
-/// expiry; entries of locks already gone are dropped.
+/// is one mutation.
 fn expire_locks(mut c: RoomCtx, mut b: BoardParam) {
     let now = c.tick();
-    while let Some(&Reverse((due, piece, serial))) = b.expiries.queue.peek() {
-        if due > now {
-            break;
-        }
-        b.expiries.queue.pop();
-        let Some(lock) = b.piece(piece).ok().and_then(|p| p.lock) else {
-            continue;
-        };
-        if lock.serial != serial {
-            continue;
-        }
-        if lock.expires_at <= now {
-            b.release_lock(&mut c, piece, ReleaseReason::Expired);
-            c.commit(Origin::default());
-        } else {
-            b.expiries
-                .queue
-                .push(Reverse((lock.expires_at, piece, serial)));
-        }
+    if b.locks.next_due().is_none_or(|due| due > now) {
+        return;
+    }
+    for (piece, lock) in b.locks.expire(now) {
+        param::announce_release(&mut c, piece, lock, ReleaseReason::Expired);
+        c.commit(Origin::default());
     }
 }
 
 /// A piece of a board room, as a client would see it.
 pub fn piece(room: &crate::Room, id: PieceId) -> Option<wire::PieceView> {
-    let world = room.world();
+    piece_view(room.world(), id)
+}
+
+fn piece_view(world: &World, id: PieceId) -> Option<wire::PieceView> {
     let e = world.get_resource::<Boxed<PieceIndex>>()?.get(id)?;
     Some(wire::PieceView {
         id,
         team: world.get::<Piece>(e)?.team,
         pos: world.get::<Position>(e)?.0,
-        lock: world.get::<PieceLock>(e)?.0.map(|l| wire::LockView {
-            holder: l.holder,
-            expires_at: l.expires_at,
-        }),
+        lock: world
+            .resource::<Boxed<PieceLocks>>()
+            .get(id)
+            .map(|l| wire::LockView {
+                holder: l.holder,
+                expires_at: l.expires_at,
+            }),
     })
 }
 

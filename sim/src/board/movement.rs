@@ -1,6 +1,6 @@
 //! Moving a piece: needs the piece's lock, and renews it.
 
-use super::param::{BoardParam, Stages, lock_held_by_other, may_touch};
+use super::param::{BoardParam, Stages, may_touch};
 use crate::mode::{Actor, Applied, RoomCtx};
 use tickroom_protocol::board::Event;
 use tickroom_protocol::{ErrorBody, ErrorCode, Phase, PieceId, Pos};
@@ -39,7 +39,7 @@ impl Stages for MovePiece {
     fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
         let lock = b.piece(self.piece)?.lock;
-        lock_held_by_other(who.id, self.piece, lock)?;
+        b.locks.free_for(who.id, self.piece)?;
         if lock.is_none() {
             return Err(ErrorBody::new(
                 ErrorCode::NotLockOwner,

@@ -2,14 +2,14 @@
 //! the board's stages: validate → authorize → lock → apply.
 
 use super::Board;
-use super::components::{LockState, Piece, PieceLock, Position};
-use super::resources::{ChatLog, Formations, HeldLocks, LockExpiries, PieceIndex};
+use super::components::{Piece, Position};
+use super::resources::{ChatLog, Formations, PieceIndex, PieceLocks};
 use crate::mode::{Actor, Applied, RoomCtx, Who};
+use crate::parts::locks::{Lock, Taken};
 use crate::resources::Boxed;
 use crate::snapshot::ModeConfig;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
-use std::cmp::Reverse;
 use tickroom_protocol::board::{Config, Event, ReleaseReason};
 use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, PieceId, Pos, TeamId};
 
@@ -18,17 +18,8 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, PieceId, Pos, TeamId};
 pub struct BoardParam<'w, 's> {
     pub(crate) settings: Res<'w, Boxed<ModeConfig<Board>>>,
     pub(crate) index: Res<'w, Boxed<PieceIndex>>,
-    pub(crate) pieces: Query<
-        'w,
-        's,
-        (
-            &'static Piece,
-            &'static mut Position,
-            &'static mut PieceLock,
-        ),
-    >,
-    pub(crate) expiries: ResMut<'w, Boxed<LockExpiries>>,
-    pub(crate) held: ResMut<'w, Boxed<HeldLocks>>,
+    pub(crate) pieces: Query<'w, 's, (&'static Piece, &'static mut Position)>,
+    pub(crate) locks: ResMut<'w, Boxed<PieceLocks>>,
     pub(crate) formations: ResMut<'w, Boxed<Formations>>,
     pub(crate) chat: ResMut<'w, Boxed<ChatLog>>,
 }
@@ -38,7 +29,7 @@ pub struct BoardParam<'w, 's> {
 pub(crate) struct PieceNow {
     pub piece: Piece,
     pub pos: Pos,
-    pub lock: Option<LockState>,
+    pub lock: Option<Lock>,
 }
 
 impl BoardParam<'_, '_> {
@@ -51,10 +42,10 @@ impl BoardParam<'_, '_> {
         self.index
             .get(id)
             .and_then(|e| self.pieces.get(e).ok())
-            .map(|(piece, pos, lock)| PieceNow {
+            .map(|(piece, pos)| PieceNow {
                 piece: *piece,
                 pos: pos.0,
-                lock: lock.0,
+                lock: self.locks.get(id),
             })
             .ok_or_else(|| {
                 ErrorBody::new(
@@ -68,63 +59,33 @@ impl BoardParam<'_, '_> {
     #[inline]
     pub fn set_position(&mut self, id: PieceId, to: Pos) {
         if let Some(e) = self.index.get(id)
-            && let Ok((_, mut pos, _)) = self.pieces.get_mut(e)
+            && let Ok((_, mut pos)) = self.pieces.get_mut(e)
         {
             pos.0 = to;
         }
     }
 
-    /// Gives `holder` the lock of `id` until `tick + lock_ttl_ticks`.
-    pub fn take_lock(&mut self, tick: u64, id: PieceId, holder: MemberId) -> u64 {
-        let expires_at = tick + u64::from(self.config().lock_ttl_ticks);
-        let serial = self.expiries.next_serial;
-        self.expiries.next_serial += 1;
-        self.expiries.queue.push(Reverse((expires_at, id, serial)));
-        if let Some(e) = self.index.get(id)
-            && let Ok((_, _, mut lock)) = self.pieces.get_mut(e)
-        {
-            lock.0 = Some(LockState {
-                holder,
-                expires_at,
-                serial,
-            });
-        }
-        self.held.0.entry(holder).or_default().insert(id);
-        self.compact_expiries();
-        expires_at
+    fn lock_ttl(&self) -> u64 {
+        u64::from(self.config().lock_ttl_ticks)
+    }
+
+    /// Gives `holder` the lock of `id` (or renews its own).
+    pub fn take_lock(&mut self, tick: u64, id: PieceId, holder: MemberId) -> Taken {
+        let ttl = self.lock_ttl();
+        self.locks.take(tick, ttl, id, holder)
     }
 
     /// Pushes the lock's expiry to `tick + lock_ttl_ticks`; returns it.
     #[inline]
     pub fn renew_lock(&mut self, tick: u64, id: PieceId) -> u64 {
-        let expires_at = tick + u64::from(self.config().lock_ttl_ticks);
-        if let Some(e) = self.index.get(id)
-            && let Ok((_, _, mut lock)) = self.pieces.get_mut(e)
-            && let Some(state) = lock.0.as_mut()
-        {
-            state.expires_at = expires_at;
-        }
-        expires_at
+        let ttl = self.lock_ttl();
+        self.locks.renew(tick, ttl, id).unwrap_or(tick + ttl)
     }
 
     /// Frees the lock of `id`, staging a `lock_released` event.
     pub fn release_lock(&mut self, c: &mut RoomCtx, id: PieceId, reason: ReleaseReason) {
-        let Some(e) = self.index.get(id) else { return };
-        let Ok((_, _, mut lock)) = self.pieces.get_mut(e) else {
-            return;
-        };
-        if let Some(state) = lock.0.take() {
-            if let Some(held) = self.held.0.get_mut(&state.holder) {
-                held.remove(&id);
-                if held.is_empty() {
-                    self.held.0.remove(&state.holder);
-                }
-            }
-            c.emit(Event::LockReleased {
-                piece: id,
-                holder: state.holder,
-                reason,
-            });
+        if let Some(lock) = self.locks.release(id) {
+            announce_release(c, id, lock, reason);
         }
     }
 
@@ -135,34 +96,18 @@ impl BoardParam<'_, '_> {
         holder: Option<MemberId>,
         reason: ReleaseReason,
     ) {
-        let pieces: Vec<PieceId> = match holder {
-            Some(h) => self.held.0.get(&h).into_iter().flatten().copied().collect(),
-            None => {
-                let mut all: Vec<PieceId> = self.held.0.values().flatten().copied().collect();
-                all.sort_unstable();
-                all
-            }
-        };
-        for id in pieces {
-            self.release_lock(c, id, reason);
+        for (id, lock) in self.locks.release_all(holder) {
+            announce_release(c, id, lock, reason);
         }
     }
+}
 
-    /// Drops stale entries (of released or renewed locks) from the expiry
-    /// queue once they outnumber the pieces, so lock churn cannot grow it.
-    fn compact_expiries(&mut self) {
-        if self.expiries.queue.len() <= 2 * self.index.0.len() + 64 {
-            return;
-        }
-        let mut queue = std::collections::BinaryHeap::new();
-        for i in 0..self.index.0.len() {
-            let id = PieceId(i as u32);
-            if let Some(l) = self.piece(id).ok().and_then(|p| p.lock) {
-                queue.push(Reverse((l.expires_at, id, l.serial)));
-            }
-        }
-        self.expiries.queue = queue;
-    }
+pub(crate) fn announce_release(c: &mut RoomCtx, piece: PieceId, lock: Lock, reason: ReleaseReason) {
+    c.emit(Event::LockReleased {
+        piece,
+        holder: lock.holder,
+        reason,
+    });
 }
 
 /// FORBIDDEN unless `who` may touch a piece of `team` (own team or unowned).
@@ -174,24 +119,6 @@ pub(crate) fn may_touch(who: Who, id: PieceId, team: Option<TeamId>) -> Result<(
         )
         .with("piece", id.0)
         .with("team", u32::from(t.0))),
-        _ => Ok(()),
-    }
-}
-
-/// LOCK_HELD when someone other than `who` holds the lock.
-pub(crate) fn lock_held_by_other(
-    who: MemberId,
-    id: PieceId,
-    lock: Option<LockState>,
-) -> Result<(), ErrorBody> {
-    match lock {
-        Some(l) if l.holder != who => Err(ErrorBody::new(
-            ErrorCode::LockHeld,
-            format!("piece {id} is locked by member {}", l.holder.0),
-        )
-        .with("piece", id.0)
-        .with("holder", l.holder.0)
-        .with("expires_at", l.expires_at)),
         _ => Ok(()),
     }
 }

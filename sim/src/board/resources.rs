@@ -1,8 +1,7 @@
-//! The board's resources: piece index, lock bookkeeping, formations.
+//! The board's resources: piece index, locks, formations, chat.
 
 use bevy_ecs::entity::Entity;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use tickroom_protocol::board::{ChatLine, Placement};
 use tickroom_protocol::{MemberId, PieceId, TeamId};
 
@@ -13,22 +12,6 @@ pub struct PieceIndex(pub Vec<Entity>);
 impl PieceIndex {
     pub fn get(&self, id: PieceId) -> Option<Entity> {
         self.0.get(id.0 as usize).copied()
-    }
-}
-
-/// Locks by expiry tick, popped in `(tick, piece)` order. Renewing a lock
-/// does not touch the queue: when a renewed lock's entry comes due it is
-/// pushed again at the new expiry. Derived from the pieces' locks, rebuilt on
-/// restore, not hashed.
-#[derive(Debug, Clone, Default)]
-pub struct LockExpiries {
-    pub queue: BinaryHeap<Reverse<(u64, PieceId, u64)>>,
-    pub next_serial: u64,
-}
-
-impl LockExpiries {
-    pub fn next_due(&self) -> Option<u64> {
-        self.queue.peek().map(|Reverse((t, _, _))| *t)
     }
 }
 
@@ -88,14 +71,8 @@ impl Formations {
     }
 }
 
-/// Which pieces each member holds the lock of. Derived from the pieces'
-/// locks, rebuilt on restore, not hashed: it lets a leaving member's locks be
-/// released without scanning every piece.
-#[derive(Debug, Clone, Default)]
-pub struct HeldLocks(pub BTreeMap<MemberId, std::collections::BTreeSet<PieceId>>);
+/// The board's piece locks.
+pub type PieceLocks = crate::parts::locks::Locks<PieceId>;
 
 /// The last `chat_history` chat lines, sent to joiners.
-#[derive(Debug, Clone, Default)]
-pub struct ChatLog {
-    pub lines: VecDeque<ChatLine>,
-}
+pub type ChatLog = crate::parts::chat::History<ChatLine>;
