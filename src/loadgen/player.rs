@@ -337,6 +337,7 @@ impl Player<'_> {
                 return;
             }
         };
+        self.tally.frames += 1;
         match msg {
             ServerMessage::Delta(d) => {
                 self.tally.deltas += 1;
@@ -367,7 +368,10 @@ impl Player<'_> {
                     }
                 }
             }
-            ServerMessage::Ack { .. } => self.tally.acks += 1,
+            ServerMessage::Ack { .. } => {
+                self.tally.acks += 1;
+                self.tally.ack_frames += 1;
+            }
             ServerMessage::Reject { seq, code, .. } => {
                 self.pending.remove(&seq);
                 self.tally.reject(code.as_str());

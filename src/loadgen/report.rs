@@ -227,6 +227,9 @@ impl Report {
             "deltas": t.deltas,
             "events": t.events,
             "deltas_per_s": round(t.deltas as f64 / window_s, 1),
+            "frames": t.frames,
+            "frames_per_s": round(t.frames as f64 / window_s, 1),
+            "ack_frames": t.ack_frames,
             "server": {
                 "pid": i.server_pid,
                 "cpu_s": round(server_cpu_s, 3),
@@ -320,11 +323,14 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "rejects: {}; errors: {}; deltas received: {} ({}/s)",
+            "rejects: {}; errors: {}; frames received: {} ({}/s), of which deltas {} ({}/s) and ack frames {}",
             codes(&j["rejects"]),
             codes(&j["errors"]),
+            j["frames"],
+            j["frames_per_s"],
             j["deltas"],
-            j["deltas_per_s"]
+            j["deltas_per_s"],
+            j["ack_frames"]
         );
         let sv = &j["server"];
         let _ = writeln!(

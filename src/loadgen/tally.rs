@@ -109,7 +109,14 @@ pub struct Tally {
     pub sent: BTreeMap<String, u64>,
     /// Critical requests whose event came back in a delta.
     pub echoed: BTreeMap<String, u64>,
+    /// Requests acknowledged, by an `ack` frame or by a delta's origins.
     pub acks: u64,
+    /// `ack` frames received (in protocol 2 a delta's origins acknowledge
+    /// most requests without one).
+    pub ack_frames: u64,
+    /// Every frame received, of any kind: what a client pays a message
+    /// event for.
+    pub frames: u64,
     /// Requests the server rejected, by code.
     pub rejects: BTreeMap<String, u64>,
     /// Errors not tied to a request (`error`, `closing`, failed connects),
@@ -139,6 +146,8 @@ impl Default for Tally {
             sent: BTreeMap::new(),
             echoed: BTreeMap::new(),
             acks: 0,
+            ack_frames: 0,
+            frames: 0,
             rejects: BTreeMap::new(),
             errors: BTreeMap::new(),
             clients: 0,
@@ -196,6 +205,8 @@ impl Tally {
         add(&mut self.errors, &other.errors);
         add(&mut self.rejects, &other.rejects);
         self.acks += other.acks;
+        self.ack_frames += other.ack_frames;
+        self.frames += other.frames;
         self.clients += other.clients;
         self.connected += other.connected;
         self.connect_failures += other.connect_failures;
