@@ -886,6 +886,8 @@ function mountRoom(conn, joined) {
       state.tick = body.tick; state.version = body.to_version; lastTickAt = performance.now();
       for (const rec of body.events) applyRecord(rec, body.tick);
       render();
+      // The tick's cursors ride in its delta (a cursors frame only when there is no delta).
+      if (body.cursors && view.cursors) view.cursors(body.cursors);
     },
     cursors: (list) => view.cursors && view.cursors(list),
     answered: (seq, ok, body) => view.answered && view.answered(seq, ok, body),

@@ -88,8 +88,9 @@ async fn cursors_sent_over_quic_reach_the_other_members() {
         .unwrap();
     }
     let seen = loop {
-        if let ServerMessage::Cursors { cursors, .. } = b.recv_timeout(WAIT).await.unwrap()
-            && let Some(c) = cursors.iter().find(|c| c.member == seat.member)
+        if let Some(c) = (b.recv_timeout(WAIT).await.unwrap().cursors())
+            .iter()
+            .find(|c| c.member == seat.member)
         {
             break c.pos;
         }

@@ -207,9 +207,9 @@ async fn fog_hides_tokens_from_players_at_the_wire_in_every_codec() {
         );
     }
     let cursors_of = |seen: &Seen, who: tickroom_protocol::MemberId| {
-        seen.frames.iter().any(|(m, _)| {
-            matches!(m, ServerMessage::Cursors { cursors, .. } if cursors.iter().any(|c| c.member == who))
-        })
+        seen.frames
+            .iter()
+            .any(|(m, _)| m.cursors().iter().any(|c| c.member == who))
     };
     assert!(
         !cursors_of(&seen1, d.member),

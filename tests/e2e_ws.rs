@@ -876,9 +876,11 @@ async fn the_handshake_rules_of_the_protocol_document() {
 }
 
 /// Protocol 2: an applied move is acknowledged by the delta that carries
-/// its origin, so a member moving every tick gets one frame a tick, never
-/// an `ack` besides; a durable save still gets its `ack` after the commit,
-/// and its event does not carry the seq (the delta must not ack it early).
+/// its origin, and the tick's cursors ride in that delta, so a member
+/// moving and dragging every tick gets one frame a tick, never an `ack` or
+/// a `cursors` frame besides; a durable save still gets its `ack` after the
+/// commit, and its event does not carry the seq (the delta must not ack it
+/// early).
 #[tokio::test]
 async fn the_delta_acknowledges_applied_requests_and_durable_ones_get_their_ack() {
     let server = Server::start(&[("TICKROOM_NET_RATE_MOVES_PER_S", "1000")]);
@@ -900,6 +902,11 @@ async fn the_delta_acknowledges_applied_requests_and_durable_ones_get_their_ack(
         for i in 0..20 {
             let seq = c.next_seq();
             moves.push(seq);
+            c.send(&ClientMessage::Cursor {
+                pos: Pos::new(10 + i, 10),
+            })
+            .await
+            .unwrap();
             c.send(&ClientMessage::intent(
                 seq,
                 Intent::MovePiece {
@@ -921,6 +928,39 @@ async fn the_delta_acknowledges_applied_requests_and_durable_ones_get_their_ack(
                 .any(|m| matches!(m, ServerMessage::Ack { .. })),
             "{codec:?}: no ack frame for a move the delta acknowledges: {frames:?}"
         );
+        // Each cursor comes at most once (two in one tick are coalesced to
+        // the later): in the delta of its tick, or alone in a `cursors`
+        // frame only when it landed in a tick of its own (the cursor and
+        // the move straddled a tick boundary, which is rare).
+        let mine = |m: &ServerMessage| -> Vec<i32> {
+            let of_me = m.cursors().iter().filter(|c| c.member == me.member);
+            of_me.map(|c| c.pos.x).collect()
+        };
+        let in_deltas: Vec<i32> = frames
+            .iter()
+            .filter(|m| matches!(m, ServerMessage::Delta(_)))
+            .flat_map(mine)
+            .collect();
+        let alone: Vec<i32> = frames
+            .iter()
+            .filter(|m| matches!(m, ServerMessage::Cursors { .. }))
+            .flat_map(mine)
+            .collect();
+        let mut every = [in_deltas.clone(), alone.clone()].concat();
+        every.sort_unstable();
+        let relayed = every.len();
+        every.dedup();
+        assert_eq!(every.len(), relayed, "{codec:?}: a cursor relayed twice");
+        assert_eq!(
+            every.last(),
+            Some(&29),
+            "{codec:?}: the last cursor relayed"
+        );
+        assert!(
+            in_deltas.len() >= 15,
+            "{codec:?}: the cursors ride in the deltas: {in_deltas:?}, alone: {alone:?}"
+        );
+        frames.retain(|m| !matches!(m, ServerMessage::Cursors { .. }));
         let mut acked: Vec<u64> = frames
             .iter()
             .flat_map(|m| match m {

@@ -162,6 +162,7 @@ impl CheckLimits for Delta {
     fn check_limits(&self, l: &Limits) -> Result<(), DecodeError> {
         room(&self.room, l)?;
         list("events", self.events.len(), l)?;
+        list("cursors", self.cursors.len(), l)?;
         self.events.iter().try_for_each(|e| e.event.check_limits(l))
     }
 }

@@ -73,8 +73,21 @@ pub enum ServerMessage {
     },
 }
 
-/// Everything that changed in one room in one tick.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl ServerMessage {
+    /// The cursors a frame relays: a `cursors` frame's, or those riding in
+    /// a delta; none for other frames.
+    pub fn cursors(&self) -> &[CursorPos] {
+        match self {
+            ServerMessage::Cursors { cursors, .. } => cursors,
+            ServerMessage::Delta(d) => &d.cursors,
+            _ => &[],
+        }
+    }
+}
+
+/// Everything that changed in one room in one tick, and the cursors that
+/// moved in it: a member gets one frame a tick.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Delta {
     pub room: RoomId,
     pub tick: u64,
@@ -85,6 +98,31 @@ pub struct Delta {
     pub events: Vec<EventRecord>,
     /// Present at least every `hash_every_ticks` ticks.
     pub state_hash: Option<StateHash>,
+    /// The latest cursor of each member that moved one this tick, as a
+    /// `cursors` frame would carry them. JSON leaves the key out when there
+    /// are none; postcard always has the field (a `00` when empty).
+    #[serde(default)]
+    pub cursors: Vec<CursorPos>,
+}
+
+impl Serialize for Delta {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let with_cursors = !s.is_human_readable() || !self.cursors.is_empty();
+        let mut st = s.serialize_struct("Delta", 6 + usize::from(with_cursors))?;
+        st.serialize_field("room", &self.room)?;
+        st.serialize_field("tick", &self.tick)?;
+        st.serialize_field("from_version", &self.from_version)?;
+        st.serialize_field("to_version", &self.to_version)?;
+        st.serialize_field("events", &self.events)?;
+        st.serialize_field("state_hash", &self.state_hash)?;
+        if with_cursors {
+            st.serialize_field("cursors", &self.cursors)?;
+        } else {
+            st.skip_field("cursors")?;
+        }
+        st.end()
+    }
 }
 
 /// Who caused an event: a member's request (with its sequence number), or

@@ -476,6 +476,7 @@ fn unknown_board_variant_index_is_an_unknown_intent_or_event() {
         BOARD_EVENT_VARIANTS as u8,
         0x00,
         0x00,
+        0x00,
     ]);
     let events = delta_events(server(Codec::Postcard, &frame));
     assert_eq!(events.len(), 1);

@@ -474,12 +474,14 @@ fn postcard_bytes_are_exactly_as_documented() {
         [0x09, 0xe8, 0x07, 0x00]
     );
     // The delta shown in docs/protocol.md, byte for byte: each board event
-    // is `01` (a mode's event), its length, then the board event.
+    // is `01` (a mode's event), its length, then the board event; the last
+    // byte is the empty `cursors`.
     let delta = ServerMessage::Delta(sample_delta());
     let documented = "03 09 74 61 63 74 69 63 73 2d 31 b1 09 39 3b 02 01 01 01 04 3a \
                       01 05 00 03 f0 01 50 \
                       01 02 01 09 3b 01 05 01 05 02 95 0a \
-                      01 a3 82 bc ef bc 15";
+                      01 a3 82 bc ef bc 15 \
+                      00";
     let bytes: Vec<u8> = documented
         .split_whitespace()
         .map(|h| u8::from_str_radix(h, 16).unwrap())

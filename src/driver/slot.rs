@@ -816,7 +816,7 @@ impl RoomSlot {
             })
             .filter_map(|(i, _)| i.member.zip(i.seq))
             .collect();
-        let view = TickView::new(
+        let mut view = TickView::new(
             self.body.live(),
             out.delta.clone(),
             &out.restricted,
@@ -971,12 +971,18 @@ impl RoomSlot {
         }
         self.last_tick_idle =
             out.inputs.is_empty() && out.delta.is_none() && self.cursors.is_empty();
-        let cursors = (!self.cursors.is_empty()).then(|| ServerMessage::Cursors {
-            room: self.body.id().clone(),
-            cursors: std::mem::take(&mut self.cursors)
+        // The cursors ride in the tick's delta; only members who get no
+        // delta this tick get them in a `cursors` frame of their own.
+        let cursors = (!self.cursors.is_empty()).then(|| {
+            let cursors: Vec<CursorPos> = std::mem::take(&mut self.cursors)
                 .into_iter()
                 .map(|(member, pos)| CursorPos { member, pos })
-                .collect(),
+                .collect();
+            view.carry_cursors(&cursors);
+            ServerMessage::Cursors {
+                room: self.body.id().clone(),
+                cursors,
+            }
         });
         let mut arrivals = std::mem::take(&mut self.arrivals);
         self.fan_out(
@@ -994,7 +1000,8 @@ impl RoomSlot {
 
     /// Queues, connection by connection (see [`waited_longest_first`]), its
     /// held replies, then the delta (critical; not to those that joined this tick, whose
-    /// `joined` already holds it), then the cursors (droppable). Broadcasts
+    /// `joined` already holds it) with the tick's cursors in it, or, to a
+    /// member that gets no delta, the cursors alone (droppable). Broadcasts
     /// are encoded once per codec and the same bytes shared.
     fn fan_out(
         &self,
@@ -1015,13 +1022,16 @@ impl RoomSlot {
         let mut cursor_frames = SharedFrames::default();
         for conn in waited_longest_first(arrivals, &self.members) {
             held.flush(conn, settings);
+            let mut got_delta = false;
             if let Some((group, msg)) = view.delta_for(self.seats.get(&conn.id).copied())
                 && !joined_now.contains(&conn.id)
                 && let Some(frame) = deltas[group].get(conn.codec, msg, true)
             {
                 count(conn.push(frame), settings);
+                got_delta = true;
             }
             if let Some(msg) = cursors
+                && !got_delta
                 && let Some(frame) = cursor_frames.get(conn.codec, msg, false)
             {
                 count(conn.push(frame), settings);

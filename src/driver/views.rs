@@ -6,7 +6,7 @@
 //! in the tick's delta (their origin carries its seq) needs no `ack` frame.
 
 use std::collections::{BTreeMap, BTreeSet};
-use tickroom_protocol::{Delta, MemberId, ServerMessage};
+use tickroom_protocol::{CursorPos, Delta, MemberId, ServerMessage};
 use tickroom_sim::{Audience, Room};
 
 pub struct TickView {
@@ -95,6 +95,16 @@ impl TickView {
             deltas,
             group_of: Some(group_of),
             implied,
+        }
+    }
+
+    /// Puts the tick's cursors into every group's delta, so that a member
+    /// who gets a delta gets one frame this tick.
+    pub fn carry_cursors(&mut self, cursors: &[CursorPos]) {
+        for d in &mut self.deltas {
+            if let ServerMessage::Delta(d) = d {
+                d.cursors = cursors.to_vec();
+            }
         }
     }
 

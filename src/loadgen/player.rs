@@ -327,6 +327,21 @@ impl Player<'_> {
         self.send(ClientMessage::Ping { client_time }).await;
     }
 
+    /// Its own cursor among those relayed (in a delta or a `cursors`
+    /// frame) answers the cursor sent at that position.
+    fn cursors_seen(&mut self, cursors: &[tickroom_protocol::CursorPos], now: Instant) {
+        let Some(mine) = cursors.iter().find(|c| c.member == self.member) else {
+            return;
+        };
+        if let Some(at) = self.cursors.iter().position(|(p, _)| *p == mine.pos) {
+            let (_, sent) = self.cursors[at];
+            self.tally.echoed(Class::Cursor);
+            self.tally.record(Class::Cursor, micros(now - sent));
+            // Older positions were overtaken (coalesced), not lost.
+            self.cursors.drain(..=at);
+        }
+    }
+
     fn receive(&mut self, msg: Result<ServerMessage, ClientError>) {
         let now = Instant::now();
         self.last_heard = now;
@@ -341,6 +356,7 @@ impl Player<'_> {
         match msg {
             ServerMessage::Delta(d) => {
                 self.tally.deltas += 1;
+                self.cursors_seen(&d.cursors, now);
                 self.tally.events += d.events.len() as u64;
                 if d.from_version > self.last_version {
                     self.tally.gaps += 1;
@@ -376,18 +392,7 @@ impl Player<'_> {
                 self.pending.remove(&seq);
                 self.tally.reject(code.as_str());
             }
-            ServerMessage::Cursors { cursors, .. } => {
-                let Some(mine) = cursors.iter().find(|c| c.member == self.member) else {
-                    return;
-                };
-                if let Some(at) = self.cursors.iter().position(|(p, _)| *p == mine.pos) {
-                    let (_, sent) = self.cursors[at];
-                    self.tally.echoed(Class::Cursor);
-                    self.tally.record(Class::Cursor, micros(now - sent));
-                    // Older positions were overtaken (coalesced), not lost.
-                    self.cursors.drain(..=at);
-                }
-            }
+            ServerMessage::Cursors { cursors, .. } => self.cursors_seen(&cursors, now),
             ServerMessage::Pong { client_time, .. } => {
                 if let Some((class, sent)) = self.pending.remove(&(u64::MAX - client_time)) {
                     self.tally.echoed(class);

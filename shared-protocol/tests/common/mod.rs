@@ -526,15 +526,20 @@ pub fn delta() -> impl Strategy<Value = Delta> {
         any::<u64>(),
         vec(event_record(), 0..6),
         option::of(state_hash()),
+        vec(
+            (member_id(), pos()).prop_map(|(member, pos)| CursorPos { member, pos }),
+            0..4,
+        ),
     )
         .prop_map(
-            |(room, tick, from_version, to_version, events, state_hash)| Delta {
+            |(room, tick, from_version, to_version, events, state_hash, cursors)| Delta {
                 room,
                 tick,
                 from_version,
                 to_version,
                 events,
                 state_hash,
+                cursors,
             },
         )
 }
@@ -1066,6 +1071,7 @@ pub fn sample_delta() -> Delta {
             },
         ],
         state_hash: Some(StateHash(0x0000_00ab_cdef_0123)),
+        cursors: Vec::new(),
     }
 }
 
