@@ -191,6 +191,7 @@ impl<M: Mode> AnyRoom for GameRoom<M> {
             to_version: meta.version,
             events,
             state_hash,
+            cursors: Vec::new(),
         });
         TickOutput {
             tick,
