@@ -197,6 +197,57 @@ pub fn variant_of<T: Serialize + ?Sized>(value: &T) -> Option<Variant> {
     }
 }
 
+/// The variant names of an enum type, in index order, read from its
+/// `Deserialize` impl without any input; `None` for a type that is not an
+/// enum.
+pub fn variant_names<T: serde::de::DeserializeOwned>() -> Option<&'static [&'static str]> {
+    match T::deserialize(NamesProbe) {
+        Err(NamesFound(names)) => names,
+        Ok(_) => None,
+    }
+}
+
+#[derive(Debug)]
+struct NamesFound(Option<&'static [&'static str]>);
+
+impl fmt::Display for NamesFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("variant names probe")
+    }
+}
+
+impl std::error::Error for NamesFound {}
+impl serde::de::Error for NamesFound {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NamesFound(None)
+    }
+}
+
+struct NamesProbe;
+
+impl<'de> serde::de::Deserializer<'de> for NamesProbe {
+    type Error = NamesFound;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, NamesFound> {
+        Err(NamesFound(None))
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, NamesFound> {
+        Err(NamesFound(Some(variants)))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
+}
+
 /// Why a limits walk stopped.
 #[derive(Debug)]
 struct Stop(DecodeError);
@@ -414,6 +465,19 @@ mod tests {
     enum Game {
         Say { text: String },
         Roll { dice: Vec<u8> },
+    }
+
+    #[test]
+    fn variant_names_come_from_the_type_alone() {
+        use crate::board;
+        let names = variant_names::<board::Event>().unwrap();
+        assert_eq!(names.first(), Some(&"piece_moved"));
+        assert_eq!(names.last(), Some(&"chat_posted"));
+        assert_eq!(names.len(), 8);
+        let framework = variant_names::<crate::DomainEvent>().unwrap();
+        assert_eq!(framework, crate::DomainEvent::NAMES);
+        assert_eq!(variant_names::<u32>(), None);
+        assert_eq!(variant_names::<board::Config>(), None);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub trait ModeHandle: Send + Sync + std::fmt::Debug + 'static {
     fn reads(&self, version: u32) -> bool;
     fn intents(&self) -> IntentTable;
     fn error_codes(&self) -> &'static [ModeCodeEntry];
+    /// The JSON names of the mode's events, in index order.
+    fn event_names(&self) -> &'static [&'static str];
     /// The mode's default settings, as JSON (for docs and the API).
     fn default_config(&self) -> serde_json::Value;
     /// The config with the mode's settings decoded, checked and filled in
@@ -135,6 +137,10 @@ impl<M: Mode> ModeHandle for ModeEntry<M> {
 
     fn error_codes(&self) -> &'static [ModeCodeEntry] {
         M::ERROR_CODES
+    }
+
+    fn event_names(&self) -> &'static [&'static str] {
+        tickroom_protocol::walk::variant_names::<M::Event>().unwrap_or_default()
     }
 
     fn default_config(&self) -> serde_json::Value {
@@ -283,12 +289,13 @@ impl Modes {
         if self.get(mode.name()).is_some() {
             return Err(format!("mode {} is registered twice", mode.name()));
         }
-        for spec in mode.intents().0 {
-            if tickroom_protocol::DomainEvent::NAMES.contains(&spec.name) {
+        // A mode event named like a framework event would read back, from
+        // JSON, as the framework's.
+        for name in mode.event_names() {
+            if tickroom_protocol::DomainEvent::NAMES.contains(name) {
                 return Err(format!(
-                    "mode {}: intent {} has a framework event's name",
-                    mode.name(),
-                    spec.name
+                    "mode {}: event {name} has a framework event's name",
+                    mode.name()
                 ));
             }
         }
