@@ -8,12 +8,14 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use tickroom::TickView;
-use tickroom_protocol::{Codec, MemberId, RoomConfig, RoomId};
+use tickroom_protocol::{Codec, MemberId, Payload, RoomConfig, RoomId};
 use tickroom_sim::fixtures::{busy_room, move_inputs};
 use tickroom_sim::{Input, Modes, Outcome, Room, TickOutput, mode};
 use tickroom_tabletop::{Cell, Intent, Rect, Tabletop};
 
 const MEMBERS: u32 = 300;
+/// Tokens of the director's own that wander in and out of the fog.
+const DIRECTORS_TOKENS: u32 = 20;
 
 /// Steps `room` and encodes every distinct delta in both codecs.
 fn tick_and_fan_out(room: &mut Room, inputs: Vec<Input>, members: &[MemberId]) -> usize {
@@ -39,14 +41,19 @@ fn tick_and_fan_out(room: &mut Room, inputs: Vec<Input>, members: &[MemberId]) -
     bytes
 }
 
-/// A tabletop: the director, 299 players each owning a token, the east
-/// half of the map under fog.
+/// A tabletop: the director, 299 players each owning a token in the west
+/// half of the map, the east half under fog, and 20 of the director's
+/// tokens.
 fn table() -> (Room, Vec<MemberId>) {
     let mut modes = Modes::builtin();
     modes.add(mode::<Tabletop>()).unwrap();
     let config = RoomConfig {
         mode: "tabletop".into(),
         max_players: MEMBERS as u16,
+        game: Payload::of(tickroom_tabletop::Config {
+            max_tokens: MEMBERS as u16 + DIRECTORS_TOKENS as u16,
+            ..Default::default()
+        }),
         ..RoomConfig::default()
     };
     let mut room = modes.create_room(RoomId::from("table"), config, 1).unwrap();
@@ -82,44 +89,69 @@ fn table() -> (Room, Vec<MemberId>) {
             Intent::PlaceToken {
                 name: format!("t{i}"),
                 at: Cell {
-                    x: (i % 40) as u32,
-                    y: (i / 40) as u32,
+                    x: (i % 20) as u32,
+                    y: (i / 20) as u32,
                 },
                 owner: Some(*m),
             },
         ));
     }
-    room.step(setup);
+    for t in 0..DIRECTORS_TOKENS {
+        setup.push(Input::intent(
+            director,
+            1_000 + u64::from(t),
+            Intent::PlaceToken {
+                name: format!("npc{t}"),
+                at: Cell { x: 19, y: t },
+                owner: None,
+            },
+        ));
+    }
+    let out = room.step(setup);
+    assert!(out.outcomes.iter().all(|o| o.rejection().is_none()));
     (room, members)
 }
 
-/// Every player moves its token; half of them move in and out of the fog
-/// (events for the director, appear/vanish for the players); `private`
-/// players also roll privately.
+/// Every player moves its token in the open; the director moves its
+/// tokens in and out of the fog (moves only it sees, appear/vanish for the
+/// players); `private` players also roll privately.
 fn table_moves(members: &[MemberId], round: u64, private: usize) -> Vec<Input> {
     let mut inputs: Vec<Input> = members
         .iter()
         .enumerate()
         .skip(1)
         .map(|(i, m)| {
-            let x = ((i as u64 + round) % 40) as u32;
+            let x = ((i as u64 + round) % 20) as u32;
             Input::intent(
                 *m,
-                1_000 + round,
+                10_000 * round + i as u64,
                 Intent::MoveToken {
                     token: i as u32,
                     to: Cell {
                         x,
-                        y: (i / 40) as u32,
+                        y: (i / 20) as u32,
                     },
                 },
             )
         })
         .collect();
+    for t in 0..DIRECTORS_TOKENS {
+        inputs.push(Input::intent(
+            members[0],
+            10_000 * round + 5_000 + u64::from(t),
+            Intent::MoveToken {
+                token: MEMBERS + t,
+                to: Cell {
+                    x: 18 + ((round + u64::from(t)) % 4) as u32,
+                    y: t,
+                },
+            },
+        ));
+    }
     for m in members.iter().skip(1).take(private) {
         inputs.push(Input::intent(
             *m,
-            100_000 + round,
+            10_000 * round + 9_000,
             Intent::Roll {
                 notation: "1d20".into(),
                 private: true,
