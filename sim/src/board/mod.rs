@@ -166,12 +166,12 @@ impl Mode for Board {
 
 /// Expires locks whose time has come, in `(tick, piece)` order; each expiry
 /// is one mutation.
-fn expire_locks(mut c: RoomCtx, mut b: BoardParam) {
+fn expire_locks(mut c: RoomCtx, mut locks: ResMut<Boxed<PieceLocks>>) {
     let now = c.tick();
-    if b.locks.next_due().is_none_or(|due| due > now) {
+    if locks.next_due().is_none_or(|due| due > now) {
         return;
     }
-    for (piece, lock) in b.locks.expire(now) {
+    for (piece, lock) in locks.expire(now) {
         param::announce_release(&mut c, piece, lock, ReleaseReason::Expired);
         c.commit(Origin::default());
     }

@@ -38,16 +38,18 @@ impl Stages for MovePiece {
 
     fn lock(&self, _: &RoomCtx, b: &BoardParam, actor: Actor) -> Result<Applied, ErrorBody> {
         let who = actor.mover()?;
-        let lock = b.piece(self.piece)?.lock;
-        b.locks.free_for(who.id, self.piece)?;
-        if lock.is_none() {
-            return Err(ErrorBody::new(
+        match b.locks.get(self.piece) {
+            Some(l) if l.holder == who.id => Ok(Applied::Changed),
+            Some(_) => b
+                .locks
+                .free_for(who.id, self.piece)
+                .map(|()| Applied::Changed),
+            None => Err(ErrorBody::new(
                 ErrorCode::NotLockOwner,
                 format!("take the lock of piece {} before moving it", self.piece),
             )
-            .with("piece", self.piece.0));
+            .with("piece", self.piece.0)),
         }
-        Ok(Applied::Changed)
     }
 
     fn apply(&self, c: &mut RoomCtx, b: &mut BoardParam, _: Actor) {

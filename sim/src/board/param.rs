@@ -29,7 +29,6 @@ pub struct BoardParam<'w, 's> {
 pub(crate) struct PieceNow {
     pub piece: Piece,
     pub pos: Pos,
-    pub lock: Option<Lock>,
 }
 
 impl BoardParam<'_, '_> {
@@ -45,7 +44,6 @@ impl BoardParam<'_, '_> {
             .map(|(piece, pos)| PieceNow {
                 piece: *piece,
                 pos: pos.0,
-                lock: self.locks.get(id),
             })
             .ok_or_else(|| {
                 ErrorBody::new(

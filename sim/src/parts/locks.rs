@@ -15,15 +15,17 @@
 //! a list of [`Entry`] in key order); the expiry queue and the holder index
 //! are derived and rebuilt on restore.
 
+use bevy_platform::collections::HashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
+use std::hash::Hash;
 use tickroom_protocol::{DetailValue, ErrorBody, ErrorCode, MemberId, PieceId};
 
 /// What can be locked: ordered (expiries and releases run in key order) and
 /// named in error messages and details.
-pub trait LockKey: Copy + Ord + fmt::Display + Send + Sync + 'static {
+pub trait LockKey: Copy + Ord + Hash + fmt::Display + Send + Sync + 'static {
     /// The key in an error's details.
     fn detail(self) -> DetailValue;
 }
@@ -76,7 +78,10 @@ pub enum Taken {
 pub struct Locks<K: LockKey> {
     /// What a key is called in messages and details ("piece", "token").
     noun: &'static str,
-    held: BTreeMap<K, Held>,
+    /// By key, with a fixed hasher: looked up on every move, so a hash map
+    /// (never iterated but through a sort, so its order cannot leak into
+    /// the state).
+    held: HashMap<K, Held>,
     by_holder: BTreeMap<MemberId, BTreeSet<K>>,
     /// Locks by expiry tick, popped in `(tick, key)` order. Renewing does not
     /// touch the queue: a renewed lock's entry is pushed again at its new
@@ -127,7 +132,7 @@ impl<K: LockKey> Locks<K> {
     pub fn new(noun: &'static str) -> Locks<K> {
         Locks {
             noun,
-            held: BTreeMap::new(),
+            held: HashMap::default(),
             by_holder: BTreeMap::new(),
             expiries: BinaryHeap::new(),
             next_serial: 0,
@@ -156,7 +161,14 @@ impl<K: LockKey> Locks<K> {
 
     /// Every held lock, in key order: the part of a mode's state.
     pub fn iter(&self) -> impl Iterator<Item = (K, Lock)> + '_ {
-        self.held.iter().map(|(k, h)| (*k, h.lock))
+        let mut all: Vec<(K, Lock)> = self.held.iter().map(|(k, h)| (*k, h.lock)).collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all.into_iter()
+    }
+
+    /// How many locks are held.
+    pub fn len(&self) -> usize {
+        self.held.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -244,7 +256,7 @@ impl<K: LockKey> Locks<K> {
     pub fn release_all(&mut self, holder: Option<MemberId>) -> Vec<(K, Lock)> {
         let keys: Vec<K> = match holder {
             Some(h) => self.held_by(h),
-            None => self.held.keys().copied().collect(),
+            None => self.iter().map(|(k, _)| k).collect(),
         };
         keys.into_iter()
             .filter_map(|k| self.remove(k).map(|l| (k, l)))
