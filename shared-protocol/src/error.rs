@@ -277,6 +277,7 @@ catalog! {
     SeqNotIncreasing = "SEQ_NOT_INCREASING": "A request's seq is not greater than the seq of an earlier request of the session (or, after a resume, than welcome.last_applied_seq); details carry the seq and the last one. Nothing was applied.",
     UnknownIntent = "UNKNOWN_INTENT": "An intent the room's game mode does not have (another mode's, or a kind this mode does not know); details carry the room's mode. Nothing was applied.",
     ModeUnavailable = "MODE_UNAVAILABLE": "A room asks for a game mode, or a version of one, that this server does not serve; details carry the mode and version asked for and the ones served.",
+    ClusterUnavailable = "CLUSTER_UNAVAILABLE": "A cluster feature needs Redis, which this node cannot reach now; rooms this node owns keep running. Retry later; details carry the reason.",
 }
 
 impl fmt::Display for ErrorCode {
