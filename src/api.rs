@@ -32,7 +32,8 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, RoomConfig, RoomId};
         archive_room,
         kick_member,
         crate::history::list,
-        crate::history::at_tick
+        crate::history::at_tick,
+        crate::cluster::api::list_nodes
     ),
     components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied)),
     modifiers(&BearerAuth)
@@ -122,7 +123,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         TooManyRooms | TooManyConnections | ServerBusy | StoreBehind | StoreUnavailable
-        | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        | ShuttingDown | ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -138,7 +139,7 @@ pub fn error_response(e: &ErrorBody) -> Response {
         .into_response()
 }
 
-fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
     let json = serde_json::to_string(body).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }

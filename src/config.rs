@@ -20,6 +20,106 @@ pub struct Config {
     pub rooms: RoomsSection,
     pub store: StoreSection,
     pub log: LogSection,
+    pub cluster: ClusterSection,
+}
+
+/// Cluster mode: several nodes against one Redis. Off while `redis_url` is
+/// empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `redis://host:port[/db]`; empty: a single node, no Redis.
+    pub redis_url: String,
+    /// Every key this cluster writes starts with `<prefix>:`.
+    pub prefix: String,
+    /// This node's id; empty: generated once and kept in `<data_dir>/node.id`.
+    pub node_id: String,
+    /// The WebSocket URL clients should use for this node; empty: the
+    /// listening address.
+    pub public_ws: String,
+    /// The QUIC address clients should use; empty: the listening address.
+    pub public_quic: String,
+    /// A node that has not renewed its record this long leaves the cluster.
+    pub node_ttl_ms: u64,
+    /// How often the node renews its record; 0: a fifth of `node_ttl_ms`.
+    pub renew_every_ms: u64,
+    /// The longest one Redis call may take.
+    pub redis_timeout_ms: u64,
+    /// Failed calls in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// Backoff while Redis fails: doubles from base to max.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            redis_url: String::new(),
+            prefix: "tickroom".into(),
+            node_id: String::new(),
+            public_ws: String::new(),
+            public_quic: String::new(),
+            node_ttl_ms: 5_000,
+            renew_every_ms: 0,
+            redis_timeout_ms: 1_000,
+            breaker_failures: 3,
+            retry_base_ms: 100,
+            retry_max_ms: 2_000,
+        }
+    }
+}
+
+impl ClusterSection {
+    pub fn enabled(&self) -> bool {
+        !self.redis_url.is_empty()
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.prefix.is_empty()
+            || self.prefix.len() > 64
+            || !self.prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
+            bail!(
+                "config `cluster.prefix` = {:?} must be 1 to 64 printable characters without spaces",
+                self.prefix
+            );
+        }
+        if !self.node_id.is_empty() {
+            crate::cluster::node_id::check(&self.node_id)
+                .map_err(|e| anyhow::anyhow!("config `cluster.node_id`: {e}"))?;
+        }
+        range("cluster.node_ttl_ms", self.node_ttl_ms, 500, 600_000)?;
+        if self.renew_every_ms != 0 {
+            // Renewed well inside the TTL: three renewals may fail in a row.
+            range(
+                "cluster.renew_every_ms",
+                self.renew_every_ms,
+                50,
+                self.node_ttl_ms / 3,
+            )?;
+        }
+        range(
+            "cluster.redis_timeout_ms",
+            self.redis_timeout_ms,
+            10,
+            60_000,
+        )?;
+        range(
+            "cluster.breaker_failures",
+            self.breaker_failures.into(),
+            1,
+            1_000,
+        )?;
+        range("cluster.retry_base_ms", self.retry_base_ms, 1, 60_000)?;
+        range(
+            "cluster.retry_max_ms",
+            self.retry_max_ms,
+            self.retry_base_ms,
+            600_000,
+        )?;
+        Ok(())
+    }
 }
 
 /// Persistence: the SQLite store, its writer thread and its limits.
@@ -670,6 +770,7 @@ impl Config {
             0,
             86_400_000,
         )?;
+        self.cluster.validate()?;
         if let Err(e) = self.rooms.default.validate() {
             bail!("config `rooms.default`: {}", e.message);
         }

@@ -32,6 +32,8 @@ pub struct AppState {
     pub store_path: std::path::PathBuf,
     /// Tick statistics, for `/metrics`.
     pub ticks: Arc<crate::driver::ShardSettings>,
+    /// Cluster mode, when `cluster.redis_url` is set.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Every route: method, path and handler. The router is built from this
@@ -58,6 +60,7 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("POST", "/api/v1/rooms/{id}/kick", post(api::kick_member)),
         ("GET", "/api/v1/history", get(crate::history::list)),
         ("GET", "/api/v1/history/{id}", get(crate::history::at_tick)),
+        ("GET", "/api/v1/nodes", get(crate::cluster::api::list_nodes)),
     ]
 }
 
@@ -140,8 +143,15 @@ pub(crate) async fn ready(State(app): State<AppState>) -> Response {
     let shards = app.rooms.probe_shards(Duration::from_secs(1)).await;
     let threads_ok = shards.iter().all(Option::is_some);
     let ready = state == "ok" && threads_ok && !draining;
+    // Redis down degrades the cluster, not this node: its rooms keep
+    // running, so the node stays ready and says why it is degraded.
+    let cluster = match &app.cluster {
+        Some(c) => c.probe().await,
+        None => serde_json::json!({"enabled": false}),
+    };
     let body = serde_json::json!({
         "ready": ready,
+        "cluster": cluster,
         "shutting_down": draining,
         "tick_threads": shards.iter().enumerate().map(|(i, answered)| serde_json::json!({
             "shard": i,

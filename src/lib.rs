@@ -12,6 +12,7 @@
 //! ```
 
 pub(crate) mod api;
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod console;
 pub(crate) mod data_lock;

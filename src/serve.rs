@@ -140,6 +140,15 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
 
     // Held until `run` returns, after the store's last write.
     let data_lock = &data_lock;
+    // Before listening: a node that cannot tell who it is does not start.
+    let node_id = if config.cluster.enabled() {
+        Some(crate::cluster::node_id::resolve(
+            &config.cluster.node_id,
+            &config.server.data_dir,
+        )?)
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.io_threads)
         .thread_name("io")
@@ -199,6 +208,34 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         }))?;
 
         let (close_tx, close_rx) = watch::channel(false);
+        let (cluster_stop, cluster_stopping) = watch::channel(false);
+        let cluster = if let Some(id) = node_id {
+            let (ws, quic) = crate::cluster::public_addresses(&config.cluster, http, config.server.wss, quic);
+            let record = crate::cluster::NodeRecord {
+                id: id.clone(),
+                ws,
+                quic,
+                modes: modes.infos(),
+                rooms: 0,
+                members: 0,
+                tick_utilisation: 0.0,
+                started_at_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+            };
+            tracing::info!(node = %id, prefix = %config.cluster.prefix, "cluster mode");
+            Some(Arc::new(crate::cluster::Cluster::new(config.cluster.clone(), id, record)))
+        } else {
+            None
+        };
+        let cluster_task = cluster.clone().map(|c| {
+            let load = crate::cluster::LoadSource {
+                rooms: router.clone(),
+                ticks: settings.clone(),
+                tick_threads: config.server.tick_threads,
+            };
+            tokio::spawn(c.run(load, cluster_stopping))
+        });
         let connections = Arc::new(ConnTracker::default());
         let state = AppState {
                         net,
@@ -209,6 +246,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             connections: connections.clone(),
             store: store.clone(),
             ticks: settings.clone(),
+            cluster,
             store_path: store_config.path.clone(),
             api: Arc::new(crate::api::ApiAuth {
                 admin: Some(config.auth.admin_token.clone()).filter(|t| !t.is_empty()),
@@ -297,6 +335,13 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         // Stop accepting (done), finish the current tick, then tell clients.
         tracing::info!(connections = connections.live(), "shutting down");
         let budget = Duration::from_millis(config.server.shutdown_timeout_ms);
+        // Out of the cluster first, so no one is sent here any more.
+        let _ = cluster_stop.send(true);
+        if let Some(task) = cluster_task
+            && tokio::time::timeout(budget / 4, task).await.is_err()
+        {
+            tracing::warn!("leaving the cluster took too long; the node record expires by itself");
+        }
         router.shutdown();
         let joined = tokio::task::spawn_blocking(move || {
             for t in threads {

@@ -1,0 +1,322 @@
+//! End-to-end: cluster mode against a real Redis. Nodes register with a
+//! time to live and show up in every node's `GET /api/v1/nodes`; a killed
+//! node leaves within its TTL, a stopped one at once, a restarted one comes
+//! back under the same id; a node that loses Redis keeps serving its rooms,
+//! says so in `/ready`, answers `CLUSTER_UNAVAILABLE` for cluster calls,
+//! and rejoins when Redis returns.
+//!
+//! Uses `REDIS_URL` (default `redis://127.0.0.1:6379`) with a key prefix of
+//! its own; the outage test runs a `redis-server` of its own on a free port.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Server, http_get};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{PieceId, Pos};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A key prefix no other test or run shares.
+fn prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("e2e-{test}-{}-{nanos}", std::process::id())
+}
+
+fn node(url: &str, prefix: &str, extra: &[(&'static str, String)]) -> Server {
+    let mut env: Vec<(&str, String)> = vec![
+        ("TICKROOM_CLUSTER_REDIS_URL", url.to_owned()),
+        ("TICKROOM_CLUSTER_PREFIX", prefix.to_owned()),
+        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000".into()),
+        ("TICKROOM_CLUSTER_RETRY_MAX_MS", "300".into()),
+        ("TICKROOM_CLUSTER_REDIS_TIMEOUT_MS", "300".into()),
+    ];
+    env.extend(extra.iter().cloned());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Server::start(&env)
+}
+
+async fn json(server: &Server, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http_get(&server.http, path).await;
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+    (status, value)
+}
+
+/// The ids `server` lists as live nodes, once `want` holds (or the deadline
+/// passes: then the last answer).
+async fn nodes_until(
+    server: &Server,
+    within: Duration,
+    want: impl Fn(&[String]) -> bool,
+) -> (Vec<String>, serde_json::Value) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = json(server, "/api/v1/nodes").await;
+        let ids: Vec<String> = body["nodes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if (status == 200 && want(&ids)) || Instant::now() > deadline {
+            return (ids, body);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn node_id(server: &Server) -> String {
+    std::fs::read_to_string(server.data_dir.join("node.id"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn nodes_register_leave_when_killed_or_stopped_and_come_back_under_their_id() {
+    let url = redis_url();
+    let prefix = prefix("nodes");
+    let mut a = node(&url, &prefix, &[]);
+    let mut b = node(&url, &prefix, &[]);
+    let mut c = node(&url, &prefix, &[]);
+    let ids = [node_id(&a), node_id(&b), node_id(&c)];
+    let mut all = ids.to_vec();
+    all.sort();
+
+    // Every node lists all three, each with its addresses and modes.
+    for s in [&a, &b, &c] {
+        let (listed, body) = nodes_until(s, Duration::from_secs(10), |l| l.len() == 3).await;
+        assert_eq!(listed, all, "{body}");
+        assert_eq!(body["cluster"], true);
+        for n in body["nodes"].as_array().unwrap() {
+            let owner = [&a, &b, &c][ids.iter().position(|i| n["id"] == **i).unwrap()];
+            assert_eq!(n["ws"], owner.ws.as_str(), "{n}");
+            let quic = owner.quic.as_ref().map(|q| q.addr.to_string());
+            assert_eq!(n["quic"].as_str(), quic.as_deref(), "{n}");
+            let modes: Vec<&str> = n["modes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| m["name"].as_str())
+                .collect();
+            assert!(
+                modes.contains(&"board") && modes.contains(&"tabletop"),
+                "{n}"
+            );
+            let left = n["expires_in_ms"].as_i64().unwrap();
+            assert!(0 < left && left <= 1000, "{n}");
+        }
+    }
+
+    // Load travels with the record.
+    let _player = support::first_player(&a.ws, "busy", "ann").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = json(&b, "/api/v1/nodes").await;
+        let mine = body["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == ids[0].as_str())
+            .cloned()
+            .unwrap();
+        if mine["rooms"] == 1 && mine["members"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a's load never showed: {mine}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // kill -9: gone once its record expires (TTL 1 s), not before it stops
+    // renewing.
+    let killed = Instant::now();
+    c.kill9();
+    let (listed, body) = nodes_until(&a, Duration::from_secs(5), |l| l.len() == 2).await;
+    assert!(!listed.contains(&ids[2]), "{body}");
+    let took = killed.elapsed();
+    // Its last renewal came before the kill, so its record expires within
+    // the TTL; the rest is this test's polling on a busy machine.
+    assert!(
+        took <= Duration::from_millis(1000 + 1000),
+        "a killed node left after {took:?}, its TTL is 1 s"
+    );
+
+    // A graceful stop leaves at once.
+    b.terminate(Duration::from_secs(10));
+    let (_, listed) = json(&a, "/api/v1/nodes").await;
+    let left: Vec<&str> = listed["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    assert_eq!(left, [ids[0].as_str()], "a stopped node deregisters");
+
+    // A restart on the same data is the same node.
+    c.keep_data = true;
+    let c2 = Server::start_in(c.data_dir.clone(), &node_env(&url, &prefix), |cmd| cmd);
+    assert_eq!(node_id(&c2), ids[2]);
+    let (listed, _) = nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    assert!(listed.contains(&ids[2]));
+    a.terminate(Duration::from_secs(10));
+}
+
+fn node_env<'a>(url: &'a str, prefix: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("TICKROOM_CLUSTER_REDIS_URL", url),
+        ("TICKROOM_CLUSTER_PREFIX", prefix),
+        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000"),
+    ]
+}
+
+/// A `redis-server` of the test's own, on a free port, keeping nothing on
+/// disk; killed on drop.
+struct OwnRedis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--bind", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (Debian package redis-server; .ci/run installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+async fn ready(server: &Server) -> (u16, serde_json::Value) {
+    json(server, "/ready").await
+}
+
+async fn ready_until(server: &Server, state: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = ready(server).await;
+        if body["cluster"]["state"] == state {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "cluster never {state}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_loses_redis_keeps_its_rooms_says_why_and_rejoins() {
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let prefix = prefix("outage");
+    let server = node(&redis.url(), &prefix, &[]);
+    let id = node_id(&server);
+    let (listed, _) = nodes_until(&server, Duration::from_secs(10), |l| l.len() == 1).await;
+    assert_eq!(listed, std::slice::from_ref(&id));
+    let body = ready_until(&server, "ok").await;
+    assert_eq!(body["cluster"]["node"], id.as_str());
+
+    let mut player = support::first_player(&server.ws, "steady", "ann").await;
+    let piece = PieceId(0);
+    assert!(
+        player
+            .intent(Intent::TakeLock { piece })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+
+    redis.stop();
+    let body = ready_until(&server, "degraded").await;
+    let (status, _) = ready(&server).await;
+    assert_eq!(
+        status, 200,
+        "Redis down degrades the cluster, not the node: {body}"
+    );
+    assert_eq!(body["ready"], true, "{body}");
+    assert!(
+        body["cluster"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    let (status, err) = json(&server, "/api/v1/nodes").await;
+    assert_eq!(status, 503, "{err}");
+    assert_eq!(err["code"], "CLUSTER_UNAVAILABLE", "{err}");
+    // The room keeps ticking and applying moves.
+    for x in 1..4 {
+        let moved = player
+            .intent(Intent::MovePiece {
+                piece,
+                to: Pos::new(x * 10, 10),
+            })
+            .await
+            .unwrap();
+        assert!(moved.is_ok(), "{moved:?}");
+    }
+
+    // Redis back on the same port: the node re-registers by itself.
+    let _redis = OwnRedis::start(port);
+    ready_until(&server, "ok").await;
+    let (listed, _) = nodes_until(&server, Duration::from_secs(10), |l| l.len() == 1).await;
+    assert_eq!(listed, [id]);
+}
+
+#[tokio::test]
+async fn a_single_node_needs_no_redis() {
+    let server = Server::start(&[]);
+    let (status, body) = json(&server, "/api/v1/nodes").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, serde_json::json!({"cluster": false, "nodes": []}));
+    let (_, body) = ready(&server).await;
+    assert_eq!(body["cluster"], serde_json::json!({"enabled": false}));
+    assert!(!server.data_dir.join("node.id").exists());
+}
