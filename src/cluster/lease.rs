@@ -1,0 +1,262 @@
+//! Room leases: which node owns a room, with a fencing token.
+//!
+//! `<prefix>:room:<id>:owner` is a hash `{node, epoch}` with a time to live;
+//! `<prefix>:room:<id>:epoch` is a counter that never expires. Every claim
+//! takes a new epoch from the counter (`INCR`), so epochs only grow: a node
+//! holding an older epoch — one that was paused past its lease, or a dead
+//! node's restarted process — can prove nothing with it. Renewing and
+//! releasing are scripts that act only when both the node and the epoch
+//! match, and every later ownership write (replication, handoff) checks the
+//! same pair in the same script, so a node that lost its lease never writes
+//! the room again.
+
+use super::redis::{ClusterError, RedisLink};
+use std::time::Duration;
+
+/// KEYS: owner, epoch counter. ARGV: node, ttl ms.
+/// Returns {granted (0/1), owner node, owner epoch, ms left}.
+const CLAIM: &str = r"
+local holder = redis.call('HGET', KEYS[1], 'node')
+if holder and holder ~= ARGV[1] then
+  return {0, holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')), redis.call('PTTL', KEYS[1])}
+end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, ARGV[1], epoch, tonumber(ARGV[2])}
+";
+
+/// KEYS: owner. ARGV: node, epoch, ttl ms. 1 when renewed.
+const RENEW: &str = r"
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// KEYS: owner. ARGV: node, epoch. 1 when released.
+const RELEASE: &str = r"
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
+/// KEYS: owner. Returns {} or {node, epoch, ms left}.
+const OWNER: &str = r"
+local holder = redis.call('HGET', KEYS[1], 'node')
+if not holder then
+  return {}
+end
+return {holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')), redis.call('PTTL', KEYS[1])}
+";
+
+/// Who holds a room's lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub node: String,
+    /// The fencing token: grows with every claim of the room.
+    pub epoch: u64,
+    /// Milliseconds until the lease expires unless renewed.
+    pub ms_left: i64,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node owns the room under `epoch` now.
+    Granted { epoch: u64 },
+    /// Another node holds it.
+    HeldBy(Holder),
+}
+
+/// This node's side of the room leases.
+pub struct Leases<'a> {
+    pub link: &'a RedisLink,
+    pub prefix: &'a str,
+    pub node: &'a str,
+    pub ttl: Duration,
+}
+
+impl Leases<'_> {
+    fn owner_key(&self, room: &str) -> String {
+        format!("{}:room:{room}:owner", self.prefix)
+    }
+
+    fn epoch_key(&self, room: &str) -> String {
+        format!("{}:room:{room}:epoch", self.prefix)
+    }
+
+    fn ttl_ms(&self) -> String {
+        self.ttl.as_millis().to_string()
+    }
+
+    /// Takes the room's lease if nobody else holds it, under a new epoch
+    /// (also when this node held it before: a new claim is a new holder).
+    pub async fn claim(&self, room: &str) -> Result<Claim, ClusterError> {
+        let keys = [self.owner_key(room), self.epoch_key(room)];
+        let args = [self.node.to_owned(), self.ttl_ms()];
+        let (granted, node, epoch, ms_left): (i64, String, u64, i64) =
+            self.link.script(CLAIM, &keys, &args).await?;
+        Ok(if granted == 1 {
+            Claim::Granted { epoch }
+        } else {
+            Claim::HeldBy(Holder {
+                node,
+                epoch,
+                ms_left,
+            })
+        })
+    }
+
+    /// Extends the lease; false when this node no longer holds it under
+    /// `epoch` (it expired and maybe another node claimed it): the room
+    /// must stop here at once.
+    pub async fn renew(&self, room: &str, epoch: u64) -> Result<bool, ClusterError> {
+        let keys = [self.owner_key(room)];
+        let args = [self.node.to_owned(), epoch.to_string(), self.ttl_ms()];
+        let renewed: i64 = self.link.script(RENEW, &keys, &args).await?;
+        Ok(renewed == 1)
+    }
+
+    /// Gives the room up; false when the lease was no longer this node's
+    /// under `epoch` (nothing of another holder's is touched).
+    pub async fn release(&self, room: &str, epoch: u64) -> Result<bool, ClusterError> {
+        let keys = [self.owner_key(room)];
+        let args = [self.node.to_owned(), epoch.to_string()];
+        let released: i64 = self.link.script(RELEASE, &keys, &args).await?;
+        Ok(released == 1)
+    }
+
+    /// Who holds the room now, if anyone.
+    pub async fn owner(&self, room: &str) -> Result<Option<Holder>, ClusterError> {
+        let keys = [self.owner_key(room)];
+        let found: Vec<redis::Value> = self.link.script(OWNER, &keys, &[]).await?;
+        let [node, epoch, ms_left] = found.as_slice() else {
+            return Ok(None);
+        };
+        let parse = || -> Result<Holder, redis::RedisError> {
+            Ok(Holder {
+                node: redis::from_redis_value_ref(node)?,
+                epoch: redis::from_redis_value_ref(epoch)?,
+                ms_left: redis::from_redis_value_ref(ms_left)?,
+            })
+        };
+        parse()
+            .map(Some)
+            .map_err(|e| ClusterError::Redis(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterSection;
+
+    fn link() -> RedisLink {
+        RedisLink::new(&ClusterSection {
+            redis_url: std::env::var("REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ..ClusterSection::default()
+        })
+    }
+
+    fn prefix(test: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        format!("unit-lease-{test}-{}-{nanos}", std::process::id())
+    }
+
+    fn leases<'a>(link: &'a RedisLink, prefix: &'a str, node: &'a str, ms: u64) -> Leases<'a> {
+        Leases {
+            link,
+            prefix,
+            node,
+            ttl: Duration::from_millis(ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_claim_wins_and_only_its_holder_renews_or_releases() {
+        let link = link();
+        let p = prefix("first");
+        let a = leases(&link, &p, "a", 5_000);
+        let b = leases(&link, &p, "b", 5_000);
+        assert_eq!(a.claim("r").await.unwrap(), Claim::Granted { epoch: 1 });
+        match b.claim("r").await.unwrap() {
+            Claim::HeldBy(h) => {
+                assert_eq!((h.node.as_str(), h.epoch), ("a", 1));
+                assert!(0 < h.ms_left && h.ms_left <= 5_000, "{h:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(a.renew("r", 1).await.unwrap());
+        assert!(!b.renew("r", 1).await.unwrap(), "not b's lease");
+        assert!(!a.renew("r", 2).await.unwrap(), "not that epoch");
+        assert!(!b.release("r", 1).await.unwrap());
+        assert_eq!(
+            a.owner("r").await.unwrap().map(|h| h.node),
+            Some("a".into())
+        );
+        assert!(a.release("r", 1).await.unwrap());
+        assert_eq!(a.owner("r").await.unwrap(), None);
+        assert_eq!(b.claim("r").await.unwrap(), Claim::Granted { epoch: 2 });
+    }
+
+    #[tokio::test]
+    async fn a_holder_paused_past_its_ttl_is_fenced_out_by_the_next_epoch() {
+        let link = link();
+        let p = prefix("paused");
+        let a = leases(&link, &p, "a", 150);
+        let b = leases(&link, &p, "b", 5_000);
+        assert_eq!(a.claim("r").await.unwrap(), Claim::Granted { epoch: 1 });
+        // a stops renewing (paused, partitioned) and its lease runs out.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(b.claim("r").await.unwrap(), Claim::Granted { epoch: 2 });
+        // a comes back: its epoch proves nothing, and it cannot undo b's.
+        assert!(!a.renew("r", 1).await.unwrap());
+        assert!(!a.release("r", 1).await.unwrap());
+        let holder = a.owner("r").await.unwrap().unwrap();
+        assert_eq!((holder.node.as_str(), holder.epoch), ("b", 2));
+        // Even a's own later claim after b lets go is a new, higher epoch.
+        assert!(b.release("r", 2).await.unwrap());
+        assert_eq!(a.claim("r").await.unwrap(), Claim::Granted { epoch: 3 });
+    }
+
+    #[tokio::test]
+    async fn of_many_concurrent_claims_exactly_one_is_granted() {
+        let link = std::sync::Arc::new(link());
+        let p = prefix("race");
+        let mut tasks = Vec::new();
+        for n in 0..50 {
+            let link = link.clone();
+            let p = p.clone();
+            tasks.push(tokio::spawn(async move {
+                let node = format!("n{n}");
+                let l = leases(&link, &p, &node, 5_000);
+                l.claim("r").await.unwrap()
+            }));
+        }
+        let mut granted = Vec::new();
+        let mut holders = std::collections::BTreeSet::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Claim::Granted { epoch } => granted.push(epoch),
+                Claim::HeldBy(h) => {
+                    holders.insert((h.node, h.epoch));
+                }
+            }
+        }
+        assert_eq!(granted, [1], "one winner, under epoch 1");
+        assert_eq!(
+            holders.len(),
+            1,
+            "every loser saw the same holder: {holders:?}"
+        );
+    }
+}
