@@ -314,6 +314,8 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
                 let (signalled_tx, mut signalled) = watch::channel(false);
         let http_server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown_signal().await;
+            // Out of the cluster first, so no one is sent here any more.
+            let _ = cluster_stop.send(true);
             let _ = signalled_tx.send(true);
         });
         let mut http_server = tokio::spawn(http_server.into_future());
@@ -335,8 +337,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         // Stop accepting (done), finish the current tick, then tell clients.
         tracing::info!(connections = connections.live(), "shutting down");
         let budget = Duration::from_millis(config.server.shutdown_timeout_ms);
-        // Out of the cluster first, so no one is sent here any more.
-        let _ = cluster_stop.send(true);
+        // The cluster task left the cluster when the signal came (above).
         if let Some(task) = cluster_task
             && tokio::time::timeout(budget / 4, task).await.is_err()
         {

@@ -320,3 +320,43 @@ async fn a_single_node_needs_no_redis() {
     assert_eq!(body["cluster"], serde_json::json!({"enabled": false}));
     assert!(!server.data_dir.join("node.id").exists());
 }
+
+/// A Redis that accepts connections and never answers (hung, or a black
+/// hole in the network): the node starts and serves, and its probes answer
+/// at once, saying the cluster is degraded, while its calls to Redis wait
+/// out their timeouts.
+#[tokio::test]
+async fn a_redis_that_never_answers_does_not_hold_up_the_probes() {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", hole.local_addr().unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for conn in hole.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let server = node(
+        &url,
+        &prefix("hole"),
+        &[("TICKROOM_CLUSTER_REDIS_TIMEOUT_MS", "3000".into())],
+    );
+    // Through the first connect attempts (each may wait up to the 3 s
+    // timeout), every probe answers at once.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let (status, body) = ready(&server).await;
+        let took = asked.elapsed();
+        assert!(
+            took < Duration::from_millis(1000),
+            "/ready took {took:?} while Redis hangs"
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["cluster"]["state"], "degraded", "{body}");
+        assert!(body["cluster"]["reason"].is_string(), "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _player = support::first_player(&server.ws, "alone", "ann").await;
+    assert!(!held.lock().unwrap().is_empty(), "the node did try Redis");
+}

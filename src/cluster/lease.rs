@@ -18,7 +18,7 @@ use std::time::Duration;
 const CLAIM: &str = r"
 local holder = redis.call('HGET', KEYS[1], 'node')
 if holder and holder ~= ARGV[1] then
-  return {0, holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')), redis.call('PTTL', KEYS[1])}
+  return {0, holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0, redis.call('PTTL', KEYS[1])}
 end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('DEL', KEYS[1])
@@ -29,7 +29,7 @@ return {1, ARGV[1], epoch, tonumber(ARGV[2])}
 
 /// KEYS: owner. ARGV: node, epoch, ttl ms. 1 when renewed.
 const RENEW: &str = r"
-if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'epoch')) == tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 1
 end
@@ -38,7 +38,7 @@ return 0
 
 /// KEYS: owner. ARGV: node, epoch. 1 when released.
 const RELEASE: &str = r"
-if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and redis.call('HGET', KEYS[1], 'epoch') == ARGV[2] then
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'epoch')) == tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
   return 1
 end
@@ -51,7 +51,7 @@ local holder = redis.call('HGET', KEYS[1], 'node')
 if not holder then
   return {}
 end
-return {holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')), redis.call('PTTL', KEYS[1])}
+return {holder, tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0, redis.call('PTTL', KEYS[1])}
 ";
 
 /// Who holds a room's lease.

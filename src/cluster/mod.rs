@@ -92,8 +92,7 @@ impl Cluster {
     /// What `/ready` says of the cluster: `ok`, or `degraded` with the
     /// reason (Redis unreachable: this node's rooms keep running).
     pub async fn probe(&self) -> serde_json::Value {
-        let link = self.link.health().await;
-        let up = self.link.is_up().await;
+        let (link, up) = self.link.health().await;
         serde_json::json!({
             "enabled": true,
             "node": self.node_id,
@@ -180,7 +179,10 @@ impl Cluster {
                 _ = every.tick() => {}
                 _ = shutdown.changed() => break,
             }
-            let census = load.rooms.census().await;
+            // A tick thread that does not answer leaves the last figures.
+            let census = tokio::time::timeout(Duration::from_secs(1), load.rooms.census())
+                .await
+                .ok();
             let now = Instant::now();
             let busy_ns = load.ticks.stats.tick_ns_total.load(Ordering::Relaxed);
             let wall_ns = now.duration_since(last.0).as_nanos() as f64 * load.tick_threads as f64;
@@ -191,8 +193,10 @@ impl Cluster {
             };
             last = (now, busy_ns);
             if let Ok(mut r) = self.record.lock() {
-                r.rooms = census.rooms.iter().sum();
-                r.members = census.members;
+                if let Some(census) = census {
+                    r.rooms = census.rooms.iter().sum();
+                    r.members = census.members;
+                }
                 r.tick_utilisation = (utilisation * 1000.0).round() / 1000.0;
             }
             if let Err(e) = self.register().await {

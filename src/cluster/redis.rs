@@ -5,7 +5,7 @@
 //! costs one failed call per backoff period, not one per request.
 
 use crate::config::ClusterSection;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::{Duration, Instant};
 use tickroom_persistence::BreakerState;
 use tickroom_persistence::breaker::{Breaker, BreakerConfig};
@@ -99,19 +99,17 @@ impl RedisLink {
         }
     }
 
-    pub async fn health(&self) -> LinkHealth {
+    /// The link's health, and whether the last call succeeded (read
+    /// together). Never waits on a call in flight: the lock is held only
+    /// to read and record, never across a call or a connect.
+    pub async fn health(&self) -> (LinkHealth, bool) {
         let s = self.state.lock().await;
-        LinkHealth {
+        let health = LinkHealth {
             breaker: s.breaker.state().as_str(),
             last_error: s.last_error.clone(),
             last_ok_ms_ago: s.last_ok.map(|t| t.elapsed().as_millis() as u64),
-        }
-    }
-
-    /// Whether the last call succeeded.
-    pub async fn is_up(&self) -> bool {
-        let s = self.state.lock().await;
-        s.last_error.is_none() && s.last_ok.is_some()
+        };
+        (health, s.last_error.is_none() && s.last_ok.is_some())
     }
 
     /// Runs a Lua script (`EVALSHA`, loading it on first use).
@@ -131,40 +129,60 @@ impl RedisLink {
             call.arg(a);
         }
         let result = tokio::time::timeout(self.timeout, call.invoke_async(&mut conn)).await;
-        let outcome = match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(ClusterError::Redis(e.to_string())),
-            Err(_) => Err(ClusterError::Timeout(self.timeout)),
+        let (outcome, link_failed) = match result {
+            Ok(Ok(v)) => (Ok(v), false),
+            // Redis answered, with something this code did not expect: a
+            // bug here, not an unreachable Redis.
+            Ok(Err(e)) if e.kind() == redis::ErrorKind::UnexpectedReturnType => {
+                (Err(ClusterError::Redis(e.to_string())), false)
+            }
+            Ok(Err(e)) => (Err(ClusterError::Redis(e.to_string())), true),
+            Err(_) => (Err(ClusterError::Timeout(self.timeout)), true),
         };
-        self.record(outcome.as_ref().err()).await;
+        match (&outcome, link_failed) {
+            (Err(e), true) => self.record(Some(e)).await,
+            (Err(e), false) => {
+                tracing::error!(error = %e, "cluster: Redis answered something unexpected");
+                self.record(None).await;
+            }
+            (Ok(_), _) => self.record(None).await,
+        }
         outcome
     }
 
-    /// A connection, if the breaker lets a call through now.
+    /// A connection, if the breaker lets a call through now. Connecting
+    /// happens outside the lock, so probes never wait for it.
     async fn connection(&self) -> Result<ConnectionManager, ClusterError> {
-        let mut s = self.state.lock().await;
-        if !s.breaker.allow(Instant::now()) {
-            let last = s.last_error.clone().unwrap_or_default();
-            return Err(ClusterError::Unavailable(last));
+        {
+            let mut s = self.state.lock().await;
+            if !s.breaker.allow(Instant::now()) {
+                let last = s.last_error.clone().unwrap_or_default();
+                return Err(ClusterError::Unavailable(last));
+            }
+            if let Some(c) = &s.conn {
+                return Ok(c.clone());
+            }
         }
-        if let Some(c) = &s.conn {
-            return Ok(c.clone());
-        }
+        // The manager's own timeouts are this link's, and it barely retries
+        // the first connect: the breaker paces the retries.
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(self.timeout))
+            .set_connection_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
         let opened = match redis::Client::open(self.url.as_str()) {
-            Ok(client) => tokio::time::timeout(self.timeout, client.get_connection_manager())
-                .await
-                .map_err(|_| ClusterError::Timeout(self.timeout))
-                .and_then(|r| r.map_err(|e| ClusterError::Redis(e.to_string()))),
+            Ok(client) => tokio::time::timeout(
+                self.timeout * 2,
+                client.get_connection_manager_with_config(config),
+            )
+            .await
+            .map_err(|_| ClusterError::Timeout(self.timeout))
+            .and_then(|r| r.map_err(|e| ClusterError::Redis(e.to_string()))),
             Err(e) => Err(ClusterError::Redis(e.to_string())),
         };
         match opened {
-            Ok(c) => {
-                s.conn = Some(c.clone());
-                Ok(c)
-            }
+            Ok(c) => Ok(self.state.lock().await.conn.get_or_insert(c).clone()),
             Err(e) => {
-                s.breaker.failure(Instant::now());
-                s.last_error = Some(e.to_string());
+                self.record(Some(&e)).await;
                 Err(e)
             }
         }
