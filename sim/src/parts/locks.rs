@@ -224,9 +224,9 @@ impl<K: LockKey> Locks<K> {
     /// taking another member's lock takes it over.
     pub fn take(&mut self, tick: u64, ttl: u64, key: K, holder: MemberId) -> Taken {
         let expires_at = tick + ttl;
-        match self.held.get_mut(&key) {
+        match self.held.get(&key) {
             Some(h) if h.lock.holder == holder => {
-                h.lock.expires_at = expires_at;
+                self.renew(tick, ttl, key);
                 Taken::Renewed { expires_at }
             }
             _ => {
@@ -238,12 +238,20 @@ impl<K: LockKey> Locks<K> {
         }
     }
 
-    /// Pushes the expiry of a held lock to `tick + ttl`.
+    /// Moves the expiry of a held lock to `tick + ttl`.
     #[inline]
     pub fn renew(&mut self, tick: u64, ttl: u64, key: K) -> Option<u64> {
         let h = self.held.get_mut(&key)?;
-        h.lock.expires_at = tick + ttl;
-        Some(h.lock.expires_at)
+        let expires_at = tick + ttl;
+        let earlier = expires_at < h.lock.expires_at;
+        h.lock.expires_at = expires_at;
+        if earlier {
+            // A later expiry is found when the queued one comes due; an
+            // earlier one must be queued, or the lock would outlive it.
+            let serial = h.serial;
+            self.expiries.push(Reverse((expires_at, key, serial)));
+        }
+        Some(expires_at)
     }
 
     /// Frees the lock of `key`; returns the lock it was.
@@ -296,6 +304,7 @@ impl<K: LockKey> Locks<K> {
     }
 
     fn insert(&mut self, key: K, lock: Lock) {
+        self.remove(key);
         let serial = self.next_serial;
         self.next_serial += 1;
         self.expiries.push(Reverse((lock.expires_at, key, serial)));
@@ -414,6 +423,24 @@ mod tests {
             assert_eq!(live.expire(now), restored.expire(now), "tick {now}");
         }
         assert!(live.is_empty() && restored.is_empty());
+    }
+
+    #[test]
+    fn a_renewal_to_an_earlier_tick_expires_then_and_a_retake_by_the_holder_renews() {
+        let mut l: Locks<u32> = Locks::new("token");
+        l.take(0, 100, 1, A);
+        assert_eq!(l.take(10, 5, 1, A), Taken::Renewed { expires_at: 15 });
+        assert!(l.expire(14).is_empty());
+        assert_eq!(l.expire(15).len(), 1, "expires at the earlier tick");
+        assert!(l.expire(100).is_empty(), "and only once");
+        // A restored table expires it at the same tick.
+        let mut live: Locks<u32> = Locks::new("token");
+        live.take(0, 100, 1, A);
+        live.renew(10, 5, 1);
+        let mut restored = Locks::restore("token", live.iter());
+        for now in 0..120 {
+            assert_eq!(live.expire(now), restored.expire(now), "tick {now}");
+        }
     }
 
     #[test]
