@@ -223,6 +223,12 @@ pub struct AuthSection {
     pub jwt_secret: String,
     /// A file holding the secret instead (trailing white space ignored).
     pub jwt_secret_file: String,
+    /// The secret resume tokens are signed with; empty = the node's own
+    /// `<data_dir>/server.secret`. Give every node of a cluster the same
+    /// one, and a resume token from any node is good on every node.
+    pub session_secret: String,
+    /// A file holding it instead (trailing white space ignored).
+    pub session_secret_file: String,
     /// How long a resume token stays valid, in seconds (0 = one day).
     pub resume_token_ttl_s: u64,
     /// Accept join tokens over plain `ws://` on a non-loopback address.
@@ -239,28 +245,16 @@ impl AuthSection {
     /// The join-token secret, from the config or its file; at least
     /// [`MIN_JWT_SECRET`] bytes, as a short HS256 secret can be guessed.
     pub fn jwt_secret(&self) -> Result<Option<Vec<u8>>> {
-        let secret = if !self.jwt_secret_file.is_empty() {
-            let s = std::fs::read_to_string(&self.jwt_secret_file).with_context(|| {
-                format!("reading auth.jwt_secret_file {}", self.jwt_secret_file)
-            })?;
-            Some(s.trim_end().as_bytes().to_vec())
-        } else {
-            (!self.jwt_secret.is_empty()).then(|| self.jwt_secret.as_bytes().to_vec())
-        };
-        if let Some(s) = &secret
-            && s.len() < MIN_JWT_SECRET
-        {
-            bail!(
-                "config `auth.jwt_secret{}` is {} bytes; join-token secrets need at least {MIN_JWT_SECRET}",
-                if self.jwt_secret_file.is_empty() {
-                    ""
-                } else {
-                    "_file"
-                },
-                s.len()
-            );
-        }
-        Ok(secret)
+        secret("auth.jwt_secret", &self.jwt_secret, &self.jwt_secret_file)
+    }
+
+    /// The resume-token secret shared by a cluster's nodes, if configured.
+    pub fn session_secret(&self) -> Result<Option<Vec<u8>>> {
+        secret(
+            "auth.session_secret",
+            &self.session_secret,
+            &self.session_secret_file,
+        )
     }
 
     fn configured(&self) -> bool {
@@ -565,6 +559,28 @@ impl Default for LogSection {
 }
 
 /// `(key, value, min, max)` for one numeric check.
+/// A secret from the config (`key`) or from the file it names (`key_file`),
+/// at least [`MIN_JWT_SECRET`] bytes.
+fn secret(key: &str, value: &str, file: &str) -> Result<Option<Vec<u8>>> {
+    let secret = if !file.is_empty() {
+        let s =
+            std::fs::read_to_string(file).with_context(|| format!("reading {key}_file {file}"))?;
+        Some(s.trim_end().as_bytes().to_vec())
+    } else {
+        (!value.is_empty()).then(|| value.as_bytes().to_vec())
+    };
+    if let Some(s) = &secret
+        && s.len() < MIN_JWT_SECRET
+    {
+        bail!(
+            "config `{key}{}` is {} bytes; secrets need at least {MIN_JWT_SECRET}",
+            if file.is_empty() { "" } else { "_file" },
+            s.len()
+        );
+    }
+    Ok(secret)
+}
+
 fn range(key: &str, value: u64, min: u64, max: u64) -> Result<()> {
     if !(min..=max).contains(&value) {
         bail!("config `{key}` = {value} is outside the allowed range {min}..={max}");
@@ -795,6 +811,12 @@ impl Config {
             bail!("config sets both `auth.jwt_secret` and `auth.jwt_secret_file`; pick one");
         }
         self.auth.jwt_secret()?;
+        self.auth.session_secret()?;
+        if !self.auth.session_secret.is_empty() && !self.auth.session_secret_file.is_empty() {
+            bail!(
+                "config sets both `auth.session_secret` and `auth.session_secret_file`; pick one"
+            );
+        }
         range(
             "auth.resume_token_ttl_s",
             self.auth.resume_token_ttl_s,

@@ -71,7 +71,11 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         &config.server.data_dir,
         &config.store.db_path(&config.server.data_dir),
     )?;
-    let server_secret = load_or_create_secret(&config.server.data_dir.join("server.secret"))?;
+    // Resume tokens: the cluster's shared secret, else this node's own.
+    let server_secret = match config.auth.session_secret()? {
+        Some(shared) => shared,
+        None => load_or_create_secret(&config.server.data_dir.join("server.secret"))?,
+    };
     let tokens = Arc::new(tickroom_net::tokens::Tokens::new(
         config.auth.jwt_secret()?.as_deref(),
         &server_secret,

@@ -278,3 +278,42 @@ async fn join_tokens_decide_who_and_what_a_member_is() {
     assert_eq!(refused.unwrap_err().code, ErrorCode::Forbidden);
     assert!(host.intent(Intent::StartMatch {}).await.unwrap().is_ok());
 }
+
+/// Nodes of a cluster share `auth.session_secret`: a resume token one node
+/// issued is genuine on another (which answers RESUME_FAILED while the seat
+/// is not there, not UNAUTHORIZED); without the shared secret each node
+/// signs with its own and refuses the other's tokens.
+#[tokio::test]
+async fn a_resume_token_is_genuine_on_every_node_sharing_the_session_secret() {
+    let secret = "a-cluster-wide-session-secret-of-40-bytes";
+    let shared = [("TICKROOM_AUTH_SESSION_SECRET", secret)];
+    let a = Server::start(&shared);
+    let b = Server::start(&shared);
+    let lone = Server::start(&[]);
+    let mut alice = Client::connect(&a.ws, Codec::Json).await.unwrap();
+    alice
+        .join(&RoomId::from("here"), "alice", None)
+        .await
+        .unwrap();
+    let token = alice.welcome.resume_token.clone();
+
+    let on_b = Client::connect_with(&b.ws, Codec::Json, resume_with(&token))
+        .await
+        .unwrap();
+    assert_eq!(
+        on_b.resume_error.map(|e| e.code),
+        Some(ErrorCode::ResumeFailed),
+        "the token is good on b; the seat is on a"
+    );
+    match Client::connect_with(&lone.ws, Codec::Json, resume_with(&token)).await {
+        Err(ClientError::Refused(e)) => assert_eq!(e.code, ErrorCode::Unauthorized),
+        other => panic!("a node with its own secret took another's token: {other:?}"),
+    }
+    // And the issuing node still takes it back.
+    drop(alice);
+    let back = Client::connect_with(&a.ws, Codec::Json, resume_with(&token))
+        .await
+        .unwrap();
+    assert!(back.resumed.is_some(), "{:?}", back.resume_error);
+    assert!(!a.data_dir.join("server.secret").exists());
+}
