@@ -121,6 +121,8 @@ function roomsPage() {
       h("thead", {}, h("tr", {}, ["room", "mode", "phase", "members", "tick", "version", ""].map((c) => h("th", {}, c)))),
       body),
   );
+  const nodes = nodesSection();
+  app.append(nodes.el);
   const refresh = async () => {
     try {
       const page = await getJson("/api/v1/rooms?limit=500");
@@ -128,10 +130,42 @@ function roomsPage() {
     } catch (e) {
       body.replaceChildren(h("tr", {}, h("td", { colspan: 7 }, String(e))));
     }
+    nodes.refresh();
   };
   refresh();
   const timer = setInterval(refresh, 1000);
   cleanup = () => clearInterval(timer);
+}
+
+/// Cluster mode: the live nodes with their addresses and load (hidden on a
+/// single node).
+function nodesSection() {
+  const body = h("tbody");
+  const note = h("p", { class: "muted", id: "nodes-note" });
+  const el = h("section", { id: "cluster", hidden: "" },
+    h("h2", {}, "Nodes"), note,
+    h("table", { id: "nodes" },
+      h("thead", {}, h("tr", {}, ["node", "websocket", "quic", "modes", "rooms", "members", "tick load", "renews within"].map((c) => h("th", {}, c)))),
+      body));
+  const refresh = async () => {
+    let answer;
+    try {
+      answer = await getJson("/api/v1/nodes");
+    } catch (e) {
+      el.hidden = false;
+      note.textContent = `the node list is unavailable: ${e}`;
+      return;
+    }
+    el.hidden = !answer.cluster;
+    if (!answer.cluster) return;
+    note.textContent = `${answer.nodes.length} live node(s); this console is served by ${answer.node}.`;
+    body.replaceChildren(...answer.nodes.map((n) => h("tr", { "data-node": n.id, class: n.id === answer.node ? "self" : "" },
+      h("td", {}, n.id), h("td", {}, n.ws), h("td", {}, n.quic || "—"),
+      h("td", {}, n.modes.map((m) => `${m.name} v${m.version}`).join(", ")),
+      h("td", { "data-rooms": n.rooms }, n.rooms), h("td", {}, n.members),
+      h("td", {}, `${Math.round(n.tick_utilisation * 100)} %`), h("td", {}, `${n.expires_in_ms} ms`))));
+  };
+  return { el, refresh };
 }
 
 function roomRow(r) {

@@ -5,7 +5,8 @@
 //! room's history. In tic-tac-toe (a room made in the lobby) each page sees
 //! the other's marks and a click out of turn is refused with NOT_YOUR_TURN.
 //! On the tabletop the director sees a token under fog that the player sees
-//! only once the director reveals it. Screenshots of each page are saved
+//! only once the director reveals it. In cluster mode the lobby lists the
+//! live nodes and their load. Screenshots of each page are saved
 //! under `target/tmp/console-screenshots/` for a person to look at.
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -706,4 +707,64 @@ async fn the_director_sees_a_token_under_fog_the_player_only_once_revealed() {
     dora.close().await;
     pete.close().await;
     let _ = std::fs::remove_dir_all(&profiles);
+}
+
+/// Cluster mode: the lobby of any node lists the live nodes with their
+/// load, and a room opened on another node shows up in that node's row.
+#[tokio::test]
+async fn the_lobby_lists_the_cluster_nodes_with_their_load() {
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("e2e-browser-{}", std::process::id());
+    let env = [
+        ("TICKROOM_CLUSTER_REDIS_URL", redis.as_str()),
+        ("TICKROOM_CLUSTER_PREFIX", prefix.as_str()),
+        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000"),
+    ];
+    let a = Server::start(&env);
+    let b = Server::start(&env);
+    let id = |s: &Server| {
+        std::fs::read_to_string(s.data_dir.join("node.id"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (id_a, id_b) = (id(&a), id(&b));
+    let driver = Driver::start();
+    let profiles = support::fresh_data_dir();
+    let page = driver.session(&profiles.join("ops")).await;
+    page.goto(&format!("http://{}/#/", a.http)).await;
+    page.wait_for(
+        "both nodes in the lobby",
+        "return !document.getElementById('cluster').hidden && document.querySelectorAll('#nodes tbody tr').length === 2",
+        json!([]),
+    )
+    .await;
+    for id in [&id_a, &id_b] {
+        let row = page
+            .eval(
+                "return document.querySelector(`#nodes tr[data-node='${arguments[0]}']`)?.textContent",
+                json!([id]),
+            )
+            .await;
+        assert!(
+            row.as_str().is_some_and(|t| t.contains(id.as_str())),
+            "{row}"
+        );
+    }
+    let own = page
+        .eval(
+            "return document.querySelector('#nodes tr.self')?.dataset.node",
+            json!([]),
+        )
+        .await;
+    assert_eq!(own, json!(id_a), "the serving node is marked");
+
+    let _player = support::first_player(&b.ws, "on-b", "bea").await;
+    page.wait_for(
+        "b's room count",
+        "return document.querySelector(`#nodes tr[data-node='${arguments[0]}'] td[data-rooms]`)?.dataset.rooms === '1'",
+        json!([id_b]),
+    )
+    .await;
+    page.close().await;
 }
