@@ -360,3 +360,39 @@ async fn a_redis_that_never_answers_does_not_hold_up_the_probes() {
     let _player = support::first_player(&server.ws, "alone", "ann").await;
     assert!(!held.lock().unwrap().is_empty(), "the node did try Redis");
 }
+
+/// A node started while Redis is down (a restart during an outage) serves
+/// at once and joins the cluster when Redis comes up, with nothing done by
+/// hand.
+#[tokio::test]
+async fn a_node_started_during_an_outage_joins_when_redis_comes_up() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let prefix = prefix("late");
+    let server = node(&url, &prefix, &[]);
+    let id = node_id(&server);
+    let body = ready_until(&server, "degraded").await;
+    assert_eq!(body["ready"], true, "{body}");
+    let mut player = support::first_player(&server.ws, "early", "ann").await;
+    assert!(
+        player
+            .intent(Intent::TakeLock { piece: PieceId(0) })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+
+    let _redis = OwnRedis::start(port);
+    ready_until(&server, "ok").await;
+    let (listed, body) = nodes_until(&server, Duration::from_secs(10), |l| l.len() == 1).await;
+    assert_eq!(listed, std::slice::from_ref(&id), "{body}");
+    // The record carries the load as of its last renewal: within a few
+    // renewals (a fifth of the 1 s TTL each) it shows the room.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut body = body;
+    while body["nodes"][0]["rooms"] != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        body = json(&server, "/api/v1/nodes").await.1;
+    }
+    assert_eq!(body["nodes"][0]["rooms"], 1, "{body}");
+}

@@ -624,56 +624,7 @@ fn json_tag<T: Serialize>(v: &T) -> Option<String> {
 
 /// The variants of an enum, in order, as its derived `Deserialize`
 /// declares them (their names on the wire); `None` for anything else.
-pub fn variant_names<T: DeserializeOwned>() -> Option<&'static [&'static str]> {
-    match T::deserialize(VariantsProbe) {
-        Err(Found(variants)) => variants,
-        Ok(_) => None,
-    }
-}
-
-/// A deserializer that only answers the variants an enum asks for.
-struct VariantsProbe;
-
-/// What [`VariantsProbe`] found.
-#[derive(Debug)]
-struct Found(Option<&'static [&'static str]>);
-
-impl fmt::Display for Found {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "variants: {:?}", self.0)
-    }
-}
-
-impl std::error::Error for Found {}
-
-impl serde::de::Error for Found {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        Found(None)
-    }
-}
-
-impl<'de> serde::Deserializer<'de> for VariantsProbe {
-    type Error = Found;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
-        Err(Found(None))
-    }
-
-    fn deserialize_enum<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        variants: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Found> {
-        Err(Found(Some(variants)))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct identifier ignored_any
-    }
-}
+pub use tickroom_protocol::walk::variant_names;
 
 /// The serde variant index: what postcard writes.
 fn serde_index<T: Serialize>(v: &T) -> Option<usize> {
