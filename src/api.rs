@@ -125,6 +125,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         TooManyRooms | TooManyConnections | ServerBusy | StoreBehind | StoreUnavailable
         | ShuttingDown | ClusterUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        RoomElsewhere => StatusCode::MISDIRECTED_REQUEST,
         _ => StatusCode::BAD_REQUEST,
     }
 }

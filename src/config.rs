@@ -50,6 +50,11 @@ pub struct ClusterSection {
     /// Backoff while Redis fails: doubles from base to max.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// Rooms whose lease is being claimed at once; more: SERVER_BUSY.
+    pub max_claiming: usize,
+    /// Requests held for one room while its lease is claimed; more:
+    /// SERVER_BUSY.
+    pub claim_queue: usize,
 }
 
 impl Default for ClusterSection {
@@ -66,6 +71,8 @@ impl Default for ClusterSection {
             breaker_failures: 3,
             retry_base_ms: 100,
             retry_max_ms: 2_000,
+            max_claiming: 1_024,
+            claim_queue: 64,
         }
     }
 }
@@ -118,6 +125,8 @@ impl ClusterSection {
             self.retry_base_ms,
             600_000,
         )?;
+        range("cluster.max_claiming", self.max_claiming as u64, 1, 1_000_000)?;
+        range("cluster.claim_queue", self.claim_queue as u64, 1, 100_000)?;
         Ok(())
     }
 }

@@ -110,6 +110,25 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         }})
     );
     let recovered_rooms = recovered.init.iter().map(|i| i.rooms.len()).sum::<usize>();
+    // Cluster mode: rooms run only under this node's leases, recovered
+    // ones included (another node may have taken them over meanwhile).
+    let (ownership, lease_claims) = if config.cluster.enabled() {
+        let (claims, claims_rx) = tokio::sync::mpsc::unbounded_channel();
+        let ownership = Arc::new(crate::driver::ownership::Ownership::new(
+            claims,
+            config.cluster.max_claiming,
+            config.cluster.claim_queue,
+        ));
+        let ids: std::collections::HashSet<tickroom_protocol::RoomId> = recovered
+            .init
+            .iter()
+            .flat_map(|i| i.rooms.iter().map(|slot| slot.body().id().clone()))
+            .collect();
+        ownership.claim_recovered(ids.iter().cloned());
+        (Some(ownership), Some((claims_rx, ids)))
+    } else {
+        (None, None)
+    };
     let settings = Arc::new(ShardSettings {
         tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
@@ -129,6 +148,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             snapshot_every_inputs: config.store.snapshot_every_inputs,
             snapshot_max_bytes: config.store.snapshot_max_bytes,
         }),
+        ownership: ownership.clone(),
     });
     let (queues, threads) = spawn_shards(
         config.server.inbound_queue,
@@ -136,10 +156,11 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         recovered.init,
     )
     .context("starting tick threads")?;
-    let router = Arc::new(RoomRouter::new(
-        queues,
-        Duration::from_millis(config.rooms.grace_ms),
-    ));
+    let mut router = RoomRouter::new(queues, Duration::from_millis(config.rooms.grace_ms));
+    if let Some(ownership) = &ownership {
+        router = router.with_ownership(ownership.clone());
+    }
+    let router = Arc::new(router);
     router.remember_restored_seats(recovered.seats);
 
     // Held until `run` returns, after the store's last write.
@@ -238,6 +259,16 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
                 ticks: settings.clone(),
                 tick_threads: config.server.tick_threads,
             };
+            if let (Some(ownership), Some((claims, recovered))) = (ownership, lease_claims) {
+                tokio::spawn(crate::cluster::rooms::run(
+                    c.clone(),
+                    router.clone(),
+                    ownership,
+                    claims,
+                    recovered,
+                    cluster_stopping.clone(),
+                ));
+            }
             tokio::spawn(c.run(load, cluster_stopping))
         });
         let connections = Arc::new(ConnTracker::default());

@@ -11,12 +11,10 @@
 //! serving its rooms and `/ready` says the cluster is degraded and why.
 
 pub mod api;
-// The leases are tested against Redis here; the room directory that takes
-// them when a node opens a room is the next part of cluster mode.
-#[cfg_attr(not(test), allow(dead_code))]
 pub mod lease;
 pub mod node_id;
 pub mod redis;
+pub mod rooms;
 
 use crate::config::ClusterSection;
 use serde::{Deserialize, Serialize};

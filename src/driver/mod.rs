@@ -6,6 +6,7 @@ pub mod admin;
 mod body;
 pub mod journal;
 pub mod memory;
+pub mod ownership;
 mod router;
 pub mod seat_seqs;
 mod shard;

@@ -77,6 +77,8 @@ pub struct RoomRouter {
     /// start time so ids differ across restarts.
     next_room: AtomicU64,
     nonce: u64,
+    /// Cluster mode: rooms are served only under this node's lease.
+    ownership: Option<Arc<super::ownership::Ownership>>,
 }
 
 impl RoomRouter {
@@ -91,6 +93,63 @@ impl RoomRouter {
             shutting_down: std::sync::atomic::AtomicBool::new(false),
             next_room: AtomicU64::new(1),
             nonce,
+            ownership: None,
+        }
+    }
+
+    /// Cluster mode: every room request waits for, and needs, this node's
+    /// lease on the room.
+    pub fn with_ownership(mut self, ownership: Arc<super::ownership::Ownership>) -> RoomRouter {
+        self.ownership = Some(ownership);
+        self
+    }
+
+    /// A claim settled: what waited for it goes on to the room in order, or
+    /// is answered; a room recovered here that another node owns is
+    /// stopped unseen.
+    pub fn settle(&self, room: &RoomId, how: super::ownership::Settled) {
+        use super::ownership::{Settled, refuse};
+        let Some(ownership) = &self.ownership else {
+            return;
+        };
+        let shard = &self.shards[self.shard_of(room)];
+        ownership.settle(room, &how, |held| match &how {
+            Settled::Owned { .. } => {
+                let _ = shard.control.send(ShardCommand::Adopt { room: room.clone() });
+                for cmd in held {
+                    if let Err(e) = self.forward(room, cmd) {
+                        tracing::debug!(room = %room, error = %e.message, "a request that waited for its room's lease was refused");
+                    }
+                }
+            }
+            Settled::Elsewhere(e) | Settled::Failed(e) => {
+                if matches!(how, Settled::Elsewhere(_)) {
+                    let _ = shard.control.send(ShardCommand::Evict {
+                        room: room.clone(),
+                        error: e.clone(),
+                    });
+                }
+                for cmd in held {
+                    if let Some(cmd) = refuse(cmd, e) {
+                        let _ = shard.control.send(cmd);
+                    }
+                }
+            }
+        });
+    }
+
+    /// The room's lease was lost: it stops here at once, and its members
+    /// are told with `error` (where it went).
+    pub fn lose(&self, room: &RoomId, error: ErrorBody) {
+        if let Some(ownership) = &self.ownership
+            && ownership.lose(room, error.clone())
+        {
+            let _ = self.shards[self.shard_of(room)]
+                .control
+                .send(ShardCommand::Evict {
+                    room: room.clone(),
+                    error,
+                });
         }
     }
 
@@ -114,6 +173,8 @@ impl RoomRouter {
         RoomId::from(format!("r{:012x}", h & 0xffff_ffff_ffff))
     }
 
+    /// Sends a command to the room's tick thread once the room is this
+    /// node's (at once outside cluster mode).
     fn send(&self, room: &RoomId, cmd: ShardCommand) -> Result<(), ErrorBody> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err(ErrorBody::new(
@@ -121,7 +182,30 @@ impl RoomRouter {
                 "the server is shutting down",
             ));
         }
-        match self.shards[self.shard_of(room)].requests.try_send(cmd) {
+        let cmd = match &self.ownership {
+            None => cmd,
+            Some(ownership) => match ownership.admit(room, cmd) {
+                super::ownership::Admission::Pass(cmd) => cmd,
+                super::ownership::Admission::Held => return Ok(()),
+                super::ownership::Admission::Refused(e) => return Err(e),
+            },
+        };
+        self.forward(room, cmd)
+    }
+
+    /// Puts a command on the room's tick thread's queue: requests on the
+    /// bounded one, closes and resumes on the control one.
+    fn forward(&self, room: &RoomId, cmd: ShardCommand) -> Result<(), ErrorBody> {
+        let shard = &self.shards[self.shard_of(room)];
+        if matches!(
+            cmd,
+            ShardCommand::Closed { .. } | ShardCommand::Resume { .. }
+        ) {
+            return shard.control.send(cmd).map_err(|_| {
+                ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down")
+            });
+        }
+        match shard.requests.try_send(cmd) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(ErrorBody::new(
                 ErrorCode::ServerBusy,
@@ -374,12 +458,19 @@ impl Router for RoomRouter {
             entry.close(Instant::now());
         }
         if let Some(room) = conn.room() {
-            let _ = self.shards[self.shard_of(&room)]
-                .control
-                .send(ShardCommand::Closed {
-                    conn: conn.clone(),
-                    room,
-                });
+            let cmd = ShardCommand::Closed {
+                conn: conn.clone(),
+                room: room.clone(),
+            };
+            // A close comes after whatever the connection sent; in cluster
+            // mode that may still wait for the room's lease.
+            let _ = match &self.ownership {
+                Some(ownership) => match ownership.admit(&room, cmd) {
+                    super::ownership::Admission::Pass(cmd) => self.forward(&room, cmd),
+                    _ => Ok(()),
+                },
+                None => self.forward(&room, cmd),
+            };
         }
     }
 
@@ -412,13 +503,22 @@ impl Router for RoomRouter {
         };
         conn.set_room(Some(room.clone()));
         // The control queue: a resume is at most one per hello.
-        self.shards[self.shard_of(&room)]
-            .control
-            .send(ShardCommand::Resume {
-                conn: conn.clone(),
-                room,
-            })
-            .map_err(|_| ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"))
+        let cmd = ShardCommand::Resume {
+            conn: conn.clone(),
+            room: room.clone(),
+        };
+        let cmd = match &self.ownership {
+            None => cmd,
+            Some(ownership) => match ownership.admit(&room, cmd) {
+                super::ownership::Admission::Pass(cmd) => cmd,
+                super::ownership::Admission::Held => return Ok(()),
+                super::ownership::Admission::Refused(e) => {
+                    conn.set_room(None);
+                    return Err(e);
+                }
+            },
+        };
+        self.forward(&room, cmd)
     }
 }
 

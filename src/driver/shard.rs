@@ -44,6 +44,24 @@ pub enum ShardCommand {
         op: super::admin::AdminOp,
         reply: super::admin::AdminReplyTo,
     },
+    /// Cluster mode: this node holds the room's lease now; a room
+    /// recovered at start begins to run.
+    Adopt {
+        room: RoomId,
+    },
+    /// Cluster mode: the room is not this node's (its lease was lost, or
+    /// another node held it when this one recovered it): it stops at once,
+    /// writes nothing more, and its members are told with `error`.
+    Evict {
+        room: RoomId,
+        error: ErrorBody,
+    },
+    /// A resume that will not reach its room: the session is told why and
+    /// starts afresh.
+    ResumeRefused {
+        conn: Arc<ConnHandle>,
+        error: ErrorBody,
+    },
     Shutdown,
 }
 
@@ -116,6 +134,10 @@ pub struct ShardSettings {
     pub journal_stats: super::stats::TickStats,
     /// The store every tick is logged to; `None` runs without persistence.
     pub store: Option<StorePolicy>,
+    /// Cluster mode: rooms run only under this node's leases. Recovered
+    /// rooms wait for theirs ([`ShardCommand::Adopt`]), and no room ticks
+    /// past the fence.
+    pub ownership: Option<Arc<super::ownership::Ownership>>,
 }
 
 /// What a tick thread starts with: the rooms recovered from the store, and
@@ -131,6 +153,9 @@ struct Hibernated {
     snapshot: Vec<u8>,
     private: bool,
 }
+
+/// How often a tick thread past its node's lease fence looks again.
+const FENCE_POLL: Duration = Duration::from_millis(5);
 
 /// Inputs drained per wake-up before ticking again, so a flood cannot
 /// starve the ticks.
@@ -219,6 +244,8 @@ struct Shard {
     /// was: at most once a second, however the unloads spread.
     unloaded_since_trim: bool,
     last_unload_trim: Option<Instant>,
+    /// Cluster mode: rooms recovered at start, waiting for their lease.
+    unclaimed: BTreeMap<RoomId, RoomSlot>,
 }
 
 impl Shard {
@@ -234,11 +261,37 @@ impl Shard {
             parkings: std::collections::VecDeque::new(),
             unloaded_since_trim: false,
             last_unload_trim: None,
+            unclaimed: BTreeMap::new(),
         };
         for slot in init.rooms {
-            shard.insert_room(slot);
+            if shard.settings.ownership.is_some() {
+                let id = slot.body().id().clone();
+                shard.unclaimed.insert(id, slot);
+            } else {
+                shard.insert_room(slot);
+            }
         }
         shard
+    }
+
+    /// How long rooms may tick from `now` under this node's leases.
+    fn fence_left(&self, now: Instant) -> Option<Duration> {
+        self.settings.ownership.as_ref().map(|o| o.fence.left(now))
+    }
+
+    /// Stops a room that is not this node's: nothing of it runs or is
+    /// written again here.
+    fn evict(&mut self, room: &RoomId, error: ErrorBody) {
+        if self.unclaimed.remove(room).is_some() {
+            self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(room = %room, error = %error.message, "a recovered room is another node's now; not running it");
+        }
+        if let Some(mut slot) = self.rooms.remove(room) {
+            self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+            slot.halt(error.clone(), &self.settings);
+            tracing::warn!(room = %room, error = %error.message, "stopped a room whose lease this node lost");
+        }
+        self.hibernated.remove(room);
     }
 
     fn insert_room(&mut self, mut slot: RoomSlot) {
@@ -340,7 +393,14 @@ impl Shard {
     fn run(mut self, requests: Receiver<ShardCommand>, control: Receiver<ShardCommand>) {
         let mut stopping = false;
         while !stopping {
-            let next_tick = self.due.peek().map(|Reverse((t, _))| *t);
+            let mut next_tick = self.due.peek().map(|Reverse((t, _))| *t);
+            if let (Some(t), Some(left)) = (next_tick, self.fence_left(Instant::now()))
+                && left.is_zero()
+            {
+                // Past the leases: look again shortly, when a renewal may
+                // have moved the fence (or taken the rooms away).
+                next_tick = Some(t.max(Instant::now() + FENCE_POLL));
+            }
             let next_freeze = self
                 .parkings
                 .front()
@@ -509,6 +569,9 @@ impl Shard {
 
     fn run_due_ticks(&mut self) {
         let now = Instant::now();
+        if self.fence_left(now).is_some_and(|left| left.is_zero()) {
+            return;
+        }
         // Rooms that fell behind in this pass: one warning for all of them
         // (thousands of rooms woken at once would otherwise log a line each).
         let mut behind: Option<(usize, RoomId)> = None;
@@ -611,6 +674,26 @@ impl Shard {
     fn handle(&mut self, cmd: ShardCommand) -> bool {
         match cmd {
             ShardCommand::Shutdown => return true,
+            ShardCommand::Adopt { room } => {
+                if let Some(slot) = self.unclaimed.remove(&room) {
+                    self.insert_room(slot);
+                    tracing::info!(room = %room, "running a recovered room under this node's lease");
+                }
+            }
+            ShardCommand::Evict { room, error } => self.evict(&room, error),
+            ShardCommand::ResumeRefused { conn, error } => {
+                RoomSlot::reply(
+                    &conn,
+                    &ServerMessage::Error {
+                        code: error.code,
+                        message: error.message,
+                        details: error.details,
+                    },
+                    &self.settings,
+                );
+                let welcome = conn.restart_session(&self.settings.tokens, &self.settings.modes.infos());
+                RoomSlot::reply(&conn, &welcome, &self.settings);
+            }
             ShardCommand::Admin { room, op, reply } => self.admin(room, op, reply),
             ShardCommand::Census { reply } => {
                 let mut census = Census {

@@ -596,6 +596,14 @@ impl RoomSlot {
                 None => Self::resume_failed(&conn, settings),
             }
         }
+        self.halt(error, settings);
+    }
+
+    /// Stops the room for good: pending admin calls get `error`, every
+    /// member is told with it and unseated, and requests from now on are
+    /// refused with it. Used when the mode panicked, and in cluster mode
+    /// when the room is another node's now (evicted).
+    pub fn halt(&mut self, error: ErrorBody, settings: &ShardSettings) {
         for (_, reply) in std::mem::take(&mut self.admin_replies) {
             let _ = reply.send(Err(error.clone()));
         }

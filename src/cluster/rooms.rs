@@ -1,0 +1,167 @@
+//! The room directory's Redis side: claims each room's lease when this
+//! node is asked to run it, renews every lease it holds in batches well
+//! inside their time to live, and stops a room whose lease is gone.
+//!
+//! The fence ([`crate::driver::ownership::LeaseFence`]) is moved on by
+//! every renewal that reached Redis, to its send time plus nine tenths of
+//! the TTL: on this node's clock, the leases certainly hold until then.
+//! A renewal that failed because Redis is unreachable also moves it: while
+//! Redis is down nobody can claim a room, so the owner keeps running it
+//! (when Redis returns, the renewal takes back each lease nobody claimed).
+//! A node that was paused past the fence runs nothing until it hears back.
+
+use super::Cluster;
+use super::lease::{Claim, Holder, Leases};
+use crate::driver::RoomRouter;
+use crate::driver::ownership::{Ownership, Settled};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tickroom_protocol::{ErrorBody, ErrorCode, RoomId};
+use tokio::sync::{mpsc, watch};
+
+/// Leases renewed per Redis call.
+const RENEW_BATCH: usize = 1_000;
+
+/// How long a recovered room whose claim failed (Redis unreachable) waits
+/// before it is claimed again.
+const RECLAIM_AFTER: Duration = Duration::from_millis(500);
+
+impl Cluster {
+    pub fn leases(&self) -> Leases<'_> {
+        Leases {
+            link: &self.link,
+            prefix: &self.config.prefix,
+            node: &self.node_id,
+            ttl: self.node_ttl(),
+        }
+    }
+
+    /// Until when, on this node's clock, leases renewed at `sent` hold.
+    fn fence_after(&self, sent: Instant) -> Instant {
+        sent + self.node_ttl() * 9 / 10
+    }
+}
+
+/// `ROOM_ELSEWHERE`: the room is `holder`'s.
+pub fn elsewhere(room: &RoomId, holder: &Holder) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::RoomElsewhere,
+        format!("room {room} is on node {}; connect there", holder.node),
+    )
+    .with("room", room.as_str())
+    .with("node", holder.node.as_str())
+    .with("ws", holder.ws.as_str())
+    .with("quic", holder.quic.as_str())
+}
+
+fn unavailable(e: &super::redis::ClusterError) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::ClusterUnavailable,
+        "the room's owner cannot be settled: Redis is unreachable; nothing was applied, retry later",
+    )
+    .with("reason", e.to_string())
+}
+
+/// Claims what `claims` asks for and renews what this node holds, until
+/// `shutdown`. `recovered` are the rooms the node found in its store at
+/// start: their claims are retried until they settle.
+pub async fn run(
+    cluster: Arc<Cluster>,
+    router: Arc<RoomRouter>,
+    ownership: Arc<Ownership>,
+    mut claims: mpsc::UnboundedReceiver<RoomId>,
+    recovered: HashSet<RoomId>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let recovered = Arc::new(std::sync::Mutex::new(recovered));
+    let mut renew = tokio::time::interval(cluster.renew_every());
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            room = claims.recv() => {
+                let Some(room) = room else { break };
+                let (cluster, router, ownership, recovered) =
+                    (cluster.clone(), router.clone(), ownership.clone(), recovered.clone());
+                tokio::spawn(async move {
+                    claim(&cluster, &router, &ownership, &recovered, room).await;
+                });
+            }
+            _ = renew.tick() => renew_all(&cluster, &router, &ownership).await,
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn claim(
+    cluster: &Cluster,
+    router: &RoomRouter,
+    ownership: &Ownership,
+    recovered: &std::sync::Mutex<HashSet<RoomId>>,
+    room: RoomId,
+) {
+    let sent = Instant::now();
+    let how = match cluster.leases().claim(room.as_str()).await {
+        Ok(Claim::Granted { epoch }) => {
+            ownership.fence.hold_until(cluster.fence_after(sent));
+            tracing::debug!(room = %room, epoch, "claimed the room's lease");
+            Settled::Owned { epoch }
+        }
+        Ok(Claim::HeldBy(holder)) => Settled::Elsewhere(elsewhere(&room, &holder)),
+        Err(e) => Settled::Failed(unavailable(&e)),
+    };
+    let retry = {
+        let mut recovered = recovered.lock().unwrap_or_else(|p| p.into_inner());
+        match how {
+            Settled::Failed(_) => recovered.contains(&room),
+            _ => {
+                recovered.remove(&room);
+                false
+            }
+        }
+    };
+    router.settle(&room, how);
+    if retry {
+        tokio::time::sleep(RECLAIM_AFTER).await;
+        ownership.claim_recovered([room]);
+    }
+}
+
+/// Renews every lease this node holds; stops the rooms whose lease is gone.
+async fn renew_all(cluster: &Cluster, router: &RoomRouter, ownership: &Ownership) {
+    let owned = ownership.owned();
+    if owned.is_empty() {
+        return;
+    }
+    let leases = cluster.leases();
+    for batch in owned.chunks(RENEW_BATCH) {
+        let held: Vec<(String, u64)> = batch
+            .iter()
+            .map(|(room, epoch)| (room.to_string(), *epoch))
+            .collect();
+        let sent = Instant::now();
+        match leases.renew_many(&held).await {
+            Ok(lost) => {
+                ownership.fence.hold_until(cluster.fence_after(sent));
+                for room in lost {
+                    let room = RoomId::from(room);
+                    let error = match leases.owner(room.as_str()).await {
+                        Ok(Some(holder)) => elsewhere(&room, &holder),
+                        _ => ErrorBody::new(
+                            ErrorCode::RoomElsewhere,
+                            format!("room {room} left this node"),
+                        )
+                        .with("room", room.as_str()),
+                    };
+                    tracing::warn!(room = %room, "lost the room's lease; stopping it here");
+                    router.lose(&room, error);
+                }
+            }
+            Err(e) => {
+                // Redis unreachable: nobody can claim the rooms meanwhile.
+                ownership.fence.hold_until(Instant::now() + cluster.node_ttl());
+                tracing::debug!(error = %e, "cluster: renewing the room leases failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Which rooms this node may run, in cluster mode: a room is served only
+//! under a lease this node holds. A request for a room whose lease is not
+//! settled yet waits here, in order, while the cluster claims it; then it
+//! goes on to the room's tick thread (granted), or is answered with why not
+//! (another node owns it: `ROOM_ELSEWHERE`; Redis unreachable:
+//! `CLUSTER_UNAVAILABLE`). A room whose lease is lost is stopped at once and
+//! never served again by this process.
+//!
+//! This side knows nothing of Redis: it asks for claims through a channel
+//! and is told how each settled ([`super::RoomRouter::settle`]).
+
+use super::shard::ShardCommand;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tickroom_net::OutFrame;
+use tickroom_protocol::{ClientMessage, ErrorBody, ErrorCode, RoomId};
+
+enum Lease {
+    /// Held under this fencing epoch.
+    Owned { epoch: u64 },
+    /// Being claimed; what arrived meanwhile, in order.
+    Claiming { held: Vec<ShardCommand> },
+    /// Lost, or never ours: answered with this error from now on.
+    Gone(ErrorBody),
+}
+
+/// How a claim settled.
+pub enum Settled {
+    Owned { epoch: u64 },
+    /// Not this node's: every held request is answered with the error, and
+    /// the room is stopped here if it was loaded (recovered at start).
+    Elsewhere(ErrorBody),
+    /// Could not be settled now (Redis unreachable): held requests are
+    /// answered with the error; the next request claims again.
+    Failed(ErrorBody),
+}
+
+/// What the router does with a command.
+pub enum Admission {
+    /// The room is this node's: on to its tick thread.
+    Pass(ShardCommand),
+    /// Held until the claim settles.
+    Held,
+    Refused(ErrorBody),
+}
+
+pub struct Ownership {
+    leases: Mutex<HashMap<RoomId, Lease>>,
+    claims: tokio::sync::mpsc::UnboundedSender<RoomId>,
+    claiming: std::sync::atomic::AtomicUsize,
+    max_claiming: usize,
+    claim_queue: usize,
+    pub fence: LeaseFence,
+}
+
+impl Ownership {
+    /// `claims` receives each room to claim, once per settle.
+    pub fn new(
+        claims: tokio::sync::mpsc::UnboundedSender<RoomId>,
+        max_claiming: usize,
+        claim_queue: usize,
+    ) -> Ownership {
+        Ownership {
+            leases: Mutex::default(),
+            claims,
+            claiming: Default::default(),
+            max_claiming,
+            claim_queue,
+            fence: LeaseFence::new(),
+        }
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Lease>> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rooms recovered from the store: claimed before they run.
+    pub fn claim_recovered(&self, rooms: impl IntoIterator<Item = RoomId>) {
+        let mut leases = self.leases();
+        for room in rooms {
+            self.claiming.fetch_add(1, Ordering::AcqRel);
+            leases.insert(room.clone(), Lease::Claiming { held: Vec::new() });
+            let _ = self.claims.send(room);
+        }
+    }
+
+    /// Lets `cmd` through, holds it while `room`'s lease is claimed
+    /// (starting the claim), or refuses it.
+    pub fn admit(&self, room: &RoomId, cmd: ShardCommand) -> Admission {
+        let mut leases = self.leases();
+        match leases.get_mut(room) {
+            Some(Lease::Owned { .. }) => Admission::Pass(cmd),
+            Some(Lease::Gone(e)) => Admission::Refused(e.clone()),
+            Some(Lease::Claiming { held }) => {
+                if held.len() >= self.claim_queue {
+                    return Admission::Refused(busy("requests for this room wait for its lease"));
+                }
+                held.push(cmd);
+                Admission::Held
+            }
+            None => {
+                if matches!(cmd, ShardCommand::Closed { .. }) {
+                    // Nothing of a room this node never ran to close.
+                    return Admission::Held;
+                }
+                let claiming = self.claiming.load(Ordering::Acquire);
+                if claiming >= self.max_claiming {
+                    return Admission::Refused(busy("too many rooms wait for their leases"));
+                }
+                if self.claims.send(room.clone()).is_err() {
+                    return Admission::Refused(ErrorBody::new(
+                        ErrorCode::ShuttingDown,
+                        "the server is shutting down",
+                    ));
+                }
+                self.claiming.fetch_add(1, Ordering::AcqRel);
+                leases.insert(room.clone(), Lease::Claiming { held: vec![cmd] });
+                Admission::Held
+            }
+        }
+    }
+
+    /// Settles `room`'s claim; returns what was held for it, to pass on
+    /// (owned) or refuse, while the lock on the leases is still held by
+    /// `with` (so nothing newer overtakes it).
+    pub fn settle(&self, room: &RoomId, how: &Settled, with: impl FnOnce(Vec<ShardCommand>)) {
+        let mut leases = self.leases();
+        let held = match leases.get_mut(room) {
+            Some(Lease::Claiming { held }) => std::mem::take(held),
+            _ => return,
+        };
+        self.claiming.fetch_sub(1, Ordering::AcqRel);
+        match how {
+            Settled::Owned { epoch } => {
+                leases.insert(room.clone(), Lease::Owned { epoch: *epoch });
+            }
+            Settled::Elsewhere(e) => {
+                leases.insert(room.clone(), Lease::Gone(e.clone()));
+            }
+            Settled::Failed(_) => {
+                leases.remove(room);
+            }
+        }
+        with(held);
+    }
+
+    /// The room's lease is lost: from now on it is refused with `error`.
+    /// True when the room was this node's until now.
+    pub fn lose(&self, room: &RoomId, error: ErrorBody) -> bool {
+        let mut leases = self.leases();
+        let was_owned = matches!(leases.get(room), Some(Lease::Owned { .. }));
+        if was_owned {
+            leases.insert(room.clone(), Lease::Gone(error));
+        }
+        was_owned
+    }
+
+    /// Every room this node owns, with its epoch (for the renewals).
+    pub fn owned(&self) -> Vec<(RoomId, u64)> {
+        self.leases()
+            .iter()
+            .filter_map(|(room, lease)| match lease {
+                Lease::Owned { epoch } => Some((room.clone(), *epoch)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn busy(what: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::ServerBusy,
+        format!("the server is busy: {what}; nothing was applied, retry shortly"),
+    )
+}
+
+/// Answers a command that will not reach a room. A resume is answered by
+/// the tick thread (it gives the session a fresh start), so it is returned.
+pub fn refuse(cmd: ShardCommand, error: &ErrorBody) -> Option<ShardCommand> {
+    match cmd {
+        ShardCommand::Submit { conn, msg, .. } => {
+            if matches!(msg, ClientMessage::JoinRoom { .. }) {
+                conn.set_room(None);
+            }
+            if let Some(seq) = msg.seq() {
+                let reject = super::shard::reject(seq, error.clone());
+                match OutFrame::encode(conn.codec, &reject, true) {
+                    Ok(frame) => {
+                        conn.push(frame);
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not encode a reply"),
+                }
+            }
+            None
+        }
+        ShardCommand::Admin { reply, .. } => {
+            let _ = reply.send(Err(error.clone()));
+            None
+        }
+        ShardCommand::Resume { conn, .. } => {
+            conn.set_room(None);
+            Some(ShardCommand::ResumeRefused {
+                conn,
+                error: error.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// How long this node's leases are good for on its own clock: the last
+/// renewal's send time plus most of the lease TTL. Rooms do not tick past
+/// it, so a node that was paused (or cut off) past its leases' TTL runs
+/// nothing on them — and writes nothing — before it has heard from Redis
+/// whether they are still its own.
+pub struct LeaseFence {
+    base: Instant,
+    /// Milliseconds after `base`; 0: no lease yet.
+    until_ms: AtomicU64,
+}
+
+impl LeaseFence {
+    fn new() -> LeaseFence {
+        LeaseFence {
+            base: Instant::now(),
+            until_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The leases hold until `until` (never moves back).
+    pub fn hold_until(&self, until: Instant) {
+        let ms = until.saturating_duration_since(self.base).as_millis() as u64;
+        self.until_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// How long ticks may run from `now`; zero: not at all now.
+    pub fn left(&self, now: Instant) -> Duration {
+        let until = self.base + Duration::from_millis(self.until_ms.load(Ordering::Acquire));
+        until.saturating_duration_since(now)
+    }
+}
