@@ -125,7 +125,12 @@ impl ClusterSection {
             self.retry_base_ms,
             600_000,
         )?;
-        range("cluster.max_claiming", self.max_claiming as u64, 1, 1_000_000)?;
+        range(
+            "cluster.max_claiming",
+            self.max_claiming as u64,
+            1,
+            1_000_000,
+        )?;
         range("cluster.claim_queue", self.claim_queue as u64, 1, 100_000)?;
         Ok(())
     }

@@ -10,75 +10,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{Server, http_get};
+use support::Server;
+use support::cluster::*;
 use tickroom_protocol::board::Intent;
-use tickroom_protocol::{PieceId, Pos};
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// A key prefix no other test or run shares.
-fn prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("e2e-{test}-{}-{nanos}", std::process::id())
-}
-
-fn node(url: &str, prefix: &str, extra: &[(&'static str, String)]) -> Server {
-    let mut env: Vec<(&str, String)> = vec![
-        ("TICKROOM_CLUSTER_REDIS_URL", url.to_owned()),
-        ("TICKROOM_CLUSTER_PREFIX", prefix.to_owned()),
-        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000".into()),
-        ("TICKROOM_CLUSTER_RETRY_MAX_MS", "300".into()),
-        ("TICKROOM_CLUSTER_REDIS_TIMEOUT_MS", "300".into()),
-    ];
-    env.extend(extra.iter().cloned());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Server::start(&env)
-}
-
-async fn json(server: &Server, path: &str) -> (u16, serde_json::Value) {
-    let (status, body) = http_get(&server.http, path).await;
-    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
-    (status, value)
-}
-
-/// The ids `server` lists as live nodes, once `want` holds (or the deadline
-/// passes: then the last answer).
-async fn nodes_until(
-    server: &Server,
-    within: Duration,
-    want: impl Fn(&[String]) -> bool,
-) -> (Vec<String>, serde_json::Value) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, body) = json(server, "/api/v1/nodes").await;
-        let ids: Vec<String> = body["nodes"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if (status == 200 && want(&ids)) || Instant::now() > deadline {
-            return (ids, body);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn node_id(server: &Server) -> String {
-    std::fs::read_to_string(server.data_dir.join("node.id"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
+use tickroom_protocol::{ErrorCode, PieceId, Pos};
 
 #[tokio::test]
 async fn nodes_register_leave_when_killed_or_stopped_and_come_back_under_their_id() {
@@ -167,89 +103,6 @@ async fn nodes_register_leave_when_killed_or_stopped_and_come_back_under_their_i
     let (listed, _) = nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
     assert!(listed.contains(&ids[2]));
     a.terminate(Duration::from_secs(10));
-}
-
-fn node_env<'a>(url: &'a str, prefix: &'a str) -> Vec<(&'static str, &'a str)> {
-    vec![
-        ("TICKROOM_CLUSTER_REDIS_URL", url),
-        ("TICKROOM_CLUSTER_PREFIX", prefix),
-        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000"),
-    ]
-}
-
-/// A `redis-server` of the test's own, on a free port, keeping nothing on
-/// disk; killed on drop.
-struct OwnRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--bind", "127.0.0.1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs (Debian package redis-server; .ci/run installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis {
-            port,
-            child: Some(child),
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-async fn ready(server: &Server) -> (u16, serde_json::Value) {
-    json(server, "/ready").await
-}
-
-async fn ready_until(server: &Server, state: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = ready(server).await;
-        if body["cluster"]["state"] == state {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "cluster never {state}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -357,13 +210,31 @@ async fn a_redis_that_never_answers_does_not_hold_up_the_probes() {
         assert!(body["cluster"]["reason"].is_string(), "{body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _player = support::first_player(&server.ws, "alone", "ann").await;
+    // A new room needs its lease: refused with a clear code, not held
+    // forever.
+    let refused = create_refused(&server, "alone").await;
+    assert_eq!(refused.code, ErrorCode::ClusterUnavailable, "{refused:?}");
     assert!(!held.lock().unwrap().is_empty(), "the node did try Redis");
 }
 
-/// A node started while Redis is down (a restart during an outage) serves
-/// at once and joins the cluster when Redis comes up, with nothing done by
-/// hand.
+/// Creates `room` on `server` and expects a refusal.
+async fn create_refused(server: &Server, room: &str) -> tickroom_protocol::ErrorBody {
+    let mut c = tickroom_net::client::Client::connect(&server.ws, tickroom_protocol::Codec::Json)
+        .await
+        .unwrap();
+    match c
+        .create_room(Some(room.into()), support::small_room(), false)
+        .await
+    {
+        Err(tickroom_net::client::ClientError::Refused(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A node started while Redis is down (a restart during an outage) starts
+/// and says it is degraded; it opens no room it cannot lease (a clear
+/// `CLUSTER_UNAVAILABLE`), and joins the cluster and serves when Redis
+/// comes up, with nothing done by hand.
 #[tokio::test]
 async fn a_node_started_during_an_outage_joins_when_redis_comes_up() {
     let port = free_port();
@@ -373,6 +244,11 @@ async fn a_node_started_during_an_outage_joins_when_redis_comes_up() {
     let id = node_id(&server);
     let body = ready_until(&server, "degraded").await;
     assert_eq!(body["ready"], true, "{body}");
+    let refused = create_refused(&server, "early").await;
+    assert_eq!(refused.code, ErrorCode::ClusterUnavailable, "{refused:?}");
+
+    let _redis = OwnRedis::start(port);
+    ready_until(&server, "ok").await;
     let mut player = support::first_player(&server.ws, "early", "ann").await;
     assert!(
         player
@@ -381,9 +257,6 @@ async fn a_node_started_during_an_outage_joins_when_redis_comes_up() {
             .unwrap()
             .is_ok()
     );
-
-    let _redis = OwnRedis::start(port);
-    ready_until(&server, "ok").await;
     let (listed, body) = nodes_until(&server, Duration::from_secs(10), |l| l.len() == 1).await;
     assert_eq!(listed, std::slice::from_ref(&id), "{body}");
     // The record carries the load as of its last renewal: within a few

@@ -706,6 +706,33 @@ impl Client {
     }
 }
 
+/// Where a `ROOM_ELSEWHERE` refusal says the room is: the owner node's
+/// WebSocket URL and QUIC address (either may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elsewhere {
+    pub node: String,
+    pub ws: String,
+    pub quic: String,
+}
+
+impl Elsewhere {
+    /// The owner named by `e`, when `e` is a `ROOM_ELSEWHERE`.
+    pub fn of(e: &ErrorBody) -> Option<Elsewhere> {
+        if e.code != tickroom_protocol::ErrorCode::RoomElsewhere {
+            return None;
+        }
+        let text = |key: &str| match e.details.get(key) {
+            Some(tickroom_protocol::DetailValue::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        Some(Elsewhere {
+            node: text("node"),
+            ws: text("ws"),
+            quic: text("quic"),
+        })
+    }
+}
+
 fn refusal(msg: ServerMessage) -> ClientError {
     match msg {
         ServerMessage::Reject {

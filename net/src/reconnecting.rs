@@ -87,7 +87,15 @@ pub enum Event {
     Resumed(Joined),
     /// The seat is gone (grace period over); join again to play on.
     SeatLost(ErrorBody),
+    /// In a cluster, the room asked for is on another node: the client
+    /// connected there (its target from now on) and sent the join again.
+    Redirected {
+        node: String,
+    },
 }
+
+/// Joins followed to other nodes in a row before the refusal is returned.
+const MAX_REDIRECTS: u32 = 3;
 
 /// Where to (re)connect.
 #[derive(Debug, Clone)]
@@ -118,6 +126,17 @@ pub struct ReconnectingClient {
     rng: u64,
     /// The latest resume token the server gave this session.
     resume_token: Option<String>,
+    /// A join refused with `ROOM_ELSEWHERE`, to follow to the owner.
+    redirect: Option<Redirect>,
+    /// Redirects followed since the last join that was not redirected.
+    redirects: u32,
+}
+
+struct Redirect {
+    seq: u64,
+    to: Target,
+    node: String,
+    refusal: ErrorBody,
 }
 
 impl ReconnectingClient {
@@ -152,6 +171,8 @@ impl ReconnectingClient {
             next_seq: 1,
             rng: seed(),
             resume_token: None,
+            redirect: None,
+            redirects: 0,
         };
         c.set_state(ClientState::Connecting);
         match c.target.connect(c.options.clone()).await {
@@ -220,6 +241,10 @@ impl ReconnectingClient {
                     "the client has failed: {why}"
                 )));
             }
+            if let Some(redirect) = self.redirect.take() {
+                self.follow(redirect).await;
+                continue;
+            }
             let Some(inner) = self.inner.as_mut() else {
                 self.reconnect().await;
                 continue;
@@ -266,11 +291,84 @@ impl ReconnectingClient {
             }
             _ => None,
         };
+        if let Some((seq, Resolution::Rejected(e))) = &resolved
+            && let Some(redirect) = self.redirect_for(*seq, e)
+        {
+            self.redirect = Some(redirect);
+            return;
+        }
+        if matches!(&msg, ServerMessage::Joined { .. }) {
+            self.redirects = 0;
+        }
         match resolved {
             Some((seq, resolution)) if self.in_flight.remove(&seq).is_some() => {
                 self.events.push_back(Event::Resolved { seq, resolution });
             }
             _ => self.events.push_back(Event::Message(msg)),
+        }
+    }
+
+    /// A join refused because its room is on another node that this client
+    /// can reach over its transport: where to follow it.
+    fn redirect_for(&mut self, seq: u64, e: &ErrorBody) -> Option<Redirect> {
+        let elsewhere = crate::client::Elsewhere::of(e)?;
+        if !matches!(
+            self.in_flight.get(&seq),
+            Some(ClientMessage::JoinRoom { .. })
+        ) || self.redirects >= MAX_REDIRECTS
+        {
+            return None;
+        }
+        let to = match &self.target {
+            Target::WebSocket { codec, .. } if !elsewhere.ws.is_empty() => Target::WebSocket {
+                url: elsewhere.ws.clone(),
+                codec: *codec,
+            },
+            Target::Quic(q) => Target::Quic(QuicTarget {
+                addr: elsewhere.quic.parse().ok()?,
+                ..q.clone()
+            }),
+            Target::WebSocket { .. } => return None,
+        };
+        self.redirects += 1;
+        Some(Redirect {
+            seq,
+            to,
+            node: elsewhere.node,
+            refusal: e.clone(),
+        })
+    }
+
+    /// Connects to the node that owns the room (a new session there) and
+    /// sends the join again; if that node cannot be reached, the join
+    /// resolves with the refusal and the client stays where it was.
+    async fn follow(&mut self, redirect: Redirect) {
+        let options = ConnectOptions {
+            resume: None,
+            ..self.options.clone()
+        };
+        let joining = self.in_flight.get(&redirect.seq).cloned();
+        match (redirect.to.connect(options).await, joining) {
+            (Ok(mut client), Some(join)) => {
+                if client.send(&join).await.is_err() {
+                    self.inner = None;
+                } else {
+                    self.inner = Some(client);
+                }
+                self.target = redirect.to;
+                self.resume_token = self.inner.as_ref().map(|c| c.welcome.resume_token.clone());
+                self.events.push_back(Event::Redirected {
+                    node: redirect.node,
+                });
+            }
+            _ => {
+                if self.in_flight.remove(&redirect.seq).is_some() {
+                    self.events.push_back(Event::Resolved {
+                        seq: redirect.seq,
+                        resolution: Resolution::Rejected(redirect.refusal),
+                    });
+                }
+            }
         }
     }
 

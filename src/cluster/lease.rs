@@ -277,8 +277,16 @@ mod tests {
         }
         let held = |epoch: u64| vec![("r".to_string(), epoch)];
         assert!(a.renew_many(&held(1)).await.unwrap().is_empty());
-        assert_eq!(b.renew_many(&held(1)).await.unwrap(), ["r"], "not b's lease");
-        assert_eq!(a.renew_many(&held(2)).await.unwrap(), ["r"], "not that epoch");
+        assert_eq!(
+            b.renew_many(&held(1)).await.unwrap(),
+            ["r"],
+            "not b's lease"
+        );
+        assert_eq!(
+            a.renew_many(&held(2)).await.unwrap(),
+            ["r"],
+            "not that epoch"
+        );
         assert!(!b.release("r", 1).await.unwrap());
         assert_eq!(
             a.owner("r").await.unwrap().map(|h| h.node),

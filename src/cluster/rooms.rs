@@ -88,6 +88,7 @@ pub async fn run(
                 });
             }
             _ = renew.tick() => renew_all(&cluster, &router, &ownership).await,
+            _ = ownership.renew_now.notified() => renew_all(&cluster, &router, &ownership).await,
             _ = shutdown.changed() => break,
         }
     }
@@ -103,7 +104,16 @@ async fn claim(
     let sent = Instant::now();
     let how = match cluster.leases().claim(room.as_str()).await {
         Ok(Claim::Granted { epoch }) => {
-            ownership.fence.hold_until(cluster.fence_after(sent));
+            // Past the fence, only a renewal of every lease may move it on
+            // (another room's may be gone); with no other room, this claim
+            // is the renewal.
+            if ownership.fence.left(Instant::now()).is_zero() {
+                if ownership.owned().is_empty() {
+                    ownership.fence.hold_until(cluster.fence_after(sent));
+                } else {
+                    ownership.renew_now.notify_one();
+                }
+            }
             tracing::debug!(room = %room, epoch, "claimed the room's lease");
             Settled::Owned { epoch }
         }
@@ -127,41 +137,42 @@ async fn claim(
     }
 }
 
-/// Renews every lease this node holds; stops the rooms whose lease is gone.
+/// Renews every lease this node holds; stops the rooms whose lease is
+/// gone; then moves the fence on, from when the first batch was sent.
 async fn renew_all(cluster: &Cluster, router: &RoomRouter, ownership: &Ownership) {
     let owned = ownership.owned();
-    if owned.is_empty() {
-        return;
-    }
     let leases = cluster.leases();
+    let sent = Instant::now();
+    let mut lost = Vec::new();
     for batch in owned.chunks(RENEW_BATCH) {
         let held: Vec<(String, u64)> = batch
             .iter()
             .map(|(room, epoch)| (room.to_string(), *epoch))
             .collect();
-        let sent = Instant::now();
         match leases.renew_many(&held).await {
-            Ok(lost) => {
-                ownership.fence.hold_until(cluster.fence_after(sent));
-                for room in lost {
-                    let room = RoomId::from(room);
-                    let error = match leases.owner(room.as_str()).await {
-                        Ok(Some(holder)) => elsewhere(&room, &holder),
-                        _ => ErrorBody::new(
-                            ErrorCode::RoomElsewhere,
-                            format!("room {room} left this node"),
-                        )
-                        .with("room", room.as_str()),
-                    };
-                    tracing::warn!(room = %room, "lost the room's lease; stopping it here");
-                    router.lose(&room, error);
-                }
-            }
+            Ok(gone) => lost.extend(gone),
             Err(e) => {
                 // Redis unreachable: nobody can claim the rooms meanwhile.
-                ownership.fence.hold_until(Instant::now() + cluster.node_ttl());
+                ownership
+                    .fence
+                    .hold_until(Instant::now() + cluster.node_ttl());
                 tracing::debug!(error = %e, "cluster: renewing the room leases failed");
+                return;
             }
         }
     }
+    for room in lost {
+        let room = RoomId::from(room);
+        let error = match leases.owner(room.as_str()).await {
+            Ok(Some(holder)) => elsewhere(&room, &holder),
+            _ => ErrorBody::new(
+                ErrorCode::RoomElsewhere,
+                format!("room {room} left this node"),
+            )
+            .with("room", room.as_str()),
+        };
+        tracing::warn!(room = %room, "lost the room's lease; stopping it here");
+        router.lose(&room, error).await;
+    }
+    ownership.fence.hold_until(cluster.fence_after(sent));
 }

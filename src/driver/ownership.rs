@@ -28,7 +28,9 @@ enum Lease {
 
 /// How a claim settled.
 pub enum Settled {
-    Owned { epoch: u64 },
+    Owned {
+        epoch: u64,
+    },
     /// Not this node's: every held request is answered with the error, and
     /// the room is stopped here if it was loaded (recovered at start).
     Elsewhere(ErrorBody),
@@ -53,6 +55,9 @@ pub struct Ownership {
     max_claiming: usize,
     claim_queue: usize,
     pub fence: LeaseFence,
+    /// Asks for a renewal of every lease at once (a claim granted past the
+    /// fence: the other rooms' leases must be confirmed before any ticks).
+    pub renew_now: tokio::sync::Notify,
 }
 
 impl Ownership {
@@ -69,6 +74,7 @@ impl Ownership {
             max_claiming,
             claim_queue,
             fence: LeaseFence::new(),
+            renew_now: tokio::sync::Notify::new(),
         }
     }
 

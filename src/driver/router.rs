@@ -139,17 +139,24 @@ impl RoomRouter {
     }
 
     /// The room's lease was lost: it stops here at once, and its members
-    /// are told with `error` (where it went).
-    pub fn lose(&self, room: &RoomId, error: ErrorBody) {
-        if let Some(ownership) = &self.ownership
-            && ownership.lose(room, error.clone())
-        {
-            let _ = self.shards[self.shard_of(room)]
-                .control
-                .send(ShardCommand::Evict {
-                    room: room.clone(),
-                    error,
-                });
+    /// are told with `error` (where it went). Returns once the room's tick
+    /// thread has stopped it, so that nothing moves the lease fence on
+    /// (letting rooms tick again) while a lost room could still run.
+    pub async fn lose(&self, room: &RoomId, error: ErrorBody) {
+        let Some(ownership) = &self.ownership else {
+            return;
+        };
+        if !ownership.lose(room, error.clone()) {
+            return;
+        }
+        let control = &self.shards[self.shard_of(room)].control;
+        let evict = ShardCommand::Evict {
+            room: room.clone(),
+            error,
+        };
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if control.send(evict).is_ok() && control.send(ShardCommand::Census { reply }).is_ok() {
+            let _ = done.await;
         }
     }
 

@@ -691,7 +691,8 @@ impl Shard {
                     },
                     &self.settings,
                 );
-                let welcome = conn.restart_session(&self.settings.tokens, &self.settings.modes.infos());
+                let welcome =
+                    conn.restart_session(&self.settings.tokens, &self.settings.modes.infos());
                 RoomSlot::reply(&conn, &welcome, &self.settings);
             }
             ShardCommand::Admin { room, op, reply } => self.admin(room, op, reply),

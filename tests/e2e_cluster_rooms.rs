@@ -1,0 +1,307 @@
+//! End-to-end: the room directory. Every room runs on exactly one node,
+//! under that node's lease: a request for it on another node is answered
+//! `ROOM_ELSEWHERE` with the owner's addresses (and the client library
+//! follows it there); a node paused past its lease finds its rooms taken
+//! and stops them without applying or writing anything more; a Redis
+//! restarted mid-play (losing every key) leaves each room with the one
+//! owner it had.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::Server;
+use support::cluster::*;
+use tickroom_net::client::{Client, ClientError, ConnectOptions, Elsewhere};
+use tickroom_net::reconnecting::{Backoff, Event, ReconnectingClient};
+use tickroom_protocol::board::Intent;
+use tickroom_protocol::{ClientMessage, Codec, ErrorCode, PieceId, Pos, RoomId, ServerMessage};
+
+async fn connect(server: &Server) -> Client {
+    Client::connect(&server.ws, Codec::Json).await.unwrap()
+}
+
+/// The refusal of a join of `room` on `server`.
+async fn join_refused(server: &Server, room: &str) -> tickroom_protocol::ErrorBody {
+    let mut c = connect(server).await;
+    match c.join(&RoomId::from(room), "visitor", None).await {
+        Err(ClientError::Refused(e)) => e,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The node that holds `room`'s lease, read from Redis.
+async fn owner_in_redis(url: &str, prefix: &str, room: &str) -> Option<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    redis::cmd("HGET")
+        .arg(format!("{prefix}:room:{room}:owner"))
+        .arg("node")
+        .query_async(&mut conn)
+        .await
+        .ok()?
+}
+
+#[tokio::test]
+async fn a_room_lives_on_one_node_and_a_join_elsewhere_is_redirected_there() {
+    let url = redis_url();
+    let prefix = prefix("directory");
+    let a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let c = node(&url, &prefix, &[]);
+    let ids: Vec<String> = [&a, &b, &c].iter().map(|s| node_id(s)).collect();
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 3).await;
+
+    let mut ann = support::first_player(&a.ws, "table", "ann").await;
+    assert_eq!(
+        owner_in_redis(&url, &prefix, "table").await.as_deref(),
+        Some(ids[0].as_str())
+    );
+
+    // On the other nodes, the room is a's: joins and creates say where.
+    for other in [&b, &c] {
+        let e = join_refused(other, "table").await;
+        assert_eq!(e.code, ErrorCode::RoomElsewhere, "{e:?}");
+        let to = Elsewhere::of(&e).unwrap();
+        assert_eq!(to.node, ids[0]);
+        assert_eq!(to.ws, a.ws, "the owner's WebSocket address");
+        let mut creator = connect(other).await;
+        match creator
+            .create_room(Some("table".into()), support::small_room(), false)
+            .await
+        {
+            Err(ClientError::Refused(e)) => assert_eq!(e.code, ErrorCode::RoomElsewhere),
+            other => panic!("a second node created the room: {other:?}"),
+        }
+    }
+
+    // The client library follows the redirect: bob asks c and sits in a's room.
+    let mut bob = ReconnectingClient::connect(
+        &c.ws,
+        Codec::Json,
+        ConnectOptions::default(),
+        Backoff::default(),
+    )
+    .await
+    .unwrap();
+    let seq = bob
+        .request(|seq| ClientMessage::JoinRoom {
+            seq,
+            room: "table".into(),
+            name: "bob".into(),
+            team: None,
+        })
+        .await
+        .unwrap();
+    let mut redirected = None;
+    let joined = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match bob.next_event().await.unwrap() {
+                Event::Redirected { node } => redirected = Some(node),
+                Event::Message(ServerMessage::Joined { seq: s, member, .. }) if s == Some(seq) => {
+                    return member;
+                }
+                Event::Resolved { resolution, .. } => panic!("the join resolved as {resolution:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("bob joined");
+    assert_eq!(redirected.as_deref(), Some(ids[0].as_str()));
+    // ann, on a, sees bob arrive: one room, on one node.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        if let Ok(ServerMessage::Delta(d)) = ann.recv_timeout(Duration::from_secs(5)).await {
+            seen = d
+                .events
+                .iter()
+                .any(|e| format!("{e:?}").contains(&format!("{joined:?}")));
+        }
+    }
+    assert!(seen, "ann saw bob ({joined:?}) join her room on a");
+    let (_, rooms) = json(&a, "/api/v1/rooms").await;
+    let members = rooms["rooms"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["room"] == "table"))
+        .map(|r| r["members"].clone());
+    assert_eq!(members, Some(serde_json::json!(2)), "{rooms}");
+    for other in [&b, &c] {
+        let (_, rooms) = json(other, "/api/v1/rooms").await;
+        assert!(
+            !rooms.to_string().contains("\"table\""),
+            "no copy of the room on another node: {rooms}"
+        );
+    }
+}
+
+/// A node frozen (SIGSTOP) past its lease's TTL: another node takes the
+/// room meanwhile. When the frozen node runs again it applies nothing of
+/// what its client sent during the freeze and logs nothing more of the
+/// room: it stops the room and tells the member where it went.
+#[tokio::test]
+async fn a_node_paused_past_its_lease_stops_its_rooms_and_writes_nothing() {
+    let url = redis_url();
+    let prefix = prefix("paused");
+    let a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let b_id = node_id(&b);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let mut ann = support::first_player(&a.ws, "frozen", "ann").await;
+    let piece = PieceId(0);
+    assert!(
+        ann.intent(Intent::TakeLock { piece })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let before = ann
+        .intent(Intent::MovePiece {
+            piece,
+            to: Pos::new(10, 10),
+        })
+        .await
+        .unwrap();
+    assert!(before.is_ok(), "{before:?}");
+
+    let pid = a.child.id().to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    // Past the 1 s lease: b takes the room.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let mut bob = connect(&b).await;
+    bob.join(&RoomId::from("frozen"), "bob", None)
+        .await
+        .expect("b took the room over once a's lease ran out");
+    assert_eq!(
+        owner_in_redis(&url, &prefix, "frozen").await.as_deref(),
+        Some(b_id.as_str())
+    );
+    // What ann sends meanwhile waits in a's socket.
+    let mut frozen_seqs = Vec::new();
+    for x in 0..5 {
+        let seq = ann.next_seq();
+        let msg = ClientMessage::intent(
+            seq,
+            Intent::MovePiece {
+                piece,
+                to: Pos::new(20 + x, 20),
+            },
+        );
+        ann.send(&msg).await.unwrap();
+        frozen_seqs.push(seq);
+    }
+    signal("-CONT");
+
+    // a tells ann the room is elsewhere, and acknowledges none of it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut told = None;
+    while told.is_none() && Instant::now() < deadline {
+        match ann.recv_timeout(Duration::from_secs(5)).await {
+            Ok(ServerMessage::Error { code, details, .. }) => told = Some((code, details)),
+            Ok(ServerMessage::Ack { seq }) => {
+                assert!(
+                    !frozen_seqs.contains(&seq),
+                    "a applied {seq} after losing the room"
+                )
+            }
+            Ok(ServerMessage::Delta(d)) => {
+                let acked: Vec<u64> = ann.acknowledged_by(&d).collect();
+                assert!(
+                    acked.iter().all(|s| !frozen_seqs.contains(s)),
+                    "a applied {acked:?} after losing the room"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let (code, details) = told.expect("ann was told the room left a");
+    assert_eq!(code, ErrorCode::RoomElsewhere);
+    assert_eq!(
+        details.get("node"),
+        Some(&tickroom_protocol::DetailValue::Text(b_id.clone()))
+    );
+    // a's store holds nothing of the moves sent during the freeze.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, at_last) = json(&a, "/api/v1/history/frozen").await;
+    assert_eq!(status, 200, "{at_last}");
+    let state: tickroom_protocol::RoomState =
+        serde_json::from_value(at_last["state"].clone()).unwrap();
+    let pos = support::board(&state)
+        .pieces
+        .iter()
+        .find(|p| p.id == piece)
+        .map(|p| p.pos);
+    assert_eq!(
+        pos,
+        Some(Pos::new(10, 10)),
+        "a's store ends at the last move before the freeze"
+    );
+}
+
+/// Redis restarted in the middle of play, losing every key: the owner
+/// takes its lease back and keeps the room; another node asked for it
+/// afterwards redirects to the owner instead of opening a second copy.
+#[tokio::test]
+async fn a_redis_restart_leaves_every_room_with_its_one_owner() {
+    let port = free_port();
+    let mut redis = OwnRedis::start(port);
+    let url = redis.url();
+    let prefix = prefix("restart");
+    let a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let a_id = node_id(&a);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let mut ann = support::first_player(&a.ws, "steady", "ann").await;
+    let piece = PieceId(0);
+    assert!(
+        ann.intent(Intent::TakeLock { piece })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+
+    redis.stop();
+    ready_until(&a, "degraded").await;
+    // Play goes on while Redis is down.
+    for x in 1..4 {
+        let moved = ann
+            .intent(Intent::MovePiece {
+                piece,
+                to: Pos::new(x * 10, 10),
+            })
+            .await
+            .unwrap();
+        assert!(moved.is_ok(), "{moved:?}");
+    }
+    // b cannot settle who owns the room: a clear refusal, no second copy.
+    let e = join_refused(&b, "steady").await;
+    assert_eq!(e.code, ErrorCode::ClusterUnavailable, "{e:?}");
+
+    let _redis = OwnRedis::start(port);
+    ready_until(&a, "ok").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while owner_in_redis(&url, &prefix, "steady").await.as_deref() != Some(a_id.as_str()) {
+        assert!(Instant::now() < deadline, "a never took its lease back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = join_refused(&b, "steady").await;
+    assert_eq!(e.code, ErrorCode::RoomElsewhere, "{e:?}");
+    assert_eq!(Elsewhere::of(&e).unwrap().node, a_id);
+    let moved = ann
+        .intent(Intent::MovePiece {
+            piece,
+            to: Pos::new(99, 10),
+        })
+        .await
+        .unwrap();
+    assert!(moved.is_ok(), "the room still plays on a: {moved:?}");
+}
