@@ -33,9 +33,10 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, RoomConfig, RoomId};
         kick_member,
         crate::history::list,
         crate::history::at_tick,
-        crate::cluster::api::list_nodes
+        crate::cluster::api::list_nodes,
+        crate::cluster::matchmake::post_matchmake
     ),
-    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied)),
+    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -46,7 +47,7 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        for name in ["admin", "read"] {
+        for name in ["admin", "read", "join"] {
             components.add_security_scheme(
                 name,
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
@@ -145,7 +146,7 @@ pub(crate) fn json_response(status: StatusCode, body: &impl serde::Serialize) ->
     (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -205,7 +206,7 @@ pub(crate) fn require_read(app: &AppState, headers: &HeaderMap) -> Result<(), Er
 }
 
 /// Parses a JSON body; an empty body is `{}`.
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ErrorBody> {
+pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ErrorBody> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -308,7 +309,7 @@ pub(crate) async fn create_room(
 /// `base` with `overrides` applied key by key, then checked by the mode
 /// the result names. A room of another mode than `base`'s starts from
 /// `base`'s framework settings and that mode's defaults.
-fn config_over_default(
+pub(crate) fn config_over_default(
     modes: &tickroom_sim::Modes,
     base: &RoomConfig,
     overrides: serde_json::Map<String, serde_json::Value>,

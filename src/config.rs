@@ -55,6 +55,9 @@ pub struct ClusterSection {
     /// Requests held for one room while its lease is claimed; more:
     /// SERVER_BUSY.
     pub claim_queue: usize,
+    /// A matchmaking seat reservation not claimed this long gives its seat
+    /// back.
+    pub reservation_ttl_ms: u64,
 }
 
 impl Default for ClusterSection {
@@ -73,6 +76,7 @@ impl Default for ClusterSection {
             retry_max_ms: 2_000,
             max_claiming: 1_024,
             claim_queue: 64,
+            reservation_ttl_ms: 10_000,
         }
     }
 }
@@ -132,6 +136,12 @@ impl ClusterSection {
             1_000_000,
         )?;
         range("cluster.claim_queue", self.claim_queue as u64, 1, 100_000)?;
+        range(
+            "cluster.reservation_ttl_ms",
+            self.reservation_ttl_ms,
+            100,
+            600_000,
+        )?;
         Ok(())
     }
 }
@@ -831,6 +841,16 @@ impl Config {
                 "config sets both `auth.session_secret` and `auth.session_secret_file`; pick one"
             );
         }
+        if self.cluster.enabled()
+            && self.auth.session_secret.is_empty()
+            && self.auth.session_secret_file.is_empty()
+        {
+            bail!(
+                "cluster mode needs `auth.session_secret` (or `auth.session_secret_file`), the same on \
+                 every node: resume tokens and matchmaking's seat reservations are checked by \
+                 whichever node the client reaches"
+            );
+        }
         range(
             "auth.resume_token_ttl_s",
             self.auth.resume_token_ttl_s,
@@ -1100,6 +1120,23 @@ mod tests {
         assert!(format!("{err:#}").contains("expected an integer"));
         let err = Config::load(None, env(&[("TICKROOM_NOPE", "1")])).unwrap_err();
         assert!(format!("{err:#}").contains("TICKROOM_NOPE names no config key"));
+    }
+
+    /// A cluster's nodes check each other's resume tokens and seat
+    /// reservations: cluster mode without a shared secret does not start.
+    #[test]
+    fn cluster_mode_needs_a_shared_session_secret() {
+        let url = ("TICKROOM_CLUSTER_REDIS_URL", "redis://127.0.0.1:6379");
+        let err = Config::load(None, env(&[url])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cluster mode needs `auth.session_secret`"),
+            "{err:#}"
+        );
+        let secret = (
+            "TICKROOM_AUTH_SESSION_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        );
+        assert!(Config::load(None, env(&[url, secret])).is_ok());
     }
 
     /// Unknown `TICKROOM_*` variables still stop the start (a typo must not

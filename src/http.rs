@@ -61,6 +61,11 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ("GET", "/api/v1/history", get(crate::history::list)),
         ("GET", "/api/v1/history/{id}", get(crate::history::at_tick)),
         ("GET", "/api/v1/nodes", get(crate::cluster::api::list_nodes)),
+        (
+            "POST",
+            "/api/v1/matchmake",
+            post(crate::cluster::matchmake::post_matchmake),
+        ),
     ]
 }
 

@@ -158,7 +158,9 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
     .context("starting tick threads")?;
     let mut router = RoomRouter::new(queues, Duration::from_millis(config.rooms.grace_ms));
     if let Some(ownership) = &ownership {
-        router = router.with_ownership(ownership.clone());
+        router = router
+            .with_ownership(ownership.clone())
+            .with_reservations(net.tokens.clone());
     }
     let router = Arc::new(router);
     router.remember_restored_seats(recovered.seats);

@@ -715,11 +715,7 @@ async fn the_director_sees_a_token_under_fog_the_player_only_once_revealed() {
 async fn the_lobby_lists_the_cluster_nodes_with_their_load() {
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("e2e-browser-{}", std::process::id());
-    let env = [
-        ("TICKROOM_CLUSTER_REDIS_URL", redis.as_str()),
-        ("TICKROOM_CLUSTER_PREFIX", prefix.as_str()),
-        ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000"),
-    ];
+    let env = support::cluster::node_env(&redis, &prefix);
     let a = Server::start(&env);
     let b = Server::start(&env);
     let id = |s: &Server| {

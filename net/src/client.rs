@@ -667,6 +667,40 @@ impl Client {
         }
     }
 
+    /// Takes the seat a matchmaking reservation holds (cluster mode), on
+    /// the node that owns the room.
+    pub async fn join_reserved(
+        &mut self,
+        reservation: &str,
+        name: &str,
+        team: Option<TeamId>,
+    ) -> Result<Joined, ClientError> {
+        let seq = self.next_seq();
+        let msg = ClientMessage::JoinReserved {
+            seq,
+            reservation: reservation.to_owned(),
+            name: name.to_owned(),
+            team,
+        };
+        match self.request(seq, &msg).await? {
+            ServerMessage::Joined {
+                room,
+                member,
+                config,
+                epoch,
+                state,
+                ..
+            } => Ok(Joined {
+                room,
+                member,
+                config,
+                epoch,
+                state,
+            }),
+            other => Err(refusal(other)),
+        }
+    }
+
     /// Sends an intent and waits for its ack (`Ok`) or reject (`Err` with
     /// the coded error).
     pub async fn intent(

@@ -314,7 +314,7 @@ impl ReconnectingClient {
         let elsewhere = crate::client::Elsewhere::of(e)?;
         if !matches!(
             self.in_flight.get(&seq),
-            Some(ClientMessage::JoinRoom { .. })
+            Some(ClientMessage::JoinRoom { .. } | ClientMessage::JoinReserved { .. })
         ) || self.redirects >= MAX_REDIRECTS
         {
             return None;

@@ -289,7 +289,9 @@ impl Session {
         }
         self.strikes = 0;
         let next = match &msg {
-            ClientMessage::JoinRoom { .. } => Some(ConnState::InRoom),
+            ClientMessage::JoinRoom { .. } | ClientMessage::JoinReserved { .. } => {
+                Some(ConnState::InRoom)
+            }
             ClientMessage::Leave { .. } => Some(ConnState::Connected),
             _ => None,
         };

@@ -39,6 +39,30 @@ struct ResumeClaims {
 }
 
 const RESUME_TYPE: &str = "tickroom-resume";
+const SEAT_TYPE: &str = "tickroom-seat";
+
+/// A seat matchmaking holds for a player in a room, until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The room the seat is in (created by its first reserved player when
+    /// matchmaking made it).
+    pub room: String,
+    /// The reservation's id: its seat in the room's matchmaking entry.
+    pub id: String,
+    /// The room's game mode.
+    pub mode: String,
+    /// The seat is given back at this time, Unix milliseconds; the
+    /// reservation is refused from then on.
+    pub until_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeatClaims {
+    typ: String,
+    #[serde(flatten)]
+    seat: Reservation,
+    exp: u64,
+}
 
 pub struct Tokens {
     join: Option<DecodingKey>,
@@ -142,6 +166,55 @@ impl Tokens {
             )),
         }
     }
+}
+
+impl Tokens {
+    /// A seat reservation, signed with the key resume tokens use (a
+    /// cluster's shared `auth.session_secret`), so any node can check it.
+    pub fn issue_reservation(&self, seat: &Reservation) -> String {
+        let claims = SeatClaims {
+            typ: SEAT_TYPE.into(),
+            seat: seat.clone(),
+            exp: seat.until_ms.div_ceil(1000) + 60,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.resume_encode)
+            .unwrap_or_default()
+    }
+
+    /// The seat a reservation holds: `RESERVATION_EXPIRED` once its time is
+    /// up (to the millisecond: its seat may be someone else's by then),
+    /// `UNAUTHORIZED` when it is not one.
+    pub fn verify_reservation(&self, token: &str, now_ms: u64) -> Result<Reservation, ErrorBody> {
+        let claims = jsonwebtoken::decode::<SeatClaims>(token, &self.resume_decode, &validation())
+            .map_err(|e| {
+                if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) {
+                    expired()
+                } else {
+                    ErrorBody::new(
+                        ErrorCode::Unauthorized,
+                        format!("the reservation is not valid: {e}"),
+                    )
+                }
+            })?
+            .claims;
+        if claims.typ != SEAT_TYPE {
+            return Err(ErrorBody::new(
+                ErrorCode::Unauthorized,
+                "not a seat reservation",
+            ));
+        }
+        if now_ms >= claims.seat.until_ms {
+            return Err(expired().with("room", claims.seat.room.as_str()));
+        }
+        Ok(claims.seat)
+    }
+}
+
+fn expired() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::ReservationExpired,
+        "the seat reservation has expired and its seat was given back; matchmake again",
+    )
 }
 
 /// Signs a join token: for tests and for backends written in Rust.
@@ -250,6 +323,45 @@ mod tests {
                 }))
                 .unwrap_err()
                 .code,
+            ErrorCode::Unauthorized
+        );
+    }
+
+    #[test]
+    fn reservations_hold_until_their_millisecond_and_are_nothing_else() {
+        let tokens = Tokens::new(
+            Some(b"join-secret"),
+            b"server-secret",
+            Duration::from_secs(60),
+        );
+        let seat = Reservation {
+            room: "r1".into(),
+            id: "s1".into(),
+            mode: "board".into(),
+            until_ms: 1_000_000,
+        };
+        let token = tokens.issue_reservation(&seat);
+        assert_eq!(tokens.verify_reservation(&token, 999_999), Ok(seat.clone()));
+        let late = tokens.verify_reservation(&token, 1_000_000).unwrap_err();
+        assert_eq!(late.code, ErrorCode::ReservationExpired);
+        let other = Tokens::new(None, b"another-secret", Duration::from_secs(60));
+        let forged = other.verify_reservation(&token, 0).unwrap_err();
+        assert_eq!(forged.code, ErrorCode::Unauthorized);
+        // A resume token is not a reservation, nor the other way round.
+        let identity = Identity {
+            user: "u".into(),
+            name: None,
+            role: None,
+            session: "s".into(),
+            not_after: None,
+        };
+        let resume = tokens.issue_resume(&identity);
+        assert_eq!(
+            tokens.verify_reservation(&resume, 0).unwrap_err().code,
+            ErrorCode::Unauthorized
+        );
+        assert_eq!(
+            tokens.verify_resume(&token).unwrap_err().code,
             ErrorCode::Unauthorized
         );
     }

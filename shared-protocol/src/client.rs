@@ -56,6 +56,15 @@ pub enum ClientMessage {
     Cursor {
         pos: Pos,
     },
+    /// Cluster mode: takes the seat a matchmaking reservation holds (from
+    /// `POST /api/v1/matchmake`), in the room the reservation names;
+    /// answered like `join_room`.
+    JoinReserved {
+        seq: u64,
+        reservation: String,
+        name: String,
+        team: Option<TeamId>,
+    },
 }
 
 impl ClientMessage {
@@ -64,6 +73,7 @@ impl ClientMessage {
         match self {
             ClientMessage::CreateRoom { seq, .. }
             | ClientMessage::JoinRoom { seq, .. }
+            | ClientMessage::JoinReserved { seq, .. }
             | ClientMessage::ChangeTeam { seq, .. }
             | ClientMessage::Leave { seq }
             | ClientMessage::Intent { seq, .. } => Some(*seq),

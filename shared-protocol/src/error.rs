@@ -279,6 +279,7 @@ catalog! {
     ModeUnavailable = "MODE_UNAVAILABLE": "A room asks for a game mode, or a version of one, that this server does not serve; details carry the mode and version asked for and the ones served.",
     ClusterUnavailable = "CLUSTER_UNAVAILABLE": "A cluster feature needs Redis, which this node cannot reach now; rooms this node owns keep running. Retry later; details carry the reason.",
     RoomElsewhere = "ROOM_ELSEWHERE": "In cluster mode, the room is owned by another node; details carry the room, the owner's node id and its addresses (ws, quic): connect there and send the request again.",
+    ReservationExpired = "RESERVATION_EXPIRED": "join_reserved with a seat reservation whose time ran out (its seat was given back); matchmake again.",
 }
 
 impl fmt::Display for ErrorCode {

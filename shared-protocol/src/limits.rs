@@ -113,6 +113,12 @@ impl CheckLimits for ClientMessage {
                 room(r, l)?;
                 string("name", name, l)
             }
+            ClientMessage::JoinReserved {
+                reservation, name, ..
+            } => {
+                string("reservation", reservation, l)?;
+                string("name", name, l)
+            }
             // The room's mode decodes the payload, then checks it with
             // `walk::check_value` before its code sees it.
             ClientMessage::Intent { .. }

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod lease;
+pub mod matchmake;
 pub mod node_id;
 pub mod redis;
 pub mod rooms;

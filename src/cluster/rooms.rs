@@ -75,6 +75,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let recovered = Arc::new(std::sync::Mutex::new(recovered));
+    // What the matchmaking index was last told of this node's rooms.
+    let mut members_sent = std::collections::HashMap::new();
     let mut renew = tokio::time::interval(cluster.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -87,7 +89,10 @@ pub async fn run(
                     claim(&cluster, &router, &ownership, &recovered, room).await;
                 });
             }
-            _ = renew.tick() => renew_all(&cluster, &router, &ownership).await,
+            _ = renew.tick() => {
+                renew_all(&cluster, &router, &ownership).await;
+                super::matchmake::sync_members(&cluster, &router, &mut members_sent).await;
+            }
             _ = ownership.renew_now.notified() => renew_all(&cluster, &router, &ownership).await,
             _ = shutdown.changed() => break,
         }

@@ -79,6 +79,8 @@ pub struct RoomRouter {
     nonce: u64,
     /// Cluster mode: rooms are served only under this node's lease.
     ownership: Option<Arc<super::ownership::Ownership>>,
+    /// Cluster mode: checks matchmaking's seat reservations.
+    seats: Option<Arc<tickroom_net::tokens::Tokens>>,
 }
 
 impl RoomRouter {
@@ -94,7 +96,50 @@ impl RoomRouter {
             next_room: AtomicU64::new(1),
             nonce,
             ownership: None,
+            seats: None,
         }
+    }
+
+    /// Cluster mode: `join_reserved` takes seats reserved by matchmaking,
+    /// checked with `tokens`.
+    pub fn with_reservations(mut self, tokens: Arc<tickroom_net::tokens::Tokens>) -> RoomRouter {
+        self.seats = Some(tokens);
+        self
+    }
+
+    /// A reserved join as the `join_room` it stands for, with the mode of
+    /// the room to open if nobody has yet.
+    fn reserved_join(
+        &self,
+        msg: ClientMessage,
+    ) -> Result<(ClientMessage, Option<String>), ErrorBody> {
+        let ClientMessage::JoinReserved {
+            seq,
+            reservation,
+            name,
+            team,
+        } = msg
+        else {
+            return Ok((msg, None));
+        };
+        let tokens = self.seats.as_ref().ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::InvalidArgument,
+                "seat reservations come from matchmaking, which needs cluster mode",
+            )
+        })?;
+        let seat = tokens.verify_reservation(&reservation, tickroom_persistence::unix_ms())?;
+        let room = RoomId::from(seat.room);
+        if !room.is_valid() {
+            return Err(invalid_room_id());
+        }
+        let join = ClientMessage::JoinRoom {
+            seq,
+            room,
+            name,
+            team,
+        };
+        Ok((join, Some(seat.mode)))
     }
 
     /// Cluster mode: every room request waits for, and needs, this node's
@@ -384,6 +429,7 @@ fn invalid_room_id() -> ErrorBody {
 
 impl Router for RoomRouter {
     fn submit(&self, conn: &Arc<ConnHandle>, msg: ClientMessage) -> Result<(), ErrorBody> {
+        let (msg, open_as) = self.reserved_join(msg)?;
         // A connection routed to a room (seated, or its join on the way)
         // creates none: refused before anything is created.
         if let (ClientMessage::CreateRoom { .. }, Some(current)) = (&msg, conn.room()) {
@@ -424,6 +470,17 @@ impl Router for RoomRouter {
                         ErrorCode::AlreadyInRoom,
                         "leave your room before joining another",
                     ));
+                }
+                if let Some(mode) = open_as {
+                    // The room matchmaking made for the reservation opens
+                    // with its first reserved player.
+                    self.send(
+                        &room,
+                        ShardCommand::Open {
+                            room: room.clone(),
+                            mode,
+                        },
+                    )?;
                 }
                 // Route before sending: the room's reply may come back at
                 // once. Undone if the send fails.

@@ -44,6 +44,12 @@ pub enum ShardCommand {
         op: super::admin::AdminOp,
         reply: super::admin::AdminReplyTo,
     },
+    /// Opens `room` with `mode`'s default settings unless it exists (or
+    /// existed): the room matchmaking made, at its first reserved player.
+    Open {
+        room: RoomId,
+        mode: String,
+    },
     /// Cluster mode: this node holds the room's lease now; a room
     /// recovered at start begins to run.
     Adopt {
@@ -681,6 +687,19 @@ impl Shard {
                 }
             }
             ShardCommand::Evict { room, error } => self.evict(&room, error),
+            ShardCommand::Open { room, mode } => {
+                let known = self.rooms.contains_key(&room)
+                    || self.hibernated.contains_key(&room)
+                    || self.retired.contains(&room);
+                if !known {
+                    // A failure shows in the join that follows (no room).
+                    let opened = default_config(&self.settings, &mode)
+                        .and_then(|config| self.create_room(&room, config, false));
+                    if let Err(e) = opened {
+                        tracing::warn!(room = %room, mode, error = %e.message, "could not open a matchmade room");
+                    }
+                }
+            }
             ShardCommand::ResumeRefused { conn, error } => {
                 RoomSlot::reply(
                     &conn,
@@ -936,6 +955,14 @@ fn room_seed(room: &RoomId, counter: u64) -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     xxhash_rust::xxh3::xxh3_64_with_seed(room.as_str().as_bytes(), now ^ counter.rotate_left(32))
+}
+
+/// The settings a room of `mode` gets when nobody chose any: the
+/// server's `rooms.default`, with that mode's defaults for another mode.
+pub fn default_config(settings: &ShardSettings, mode: &str) -> Result<RoomConfig, ErrorBody> {
+    let mut only_mode = serde_json::Map::new();
+    only_mode.insert("mode".into(), serde_json::Value::String(mode.to_owned()));
+    crate::api::config_over_default(&settings.modes, &settings.default_room, only_mode)
 }
 
 fn not_found(room: &RoomId) -> ErrorBody {

@@ -555,9 +555,11 @@ impl RoomSlot {
                     }
                 }
             }
+            // The router turns a reserved join into a `join_room`.
             ClientMessage::Hello { .. }
             | ClientMessage::Ping { .. }
-            | ClientMessage::CreateRoom { .. } => {}
+            | ClientMessage::CreateRoom { .. }
+            | ClientMessage::JoinReserved { .. } => {}
         }
     }
 

@@ -18,6 +18,9 @@ pub fn prefix(test: &str) -> String {
     format!("e2e-{test}-{}-{nanos}", std::process::id())
 }
 
+/// The secret every node of a test cluster shares.
+pub const SESSION_SECRET: &str = "a test cluster's shared session secret, 32+ bytes";
+
 pub fn node(url: &str, prefix: &str, extra: &[(&'static str, String)]) -> Server {
     let mut env: Vec<(&str, String)> = vec![
         ("TICKROOM_CLUSTER_REDIS_URL", url.to_owned()),
@@ -25,6 +28,7 @@ pub fn node(url: &str, prefix: &str, extra: &[(&'static str, String)]) -> Server
         ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000".into()),
         ("TICKROOM_CLUSTER_RETRY_MAX_MS", "300".into()),
         ("TICKROOM_CLUSTER_REDIS_TIMEOUT_MS", "300".into()),
+        ("TICKROOM_AUTH_SESSION_SECRET", SESSION_SECRET.into()),
     ];
     env.extend(extra.iter().cloned());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -73,6 +77,7 @@ pub fn node_env<'a>(url: &'a str, prefix: &'a str) -> Vec<(&'static str, &'a str
         ("TICKROOM_CLUSTER_REDIS_URL", url),
         ("TICKROOM_CLUSTER_PREFIX", prefix),
         ("TICKROOM_CLUSTER_NODE_TTL_MS", "1000"),
+        ("TICKROOM_AUTH_SESSION_SECRET", SESSION_SECRET),
     ]
 }
 

@@ -246,6 +246,14 @@ pub fn client_message() -> impl Strategy<Value = ClientMessage> {
         any::<u64>().prop_map(|seq| ClientMessage::Leave { seq }),
         (any::<u64>(), board_intent()).prop_map(|(seq, i)| ClientMessage::intent(seq, i)),
         pos().prop_map(|pos| ClientMessage::Cursor { pos }),
+        (any::<u64>(), text(), text(), option::of(team_id())).prop_map(
+            |(seq, reservation, name, team)| ClientMessage::JoinReserved {
+                seq,
+                reservation,
+                name,
+                team
+            }
+        ),
     ]
 }
 
@@ -630,9 +638,10 @@ pub fn client_index(m: &ClientMessage) -> usize {
         ClientMessage::Leave { .. } => 5,
         ClientMessage::Intent { .. } => 6,
         ClientMessage::Cursor { .. } => 7,
+        ClientMessage::JoinReserved { .. } => 8,
     }
 }
-pub const CLIENT_VARIANTS: usize = 8;
+pub const CLIENT_VARIANTS: usize = 9;
 
 pub fn server_index(m: &ServerMessage) -> usize {
     match m {
@@ -965,6 +974,12 @@ pub fn client_samples() -> Vec<ClientMessage> {
         ),
         ClientMessage::Cursor {
             pos: Pos::new(118, 38),
+        },
+        ClientMessage::JoinReserved {
+            seq: 2,
+            reservation: "eyJhbGciOiJIUzI1NiJ9.e30.sig".into(),
+            name: "alice".into(),
+            team: None,
         },
     ]
 }
