@@ -58,6 +58,9 @@ pub struct ClusterSection {
     /// A matchmaking seat reservation not claimed this long gives its seat
     /// back.
     pub reservation_ttl_ms: u64,
+    /// How often each room's new writes go to Redis: the most of
+    /// acknowledged play a node's crash can lose.
+    pub replicate_every_ms: u64,
 }
 
 impl Default for ClusterSection {
@@ -77,6 +80,7 @@ impl Default for ClusterSection {
             max_claiming: 1_024,
             claim_queue: 64,
             reservation_ttl_ms: 10_000,
+            replicate_every_ms: 50,
         }
     }
 }
@@ -136,6 +140,12 @@ impl ClusterSection {
             1_000_000,
         )?;
         range("cluster.claim_queue", self.claim_queue as u64, 1, 100_000)?;
+        range(
+            "cluster.replicate_every_ms",
+            self.replicate_every_ms,
+            1,
+            10_000,
+        )?;
         range(
             "cluster.reservation_ttl_ms",
             self.reservation_ttl_ms,

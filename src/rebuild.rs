@@ -310,3 +310,72 @@ impl Replay<'_> {
         Ok(())
     }
 }
+
+/// A room as another node's replica holds it (cluster mode): its record,
+/// its newest snapshot with the seats' last applied seqs (none before its
+/// first snapshot), and the ticks logged after that snapshot, in order.
+pub struct Replicated {
+    pub record: tickroom_persistence::RoomRecord,
+    pub snapshot: Option<(tickroom_persistence::SnapshotRow, Vec<(u32, u64)>)>,
+    pub ticks: Vec<tickroom_persistence::TickBatch>,
+}
+
+/// Rebuilds a replicated room to its last replicated tick, checking every
+/// hash and outcome on the way as a rebuild from the store does; returns
+/// the room and its seats' last applied seqs.
+pub fn from_replica(
+    modes: &Modes,
+    replica: &Replicated,
+) -> Result<(Room, crate::driver::seat_seqs::SeatSeqs), RebuildError> {
+    let record = &replica.record;
+    let id = record.room.as_str();
+    let mode = modes
+        .for_stored(&record.config.mode, record.mode_version)
+        .map_err(|e| {
+            let code = tickroom_protocol::ErrorCode::ModeUnavailable;
+            RebuildError::ModeUnavailable(format!("{code}: room {id}: {e}"))
+        })?;
+    let (mut room, mut seqs) = match &replica.snapshot {
+        Some((snapshot, seqs)) => {
+            let room = mode
+                .restore(&snapshot.bytes)
+                .map_err(|e| RebuildError::Snapshot {
+                    tick: snapshot.tick,
+                    message: e.to_string(),
+                })?;
+            check_hash(
+                snapshot.tick,
+                "snapshot state hash",
+                snapshot.state_hash,
+                room.state_hash(),
+            )?;
+            (room, crate::driver::seat_seqs::SeatSeqs::from_stored(seqs))
+        }
+        None => (
+            mode.create(RoomId::from(id), record.config.clone(), record.seed)
+                .map_err(|e| RebuildError::Snapshot {
+                    tick: 0,
+                    message: format!("the replicated room config is refused: {}", e.message),
+                })?,
+            crate::driver::seat_seqs::SeatSeqs::default(),
+        ),
+    };
+    let from = room.tick();
+    let ticks: Vec<&tickroom_persistence::TickBatch> =
+        replica.ticks.iter().filter(|t| t.tick > from).collect();
+    let mut r = Replay {
+        room: &mut room,
+        expected: ticks
+            .iter()
+            .filter_map(|t| Some((t.tick, (t.state_hash?, "published state hash"))))
+            .collect(),
+        versions: ticks.iter().map(|t| (t.tick, t.to_version)).collect(),
+        inputs: 0,
+        hashes_checked: 0,
+    };
+    let mut note = |_: &Room, out: &TickOutput| seqs.note_tick(out);
+    for t in ticks {
+        r.step_to(t.tick, t.inputs.clone(), &mut note)?;
+    }
+    Ok((room, seqs))
+}

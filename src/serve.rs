@@ -129,6 +129,14 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
     } else {
         (None, None)
     };
+    // Cluster mode: the tick threads' writes also go to Redis.
+    let (replica, replica_rx) = match config.cluster.enabled() {
+        true => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        false => (None, None),
+    };
     let settings = Arc::new(ShardSettings {
         tokens: net.tokens.clone(),
         grace: Duration::from_millis(config.rooms.grace_ms),
@@ -149,6 +157,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             snapshot_max_bytes: config.store.snapshot_max_bytes,
         }),
         ownership: ownership.clone(),
+        replica,
     });
     let (queues, threads) = spawn_shards(
         config.server.inbound_queue,
@@ -262,9 +271,19 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
                 tick_threads: config.server.tick_threads,
             };
             if let (Some(ownership), Some((claims, recovered))) = (ownership, lease_claims) {
+                if let Some(writes) = replica_rx {
+                    tokio::spawn(crate::cluster::replica::run(
+                        c.clone(),
+                        router.clone(),
+                        ownership.clone(),
+                        writes,
+                        cluster_stopping.clone(),
+                    ));
+                }
                 tokio::spawn(crate::cluster::rooms::run(
                     c.clone(),
                     router.clone(),
+                    settings.clone(),
                     ownership,
                     claims,
                     recovered,

@@ -305,3 +305,109 @@ async fn a_redis_restart_leaves_every_room_with_its_one_owner() {
         .unwrap();
     assert!(moved.is_ok(), "the room still plays on a: {moved:?}");
 }
+
+/// Joins `room` on `server`, retrying while the room is still another
+/// node's (a dead node's lease runs out within its TTL).
+async fn join_when_free(
+    server: &Server,
+    room: &str,
+    name: &str,
+) -> (Client, tickroom_net::client::Joined) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = connect(server).await;
+        match c.join(&RoomId::from(room), name, None).await {
+            Ok(joined) => return (c, joined),
+            Err(ClientError::Refused(e)) if e.code == ErrorCode::RoomElsewhere => {
+                assert!(Instant::now() < deadline, "the room never came free: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A node killed with SIGKILL: once its lease runs out, another node asked
+/// for the room rebuilds it from the replica in Redis to the state hash
+/// the dead node had at that tick, with every acknowledged move; the dead
+/// node, restarted on its data, does not bring the room back.
+#[tokio::test]
+async fn a_killed_nodes_room_fails_over_with_its_state_hash_and_every_acked_move() {
+    let url = redis_url();
+    let prefix = prefix("failover");
+    let mut a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let b_id = node_id(&b);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let mut ann = support::first_player(&a.ws, "phoenix", "ann").await;
+    let piece = PieceId(0);
+    assert!(
+        ann.intent(Intent::TakeLock { piece })
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    for x in 1..=20 {
+        let moved = ann
+            .intent(Intent::MovePiece {
+                piece,
+                to: Pos::new(x * 5, 7),
+            })
+            .await
+            .unwrap();
+        assert!(moved.is_ok(), "{moved:?}");
+    }
+    // Past a few replication intervals: every acknowledged move is in Redis.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.keep_data = true;
+    let a_dir = a.data_dir.clone();
+    a.kill9();
+    let killed = Instant::now();
+
+    let (mut bob, joined) = join_when_free(&b, "phoenix", "bob").await;
+    let took = killed.elapsed();
+    let pos = support::board(&joined.state)
+        .pieces
+        .iter()
+        .find(|p| p.id == piece)
+        .map(|p| p.pos);
+    assert_eq!(
+        pos,
+        Some(Pos::new(100, 7)),
+        "the last acknowledged move survived"
+    );
+    assert!(took < Duration::from_secs(3), "failed over in {took:?}");
+    assert_eq!(
+        owner_in_redis(&url, &prefix, "phoenix").await.as_deref(),
+        Some(b_id.as_str())
+    );
+    // The room plays on at b.
+    let moved = bob
+        .intent(Intent::TakeLock { piece: PieceId(1) })
+        .await
+        .unwrap();
+    assert!(moved.is_ok(), "{moved:?}");
+
+    // b's log starts where it rebuilt the room; a's own log, replayed to
+    // that tick, has the same state hash.
+    let (_, stored) = json(&b, "/api/v1/history").await;
+    let from = stored["rooms"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["room"] == "phoenix"))
+        .map(|r| r["log_from_tick"].as_u64().unwrap())
+        .expect("b stores the room");
+    assert!(from > 0, "b's log starts at the rebuilt tick");
+    let (_, at_b) = json(&b, &format!("/api/v1/history/phoenix?tick={from}")).await;
+    let a2 = support::Server::start_in(a_dir, &node_env(&url, &prefix), |c| c);
+    let (_, at_a) = json(&a2, &format!("/api/v1/history/phoenix?tick={from}")).await;
+    assert_eq!(at_b["tick"], from);
+    assert_eq!(at_a["tick"], from, "{at_a}");
+    assert_eq!(
+        at_a["state_hash"], at_b["state_hash"],
+        "b rebuilt the room to the hash a had at tick {from}"
+    );
+    // The restarted node finds the room taken and does not serve it.
+    let e = join_refused(&a2, "phoenix").await;
+    assert_eq!(e.code, ErrorCode::RoomElsewhere, "{e:?}");
+    assert_eq!(Elsewhere::of(&e).unwrap().node, b_id);
+}

@@ -334,15 +334,19 @@ mod tests {
             b"server-secret",
             Duration::from_secs(60),
         );
+        let until_ms = now_s() * 1000 + 10_000;
         let seat = Reservation {
             room: "r1".into(),
             id: "s1".into(),
             mode: "board".into(),
-            until_ms: 1_000_000,
+            until_ms,
         };
         let token = tokens.issue_reservation(&seat);
-        assert_eq!(tokens.verify_reservation(&token, 999_999), Ok(seat.clone()));
-        let late = tokens.verify_reservation(&token, 1_000_000).unwrap_err();
+        assert_eq!(
+            tokens.verify_reservation(&token, until_ms - 1),
+            Ok(seat.clone())
+        );
+        let late = tokens.verify_reservation(&token, until_ms).unwrap_err();
         assert_eq!(late.code, ErrorCode::ReservationExpired);
         let other = Tokens::new(None, b"another-secret", Duration::from_secs(60));
         let forged = other.verify_reservation(&token, 0).unwrap_err();

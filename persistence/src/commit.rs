@@ -138,6 +138,43 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                 Write::Epoch { room, epoch: e } => {
                     epoch.execute(params![room, e])?;
                 }
+                Write::Adopt {
+                    record: r,
+                    tick: at,
+                } => {
+                    let config =
+                        serde_json::to_string(&r.config).map_err(|e| StoreError::Corrupt {
+                            what: "room config",
+                            message: e.to_string(),
+                        })?;
+                    tx.execute("DELETE FROM ticks WHERE room = ?1", params![r.room])?;
+                    tx.execute("DELETE FROM snapshots WHERE room = ?1", params![r.room])?;
+                    room.execute(params![
+                        r.room,
+                        i64_bits(r.seed),
+                        config,
+                        r.private,
+                        i64_bits(r.created_at),
+                        r.config.mode,
+                        r.mode_version
+                    ])?;
+                    tx.execute(
+                        "UPDATE rooms SET seed = ?2, config = ?3, private = ?4, created_at = ?5, mode = ?6,
+                            mode_version = ?7, last_tick = ?8, log_from_tick = ?8, archived_at = NULL
+                         WHERE id = ?1",
+                        params![
+                            r.room,
+                            i64_bits(r.seed),
+                            config,
+                            r.private,
+                            i64_bits(r.created_at),
+                            r.config.mode,
+                            r.mode_version,
+                            i64_bits(*at)
+                        ],
+                    )?;
+                    last_tick.remove(r.room.as_str());
+                }
             }
         }
         let mut rooms =

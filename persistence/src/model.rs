@@ -147,12 +147,20 @@ pub enum Write {
         snapshot: SnapshotRow,
         seqs: Vec<(u32, u64)>,
     },
+    /// Cluster mode: the room came to this node from another node's
+    /// replica, at `tick`. Whatever this store kept of it (an older life
+    /// here) is replaced: its ticks and snapshots are dropped, its record
+    /// rewritten, and its log starts at `tick` (the snapshot that follows).
+    Adopt {
+        record: RoomRecord,
+        tick: u64,
+    },
 }
 
 impl Write {
     pub fn room(&self) -> &str {
         match self {
-            Write::CreateRoom(r) => &r.room,
+            Write::CreateRoom(r) | Write::Adopt { record: r, .. } => &r.room,
             Write::Tick(t) => &t.room,
             Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. } => &s.room,
             Write::Archived { room, .. } | Write::Epoch { room, .. } => room,
@@ -171,7 +179,7 @@ impl Write {
     /// A rough size in bytes, for the bounded buffer.
     pub fn weight(&self) -> usize {
         64 + match self {
-            Write::CreateRoom(_) => 256,
+            Write::CreateRoom(_) | Write::Adopt { .. } => 256,
             Write::Tick(t) => {
                 t.inputs
                     .iter()

@@ -64,7 +64,6 @@ return out
 ";
 
 /// KEYS: owner. ARGV: node, epoch. 1 when released.
-#[cfg_attr(not(test), allow(dead_code))]
 const RELEASE: &str = r"
 if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'epoch')) == tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
@@ -195,8 +194,6 @@ impl Leases<'_> {
             .collect())
     }
 
-    // Handoff gives rooms up with it; until then only the tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
     /// Gives the room up; false when the lease was no longer this node's
     /// under `epoch` (nothing of another holder's is touched).
     pub async fn release(&self, room: &str, epoch: u64) -> Result<bool, ClusterError> {

@@ -15,6 +15,7 @@ pub mod lease;
 pub mod matchmake;
 pub mod node_id;
 pub mod redis;
+pub mod replica;
 pub mod rooms;
 
 use crate::config::ClusterSection;

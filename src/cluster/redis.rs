@@ -119,6 +119,25 @@ impl RedisLink {
         keys: &[String],
         args: &[String],
     ) -> Result<T, ClusterError> {
+        self.script_with(source, keys, args).await
+    }
+
+    /// [`RedisLink::script`] with binary arguments.
+    pub async fn script_bytes<T: redis::FromRedisValue>(
+        &self,
+        source: &str,
+        keys: &[String],
+        args: &[Vec<u8>],
+    ) -> Result<T, ClusterError> {
+        self.script_with(source, keys, args).await
+    }
+
+    async fn script_with<T: redis::FromRedisValue, A: redis::ToRedisArgs>(
+        &self,
+        source: &str,
+        keys: &[String],
+        args: &[A],
+    ) -> Result<T, ClusterError> {
         let mut conn = self.connection().await?;
         let script = redis::Script::new(source);
         let mut call = script.prepare_invoke();

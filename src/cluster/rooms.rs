@@ -69,6 +69,7 @@ fn unavailable(e: &super::redis::ClusterError) -> ErrorBody {
 pub async fn run(
     cluster: Arc<Cluster>,
     router: Arc<RoomRouter>,
+    settings: Arc<crate::driver::ShardSettings>,
     ownership: Arc<Ownership>,
     mut claims: mpsc::UnboundedReceiver<RoomId>,
     recovered: HashSet<RoomId>,
@@ -83,10 +84,15 @@ pub async fn run(
         tokio::select! {
             room = claims.recv() => {
                 let Some(room) = room else { break };
-                let (cluster, router, ownership, recovered) =
-                    (cluster.clone(), router.clone(), ownership.clone(), recovered.clone());
+                let (cluster, router, settings, ownership, recovered) = (
+                    cluster.clone(),
+                    router.clone(),
+                    settings.clone(),
+                    ownership.clone(),
+                    recovered.clone(),
+                );
                 tokio::spawn(async move {
-                    claim(&cluster, &router, &ownership, &recovered, room).await;
+                    claim(&cluster, &router, &settings, &ownership, &recovered, room).await;
                 });
             }
             _ = renew.tick() => {
@@ -102,12 +108,13 @@ pub async fn run(
 async fn claim(
     cluster: &Cluster,
     router: &RoomRouter,
+    settings: &Arc<crate::driver::ShardSettings>,
     ownership: &Ownership,
     recovered: &std::sync::Mutex<HashSet<RoomId>>,
     room: RoomId,
 ) {
     let sent = Instant::now();
-    let how = match cluster.leases().claim(room.as_str()).await {
+    let mut how = match cluster.leases().claim(room.as_str()).await {
         Ok(Claim::Granted { epoch }) => {
             // Past the fence, only a renewal of every lease may move it on
             // (another room's may be gone); with no other room, this claim
@@ -125,6 +132,15 @@ async fn claim(
         Ok(Claim::HeldBy(holder)) => Settled::Elsewhere(elsewhere(&room, &holder)),
         Err(e) => Settled::Failed(unavailable(&e)),
     };
+    if let Settled::Owned { epoch } = how
+        && let Err(e) = restore(cluster, router, settings, &room).await
+    {
+        // Held, and not to be run from here: let another node try.
+        if let Err(e) = cluster.leases().release(room.as_str(), epoch).await {
+            tracing::warn!(room = %room, error = %e, "could not give the room's lease back; it expires by itself");
+        }
+        how = Settled::Failed(e);
+    }
     let retry = {
         let mut recovered = recovered.lock().unwrap_or_else(|p| p.into_inner());
         match how {
@@ -140,6 +156,67 @@ async fn claim(
         tokio::time::sleep(RECLAIM_AFTER).await;
         ownership.claim_recovered([room]);
     }
+}
+
+/// What the members of a room this node lost are told: where it is now
+/// (`ws` empty while nobody has claimed it yet).
+pub async fn gone_to(cluster: &Cluster, room: &RoomId) -> ErrorBody {
+    match cluster.leases().owner(room.as_str()).await {
+        Ok(Some(holder)) => elsewhere(room, &holder),
+        _ => ErrorBody::new(
+            ErrorCode::RoomElsewhere,
+            format!("room {room} left this node"),
+        )
+        .with("room", room.as_str()),
+    }
+}
+
+/// After a granted claim: a room with a replica in Redis (it ran on
+/// another node, or here before) is rebuilt from it and installed, to the
+/// same state hash its last writer had at its last replicated tick.
+async fn restore(
+    cluster: &Cluster,
+    router: &RoomRouter,
+    settings: &Arc<crate::driver::ShardSettings>,
+    room: &RoomId,
+) -> Result<(), ErrorBody> {
+    let (replica, writer) = match super::replica::fetch(cluster, room).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(unavailable(&e)),
+    };
+    let started = Instant::now();
+    let modes = settings.modes.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        crate::rebuild::from_replica(&modes, &replica).map(|rebuilt| (rebuilt, replica))
+    })
+    .await;
+    let ((mut rebuilt, seqs), replica) = match built {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            tracing::error!(room = %room, error = %e, "the room's replica does not rebuild here");
+            return Err(crate::driver::trace::internal_error(
+                "the room's replica could not be rebuilt on this node",
+                format_args!("room {room}: {e}"),
+            ));
+        }
+        Err(e) => {
+            return Err(crate::driver::trace::internal_error(
+                "rebuilding the room's replica failed",
+                format_args!("room {room}: {e}"),
+            ));
+        }
+    };
+    rebuilt.bump_epoch();
+    tracing::info!(room = %room, tick = rebuilt.tick(), state_hash = %rebuilt.state_hash(), writer, ms = started.elapsed().as_millis() as u64, "rebuilt a room from its replica");
+    let grace_ms = settings.grace.as_millis() as u64;
+    let mut slot =
+        crate::driver::RoomSlot::recovered(rebuilt, seqs, replica.record.private, grace_ms);
+    let seated = slot.seated_users();
+    router
+        .install(slot, replica.record, writer == cluster.node_id, seated)
+        .await;
+    Ok(())
 }
 
 /// Renews every lease this node holds; stops the rooms whose lease is
@@ -168,14 +245,7 @@ async fn renew_all(cluster: &Cluster, router: &RoomRouter, ownership: &Ownership
     }
     for room in lost {
         let room = RoomId::from(room);
-        let error = match leases.owner(room.as_str()).await {
-            Ok(Some(holder)) => elsewhere(&room, &holder),
-            _ => ErrorBody::new(
-                ErrorCode::RoomElsewhere,
-                format!("room {room} left this node"),
-            )
-            .with("room", room.as_str()),
-        };
+        let error = gone_to(cluster, &room).await;
         tracing::warn!(room = %room, "lost the room's lease; stopping it here");
         router.lose(&room, error).await;
     }

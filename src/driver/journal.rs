@@ -38,10 +38,36 @@ impl StorePolicy {
 #[derive(Default)]
 pub struct StoreOutbox {
     pending: VecDeque<Pending>,
+    /// Cluster mode: what rebuilds a room elsewhere (its record, snapshots
+    /// and ticks) also goes to Redis, through the replicator.
+    replica: Option<Replica>,
 }
 
+/// Where a tick thread sends copies of its rooms' writes in cluster mode.
+pub type Replica = tokio::sync::mpsc::UnboundedSender<Write>;
+
 impl StoreOutbox {
+    pub fn replicating_to(replica: Option<Replica>) -> StoreOutbox {
+        StoreOutbox {
+            pending: VecDeque::new(),
+            replica,
+        }
+    }
+
     pub fn push(&mut self, p: Pending) {
+        if let Some(replica) = &self.replica
+            && matches!(
+                p.write,
+                Write::CreateRoom(_)
+                    | Write::Tick(_)
+                    | Write::Snapshot(_)
+                    | Write::SeatedSnapshot { .. }
+                    | Write::Archived { .. }
+                    | Write::Adopt { .. }
+            )
+        {
+            let _ = replica.send(p.write.clone());
+        }
         self.pending.push_back(p);
     }
 

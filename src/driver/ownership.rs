@@ -3,8 +3,8 @@
 //! settled yet waits here, in order, while the cluster claims it; then it
 //! goes on to the room's tick thread (granted), or is answered with why not
 //! (another node owns it: `ROOM_ELSEWHERE`; Redis unreachable:
-//! `CLUSTER_UNAVAILABLE`). A room whose lease is lost is stopped at once and
-//! never served again by this process.
+//! `CLUSTER_UNAVAILABLE`). A room whose lease is lost is stopped at once;
+//! should it come back to this node later, it is rebuilt from its replica.
 //!
 //! This side knows nothing of Redis: it asks for claims through a channel
 //! and is told how each settled ([`super::RoomRouter::settle`]).
@@ -22,9 +22,15 @@ enum Lease {
     Owned { epoch: u64 },
     /// Being claimed; what arrived meanwhile, in order.
     Claiming { held: Vec<ShardCommand> },
-    /// Lost, or never ours: answered with this error from now on.
-    Gone(ErrorBody),
+    /// Another node's (or lost): answered with this error until then;
+    /// after that, the next request claims the room again (its owner may
+    /// have died or let it go).
+    Gone(ErrorBody, Instant),
 }
+
+/// How long a room found to be another node's is answered from memory
+/// before its lease is asked again.
+const ELSEWHERE_FOR: Duration = Duration::from_millis(250);
 
 /// How a claim settled.
 pub enum Settled {
@@ -96,9 +102,14 @@ impl Ownership {
     /// (starting the claim), or refuses it.
     pub fn admit(&self, room: &RoomId, cmd: ShardCommand) -> Admission {
         let mut leases = self.leases();
+        if let Some(Lease::Gone(_, until)) = leases.get(room)
+            && *until <= Instant::now()
+        {
+            leases.remove(room);
+        }
         match leases.get_mut(room) {
             Some(Lease::Owned { .. }) => Admission::Pass(cmd),
-            Some(Lease::Gone(e)) => Admission::Refused(e.clone()),
+            Some(Lease::Gone(e, _)) => Admission::Refused(e.clone()),
             Some(Lease::Claiming { held }) => {
                 if held.len() >= self.claim_queue {
                     return Admission::Refused(busy("requests for this room wait for its lease"));
@@ -143,7 +154,10 @@ impl Ownership {
                 leases.insert(room.clone(), Lease::Owned { epoch: *epoch });
             }
             Settled::Elsewhere(e) => {
-                leases.insert(room.clone(), Lease::Gone(e.clone()));
+                leases.insert(
+                    room.clone(),
+                    Lease::Gone(e.clone(), Instant::now() + ELSEWHERE_FOR),
+                );
             }
             Settled::Failed(_) => {
                 leases.remove(room);
@@ -158,7 +172,10 @@ impl Ownership {
         let mut leases = self.leases();
         let was_owned = matches!(leases.get(room), Some(Lease::Owned { .. }));
         if was_owned {
-            leases.insert(room.clone(), Lease::Gone(error));
+            leases.insert(
+                room.clone(),
+                Lease::Gone(error, Instant::now() + ELSEWHERE_FOR),
+            );
         }
         was_owned
     }
@@ -172,6 +189,16 @@ impl Ownership {
                 _ => None,
             })
             .collect()
+    }
+}
+
+impl Ownership {
+    /// The epoch this node holds `room` under, if it does.
+    pub fn epoch(&self, room: &RoomId) -> Option<u64> {
+        match self.leases().get(room) {
+            Some(Lease::Owned { epoch }) => Some(*epoch),
+            _ => None,
+        }
     }
 }
 

@@ -183,6 +183,44 @@ impl RoomRouter {
         });
     }
 
+    /// Runs a room rebuilt from its replica on its tick thread; its seated
+    /// users' resumes find it from now on.
+    /// Returns once the tick thread has it, so that no request let
+    /// through after this can reach the room before it is there.
+    pub async fn install(
+        &self,
+        slot: super::RoomSlot,
+        record: tickroom_persistence::RoomRecord,
+        prefer_local: bool,
+        seated: Vec<String>,
+    ) {
+        let room = slot.body().id().clone();
+        {
+            let mut s = self.sessions();
+            for user in seated {
+                s.restored.insert(user, room.clone());
+            }
+        }
+        let control = &self.shards[self.shard_of(&room)].control;
+        let install = ShardCommand::Install {
+            slot: Box::new(slot),
+            record,
+            prefer_local,
+        };
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if control.send(install).is_ok() && control.send(ShardCommand::Census { reply }).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Asks the room's tick thread for a snapshot now (cluster mode: the
+    /// replica lost its base).
+    pub fn snapshot_now(&self, room: &RoomId) {
+        let _ = self.shards[self.shard_of(room)]
+            .control
+            .send(ShardCommand::SnapshotNow { room: room.clone() });
+    }
+
     /// The room's lease was lost: it stops here at once, and its members
     /// are told with `error` (where it went). Returns once the room's tick
     /// thread has stopped it, so that nothing moves the lease fence on

@@ -62,6 +62,20 @@ pub enum ShardCommand {
         room: RoomId,
         error: ErrorBody,
     },
+    /// Cluster mode: a room rebuilt from another node's replica, to run
+    /// here from now on (this node holds its lease). A copy this node
+    /// recovered from its own store is replaced, unless `prefer_local` (the
+    /// replica is this node's own) and the local copy is at least as far.
+    Install {
+        slot: Box<RoomSlot>,
+        record: tickroom_persistence::RoomRecord,
+        prefer_local: bool,
+    },
+    /// Cluster mode: the room's replica lost its base (Redis lost its
+    /// keys): a snapshot now, which goes to the replica too.
+    SnapshotNow {
+        room: RoomId,
+    },
     /// A resume that will not reach its room: the session is told why and
     /// starts afresh.
     ResumeRefused {
@@ -144,6 +158,8 @@ pub struct ShardSettings {
     /// rooms wait for theirs ([`ShardCommand::Adopt`]), and no room ticks
     /// past the fence.
     pub ownership: Option<Arc<super::ownership::Ownership>>,
+    /// Cluster mode: copies of the writes that rebuild a room, for Redis.
+    pub replica: Option<super::journal::Replica>,
 }
 
 /// What a tick thread starts with: the rooms recovered from the store, and
@@ -256,12 +272,13 @@ struct Shard {
 
 impl Shard {
     fn new(settings: Arc<ShardSettings>, init: ShardInit) -> Shard {
+        let outbox = StoreOutbox::replicating_to(settings.replica.clone());
         let mut shard = Shard {
             settings,
             rooms: BTreeMap::new(),
             due: BinaryHeap::new(),
             seed_counter: 0,
-            outbox: StoreOutbox::default(),
+            outbox,
             hibernated: BTreeMap::new(),
             retired: init.retired,
             parkings: std::collections::VecDeque::new(),
@@ -283,6 +300,52 @@ impl Shard {
     /// How long rooms may tick from `now` under this node's leases.
     fn fence_left(&self, now: Instant) -> Option<Duration> {
         self.settings.ownership.as_ref().map(|o| o.fence.left(now))
+    }
+
+    /// A recovered room whose lease this node holds now begins to run.
+    /// Also called for any request that reaches a recovered room: the
+    /// router lets requests through only under the lease, and a request
+    /// may overtake the `Adopt` (they travel on different queues).
+    fn adopt(&mut self, room: &RoomId) {
+        if let Some(slot) = self.unclaimed.remove(room) {
+            self.insert_room(slot);
+            tracing::info!(room = %room, "running a recovered room under this node's lease");
+        }
+    }
+
+    /// Runs a room rebuilt from a replica (see [`ShardCommand::Install`]).
+    fn install(
+        &mut self,
+        slot: RoomSlot,
+        record: tickroom_persistence::RoomRecord,
+        prefer_local: bool,
+    ) {
+        let id = slot.body().id().clone();
+        let tick = slot.body().tick();
+        if prefer_local
+            && let Some(local) = self.unclaimed.get(&id)
+            && local.body().tick() >= tick
+        {
+            tracing::info!(room = %id, local_tick = local.body().tick(), replica_tick = tick, "kept this node's own copy of the room: it is as far as its replica");
+            return;
+        }
+        if self.unclaimed.remove(&id).is_some() {
+            self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+        }
+        if self.rooms.remove(&id).is_some() {
+            self.settings.rooms.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.hibernated.remove(&id);
+        self.retired.remove(&id);
+        // A room moving here is counted, never refused: it exists already.
+        self.settings.rooms.fetch_add(1, Ordering::AcqRel);
+        if self.settings.store.is_some() {
+            self.outbox.push(tickroom_persistence::Pending::new(
+                tickroom_persistence::Write::Adopt { record, tick },
+            ));
+        }
+        tracing::info!(room = %id, tick, "running a room rebuilt from its replica");
+        self.insert_room(slot);
     }
 
     /// Stops a room that is not this node's: nothing of it runs or is
@@ -678,15 +741,33 @@ impl Shard {
 
     /// Handles one command; true when the shard should stop.
     fn handle(&mut self, cmd: ShardCommand) -> bool {
+        if !self.unclaimed.is_empty() {
+            match &cmd {
+                ShardCommand::Submit { room, .. }
+                | ShardCommand::Closed { room, .. }
+                | ShardCommand::Resume { room, .. }
+                | ShardCommand::Admin { room, .. }
+                | ShardCommand::Open { room, .. } => {
+                    let room = room.clone();
+                    self.adopt(&room);
+                }
+                _ => {}
+            }
+        }
         match cmd {
             ShardCommand::Shutdown => return true,
-            ShardCommand::Adopt { room } => {
-                if let Some(slot) = self.unclaimed.remove(&room) {
-                    self.insert_room(slot);
-                    tracing::info!(room = %room, "running a recovered room under this node's lease");
+            ShardCommand::Adopt { room } => self.adopt(&room),
+            ShardCommand::Evict { room, error } => self.evict(&room, error),
+            ShardCommand::SnapshotNow { room } => {
+                if let Some(slot) = self.rooms.get_mut(&room) {
+                    slot.snapshot_now(&self.settings, &mut self.outbox);
                 }
             }
-            ShardCommand::Evict { room, error } => self.evict(&room, error),
+            ShardCommand::Install {
+                slot,
+                record,
+                prefer_local,
+            } => self.install(*slot, record, prefer_local),
             ShardCommand::Open { room, mode } => {
                 let known = self.rooms.contains_key(&room)
                     || self.hibernated.contains_key(&room)
