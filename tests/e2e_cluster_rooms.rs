@@ -411,3 +411,160 @@ async fn a_killed_nodes_room_fails_over_with_its_state_hash_and_every_acked_move
     assert_eq!(e.code, ErrorCode::RoomElsewhere, "{e:?}");
     assert_eq!(Elsewhere::of(&e).unwrap().node, b_id);
 }
+
+/// Waits for the event `want` picks, failing on a request that resolves
+/// as anything but acked.
+async fn until_event<T>(
+    client: &mut ReconnectingClient,
+    mut want: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let event = client
+                .next_event()
+                .await
+                .expect("the client has not failed");
+            if let Some(found) = want(&event) {
+                return found;
+            }
+            if let Event::Resolved { seq, resolution } = &event {
+                assert_eq!(
+                    *resolution,
+                    tickroom_net::reconnecting::Resolution::Acked,
+                    "request {seq}"
+                );
+            }
+        }
+    })
+    .await
+    .expect("the event came")
+}
+
+/// The client library's side of a failover: its node is killed; it
+/// reconnects through another node of the cluster, which finds its seat in
+/// the seat directory, takes the room over once the dead node's lease runs
+/// out, and resumes the seat (same member, same team), with the request
+/// sent while it was cut off applied exactly once.
+#[tokio::test]
+async fn a_client_of_a_killed_node_resumes_its_seat_where_the_room_went() {
+    use tickroom_net::reconnecting::{Resolution, Target};
+    let url = redis_url();
+    let prefix = prefix("resume");
+    let mut a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let b_id = node_id(&b);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let backoff = Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: 40,
+        ..Backoff::default()
+    };
+    let mut ann =
+        ReconnectingClient::connect(&a.ws, Codec::Json, ConnectOptions::default(), backoff)
+            .await
+            .unwrap()
+            .with_alternates(vec![Target::WebSocket {
+                url: b.ws.clone(),
+                codec: Codec::Json,
+            }]);
+    ann.request(|seq| ClientMessage::CreateRoom {
+        seq,
+        room: Some("ember".into()),
+        config: support::small_room(),
+        private: false,
+    })
+    .await
+    .unwrap();
+    until_event(&mut ann, |e| {
+        matches!(e, Event::Message(ServerMessage::RoomCreated { .. })).then_some(())
+    })
+    .await;
+    ann.request(|seq| ClientMessage::JoinRoom {
+        seq,
+        room: "ember".into(),
+        name: "ann".into(),
+        team: None,
+    })
+    .await
+    .unwrap();
+    let member = until_event(&mut ann, |e| match e {
+        Event::Message(ServerMessage::Joined { member, .. }) => Some(*member),
+        _ => None,
+    })
+    .await;
+    let piece = PieceId(0);
+    let mut last = 0;
+    for x in 0..=10 {
+        let intent = match x {
+            0 => Intent::TakeLock { piece },
+            x => Intent::MovePiece {
+                piece,
+                to: Pos::new(x * 4, 9),
+            },
+        };
+        let seq = ann
+            .request(|seq| ClientMessage::intent(seq, intent))
+            .await
+            .unwrap();
+        until_event(&mut ann, |e| match e {
+            Event::Resolved {
+                seq: s,
+                resolution: Resolution::Acked,
+            } if *s == seq => Some(()),
+            _ => None,
+        })
+        .await;
+        last = seq;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.kill9();
+    let killed = Instant::now();
+    // Sent while cut off: applied once, after the resume (the lock went
+    // with the connection, as after any disconnect: it is taken again).
+    let late = ann
+        .request(|seq| ClientMessage::intent(seq, Intent::TakeLock { piece }))
+        .await
+        .unwrap();
+    assert!(late > last);
+    let resumed = until_event(&mut ann, |e| match e {
+        Event::Resumed(joined) => Some(joined.clone()),
+        _ => None,
+    })
+    .await;
+    let took = killed.elapsed();
+    assert_eq!(resumed.member, member, "the same seat");
+    assert_eq!(resumed.room.as_str(), "ember");
+    let pos = support::board(&resumed.state)
+        .pieces
+        .iter()
+        .find(|p| p.id == piece)
+        .map(|p| p.pos);
+    assert_eq!(
+        pos,
+        Some(Pos::new(40, 9)),
+        "every acknowledged move is there"
+    );
+    until_event(&mut ann, |e| match e {
+        Event::Resolved {
+            seq,
+            resolution: Resolution::Acked,
+        } if *seq == late => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        matches!(ann.target(), Target::WebSocket { url, .. } if *url == b.ws),
+        "the client moved to b"
+    );
+    assert_eq!(
+        owner_in_redis(&url, &prefix, "ember").await.as_deref(),
+        Some(b_id.as_str())
+    );
+    // TTL 1 s: the lease runs out, then the seat comes back at b.
+    assert!(
+        took < Duration::from_secs(4),
+        "resumed {took:?} after the kill"
+    );
+    eprintln!("resumed {took:?} after the kill");
+}

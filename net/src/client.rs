@@ -76,7 +76,7 @@ struct QuicTransport {
 }
 
 /// Where a QUIC server is and how to trust it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QuicTarget {
     pub addr: std::net::SocketAddr,
     /// The name in the server's certificate (`localhost` for the default
@@ -367,8 +367,13 @@ impl Client {
                     }
                     return Ok(client);
                 }
+                // The seat is not here (gone, or in cluster mode on another
+                // node, or not locatable now): a fresh session follows.
                 ServerMessage::Error {
-                    code: code @ tickroom_protocol::ErrorCode::ResumeFailed,
+                    code:
+                        code @ (tickroom_protocol::ErrorCode::ResumeFailed
+                        | tickroom_protocol::ErrorCode::RoomElsewhere
+                        | tickroom_protocol::ErrorCode::ClusterUnavailable),
                     message,
                     details,
                 } if resuming => {

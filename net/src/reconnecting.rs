@@ -94,11 +94,12 @@ pub enum Event {
     },
 }
 
-/// Joins followed to other nodes in a row before the refusal is returned.
-const MAX_REDIRECTS: u32 = 3;
+/// Moves to other nodes in a row (joins followed, seats moved) before the
+/// client gives up; counted from the last join or resume that succeeded.
+const MAX_REDIRECTS: u32 = 8;
 
 /// Where to (re)connect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     WebSocket { url: String, codec: Codec },
     Quic(QuicTarget),
@@ -130,6 +131,13 @@ pub struct ReconnectingClient {
     redirect: Option<Redirect>,
     /// Redirects followed since the last join that was not redirected.
     redirects: u32,
+    /// Other nodes of a cluster, tried in turn when the target cannot be
+    /// reached: any of them finds where the seat went.
+    alternates: Vec<Target>,
+    /// The room moved: reconnect to the new target at once.
+    moved: bool,
+    /// Reconnect attempts since the seat was last back.
+    attempts: u32,
 }
 
 struct Redirect {
@@ -173,6 +181,9 @@ impl ReconnectingClient {
             resume_token: None,
             redirect: None,
             redirects: 0,
+            alternates: Vec::new(),
+            moved: false,
+            attempts: 0,
         };
         c.set_state(ClientState::Connecting);
         match c.target.connect(c.options.clone()).await {
@@ -187,6 +198,19 @@ impl ReconnectingClient {
                 Err(e)
             }
         }
+    }
+
+    /// Cluster mode: other nodes to reconnect through when the current one
+    /// cannot be reached (it died): they resume the seat, or say where it
+    /// went (the client follows).
+    pub fn with_alternates(mut self, alternates: Vec<Target>) -> ReconnectingClient {
+        self.alternates = alternates;
+        self
+    }
+
+    /// The node this client connects to now.
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     pub fn state(&self) -> &ClientState {
@@ -297,6 +321,23 @@ impl ReconnectingClient {
             self.redirect = Some(redirect);
             return;
         }
+        // The room moved to another node (a handoff, or this node lost it):
+        // resume there.
+        if let ServerMessage::Error {
+            code: tickroom_protocol::ErrorCode::RoomElsewhere,
+            message,
+            details,
+        } = &msg
+        {
+            let e = ErrorBody {
+                code: tickroom_protocol::ErrorCode::RoomElsewhere,
+                message: message.clone(),
+                details: details.clone(),
+            };
+            if self.move_to(&e) {
+                return;
+            }
+        }
         if matches!(&msg, ServerMessage::Joined { .. }) {
             self.redirects = 0;
         }
@@ -308,17 +349,10 @@ impl ReconnectingClient {
         }
     }
 
-    /// A join refused because its room is on another node that this client
-    /// can reach over its transport: where to follow it.
-    fn redirect_for(&mut self, seq: u64, e: &ErrorBody) -> Option<Redirect> {
+    /// The target on the node `e` (`ROOM_ELSEWHERE`) names, reachable over
+    /// this client's transport.
+    fn target_of(&self, e: &ErrorBody) -> Option<(Target, String)> {
         let elsewhere = crate::client::Elsewhere::of(e)?;
-        if !matches!(
-            self.in_flight.get(&seq),
-            Some(ClientMessage::JoinRoom { .. } | ClientMessage::JoinReserved { .. })
-        ) || self.redirects >= MAX_REDIRECTS
-        {
-            return None;
-        }
         let to = match &self.target {
             Target::WebSocket { codec, .. } if !elsewhere.ws.is_empty() => Target::WebSocket {
                 url: elsewhere.ws.clone(),
@@ -330,11 +364,48 @@ impl ReconnectingClient {
             }),
             Target::WebSocket { .. } => return None,
         };
+        Some((to, elsewhere.node))
+    }
+
+    /// Connects to `to` from now on; the node it replaces stays among the
+    /// alternates (it may come back), `to` leaves them.
+    fn retarget(&mut self, to: Target) {
+        let old = std::mem::replace(&mut self.target, to);
+        self.alternates.retain(|t| *t != self.target);
+        if old != self.target && !self.alternates.contains(&old) {
+            self.alternates.push(old);
+        }
+    }
+
+    /// The seat's room moved to the node `e` names: drop this connection
+    /// and resume there at once. False when `e` names no reachable node.
+    fn move_to(&mut self, e: &ErrorBody) -> bool {
+        let Some((to, node)) = self.target_of(e) else {
+            return false;
+        };
+        self.retarget(to);
+        self.inner = None;
+        self.moved = true;
+        self.events.push_back(Event::Redirected { node });
+        true
+    }
+
+    /// A join refused because its room is on another node that this client
+    /// can reach over its transport: where to follow it.
+    fn redirect_for(&mut self, seq: u64, e: &ErrorBody) -> Option<Redirect> {
+        if !matches!(
+            self.in_flight.get(&seq),
+            Some(ClientMessage::JoinRoom { .. } | ClientMessage::JoinReserved { .. })
+        ) || self.redirects >= MAX_REDIRECTS
+        {
+            return None;
+        }
+        let (to, node) = self.target_of(e)?;
         self.redirects += 1;
         Some(Redirect {
             seq,
             to,
-            node: elsewhere.node,
+            node,
             refusal: e.clone(),
         })
     }
@@ -388,16 +459,39 @@ impl ReconnectingClient {
 
     async fn reconnect(&mut self) {
         let resume = self.resume_token.clone();
-        for attempt in 1..=self.backoff.max_attempts {
+        // Where the room went is known: no wait before the first attempt.
+        let moved = std::mem::take(&mut self.moved);
+        // Attempts count from the last time the seat was back, across
+        // moves: two nodes pointing at each other cannot keep it forever.
+        let first = self.attempts + 1;
+        while self.attempts < self.backoff.max_attempts {
+            self.attempts += 1;
+            let attempt = self.attempts;
             self.set_state(ClientState::Reconnecting { attempt });
             let unit = self.jitter_unit();
-            tokio::time::sleep(self.backoff.delay(attempt, unit)).await;
+            if !(moved && attempt == first) {
+                tokio::time::sleep(self.backoff.delay(attempt, unit)).await;
+            }
             let options = ConnectOptions {
                 resume: resume.clone(),
                 ..self.options.clone()
             };
-            match self.target.connect(options).await {
-                Ok(client) => return self.resumed(client).await,
+            // The target first, then each alternate in turn.
+            let turn = (attempt - first) as usize % (1 + self.alternates.len());
+            let target = match turn {
+                0 => self.target.clone(),
+                n => self.alternates[n - 1].clone(),
+            };
+            match target.connect(options).await {
+                Ok(client) => {
+                    if turn != 0 {
+                        // The alternate becomes the target; the one that
+                        // failed waits among the alternates.
+                        let failed = std::mem::replace(&mut self.target, target);
+                        self.alternates[turn - 1] = failed;
+                    }
+                    return self.resumed(client).await;
+                }
                 Err(ClientError::Refused(e)) => {
                     self.set_state(ClientState::Failed(format!("refused: {e}")));
                     return;
@@ -428,6 +522,8 @@ impl ReconnectingClient {
                         resolution: Resolution::AppliedBeforeResume,
                     });
                 }
+                self.redirects = 0;
+                self.attempts = 0;
                 self.events.push_back(Event::Resumed(joined));
                 let resend: Vec<ClientMessage> = self.in_flight.values().cloned().collect();
                 for msg in &resend {
@@ -435,6 +531,11 @@ impl ReconnectingClient {
                         break;
                     }
                 }
+            }
+            (None, Some(error)) if self.move_to(&error) => {
+                // The seat is on another node: resume there (with this
+                // session's token, not the fresh one this node gave).
+                return;
             }
             (None, error) => {
                 for seq in std::mem::take(&mut self.in_flight).into_keys() {
@@ -450,6 +551,7 @@ impl ReconnectingClient {
         }
         self.resume_token = Some(client.welcome.resume_token.clone());
         self.inner = Some(client);
+        self.attempts = 0;
         self.set_state(ClientState::Connected);
     }
 }

@@ -30,8 +30,8 @@ use tokio::sync::{mpsc, watch};
 /// entries. Returns what was not written, each as `<why>:<room>`: `L` the
 /// lease is another node's (the room is lost), `W` no lease at all now
 /// (Redis lost its keys or the lease lapsed: the renewal takes it back;
-/// kept for the next try), `N` written, but Redis holds no record or no
-/// snapshot of the room (it lost them): send them again.
+/// kept for the next try), `N` written, but Redis holds no record of the
+/// room (it lost its keys): send it again, with a fresh snapshot.
 const REPLICATE: &str = r"
 local p, node = ARGV[1], ARGV[2]
 local out = {}
@@ -46,8 +46,6 @@ while i <= #ARGV do
     end
     if reset == '1' then
       redis.call('DEL', base .. ':log')
-    elseif record == '' and redis.call('EXISTS', base .. ':log') == 0 then
-      out[#out + 1] = 'N:' .. room
     end
     if n > 0 then
       redis.call('RPUSH', base .. ':log', unpack(ARGV, i + 5, i + 4 + n))

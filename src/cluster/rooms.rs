@@ -13,7 +13,7 @@
 use super::Cluster;
 use super::lease::{Claim, Holder, Leases};
 use crate::driver::RoomRouter;
-use crate::driver::ownership::{Ownership, Settled};
+use crate::driver::ownership::{Ask, Ownership, Settled};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ pub async fn run(
     router: Arc<RoomRouter>,
     settings: Arc<crate::driver::ShardSettings>,
     ownership: Arc<Ownership>,
-    mut claims: mpsc::UnboundedReceiver<RoomId>,
+    mut claims: mpsc::UnboundedReceiver<Ask>,
     recovered: HashSet<RoomId>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -80,10 +80,29 @@ pub async fn run(
     let mut members_sent = std::collections::HashMap::new();
     let mut renew = tokio::time::interval(cluster.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seats_every =
+        tokio::time::interval(Duration::from_millis(cluster.config.replicate_every_ms));
+    seats_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seats: Vec<(String, RoomId)> = Vec::new();
     loop {
         tokio::select! {
-            room = claims.recv() => {
-                let Some(room) = room else { break };
+            ask = claims.recv() => {
+                let room = match ask {
+                    None => break,
+                    Some(Ask::Claim(room)) => room,
+                    Some(Ask::Seat { user, room }) => {
+                        seats.push((user, room));
+                        continue;
+                    }
+                    Some(Ask::Locate(conn)) => {
+                        let (cluster, router) = (cluster.clone(), router.clone());
+                        tokio::spawn(async move {
+                            let found = locate(&cluster, &conn).await;
+                            router.resume_in(&conn, found);
+                        });
+                        continue;
+                    }
+                };
                 let (cluster, router, settings, ownership, recovered) = (
                     cluster.clone(),
                     router.clone(),
@@ -100,6 +119,9 @@ pub async fn run(
                 super::matchmake::sync_members(&cluster, &router, &mut members_sent).await;
             }
             _ = ownership.renew_now.notified() => renew_all(&cluster, &router, &ownership).await,
+            _ = seats_every.tick(), if !seats.is_empty() => {
+                note_seats(&cluster, std::mem::take(&mut seats)).await;
+            }
             _ = shutdown.changed() => break,
         }
     }
@@ -113,8 +135,23 @@ async fn claim(
     recovered: &std::sync::Mutex<HashSet<RoomId>>,
     room: RoomId,
 ) {
-    let sent = Instant::now();
-    let mut how = match cluster.leases().claim(room.as_str()).await {
+    let mut sent = Instant::now();
+    let mut claimed = cluster.leases().claim(room.as_str()).await;
+    // Held by a node that has left the cluster (its record is gone): its
+    // lease runs out within the TTL; wait for that rather than send the
+    // client to a dead node.
+    for _ in 0..2 {
+        match &claimed {
+            Ok(Claim::HeldBy(h)) if h.ws.is_empty() && h.ms_left >= 0 => {
+                let wait = Duration::from_millis(h.ms_left as u64 + 20).min(cluster.node_ttl());
+                tokio::time::sleep(wait).await;
+                sent = Instant::now();
+                claimed = cluster.leases().claim(room.as_str()).await;
+            }
+            _ => break,
+        }
+    }
+    let mut how = match claimed {
         Ok(Claim::Granted { epoch }) => {
             // Past the fence, only a renewal of every lease may move it on
             // (another room's may be gone); with no other room, this claim
@@ -155,6 +192,47 @@ async fn claim(
     if retry {
         tokio::time::sleep(RECLAIM_AFTER).await;
         ownership.claim_recovered([room]);
+    }
+}
+
+/// How long the seat directory remembers where a user sat.
+const SEAT_TTL_S: u64 = 86_400;
+
+/// Writes where users sit: `<prefix>:seat:<user>` = room.
+async fn note_seats(cluster: &Cluster, seats: Vec<(String, RoomId)>) {
+    const SEATS: &str = r"
+for i = 3, #ARGV, 2 do
+  redis.call('SET', ARGV[1] .. ':seat:' .. ARGV[i], ARGV[i + 1], 'EX', ARGV[2])
+end
+return 0
+";
+    let mut args = vec![cluster.config.prefix.clone(), SEAT_TTL_S.to_string()];
+    for (user, room) in seats {
+        args.push(user);
+        args.push(room.to_string());
+    }
+    if let Err(e) = cluster.link.script::<i64>(SEATS, &[], &args).await {
+        tracing::debug!(error = %e, "cluster: noting seats in the directory failed");
+    }
+}
+
+/// Where the seat directory says `conn`'s user sits.
+async fn locate(
+    cluster: &Cluster,
+    conn: &tickroom_net::ConnHandle,
+) -> Result<Option<RoomId>, ErrorBody> {
+    const SEAT: &str = "return redis.call('GET', ARGV[1])";
+    let Some(identity) = conn.identity() else {
+        return Ok(None);
+    };
+    let key = format!("{}:seat:{}", cluster.config.prefix, identity.user);
+    match cluster
+        .link
+        .script::<Option<String>>(SEAT, &[], &[key])
+        .await
+    {
+        Ok(room) => Ok(room.map(RoomId::from)),
+        Err(e) => Err(unavailable(&e)),
     }
 }
 

@@ -54,9 +54,20 @@ pub enum Admission {
     Refused(ErrorBody),
 }
 
+/// What the cluster side is asked to do for the room directory.
+pub enum Ask {
+    /// Claim the room's lease, and settle it.
+    Claim(RoomId),
+    /// Note in the cluster's seat directory that `user` sits in `room`.
+    Seat { user: String, room: RoomId },
+    /// Find where `conn`'s user sits (a resume of a session this node
+    /// does not know: its room may have moved here, or be elsewhere).
+    Locate(std::sync::Arc<tickroom_net::ConnHandle>),
+}
+
 pub struct Ownership {
     leases: Mutex<HashMap<RoomId, Lease>>,
-    claims: tokio::sync::mpsc::UnboundedSender<RoomId>,
+    claims: tokio::sync::mpsc::UnboundedSender<Ask>,
     claiming: std::sync::atomic::AtomicUsize,
     max_claiming: usize,
     claim_queue: usize,
@@ -69,7 +80,7 @@ pub struct Ownership {
 impl Ownership {
     /// `claims` receives each room to claim, once per settle.
     pub fn new(
-        claims: tokio::sync::mpsc::UnboundedSender<RoomId>,
+        claims: tokio::sync::mpsc::UnboundedSender<Ask>,
         max_claiming: usize,
         claim_queue: usize,
     ) -> Ownership {
@@ -94,7 +105,7 @@ impl Ownership {
         for room in rooms {
             self.claiming.fetch_add(1, Ordering::AcqRel);
             leases.insert(room.clone(), Lease::Claiming { held: Vec::new() });
-            let _ = self.claims.send(room);
+            let _ = self.claims.send(Ask::Claim(room));
         }
     }
 
@@ -126,7 +137,7 @@ impl Ownership {
                 if claiming >= self.max_claiming {
                     return Admission::Refused(busy("too many rooms wait for their leases"));
                 }
-                if self.claims.send(room.clone()).is_err() {
+                if self.claims.send(Ask::Claim(room.clone())).is_err() {
                     return Admission::Refused(ErrorBody::new(
                         ErrorCode::ShuttingDown,
                         "the server is shutting down",
@@ -137,6 +148,17 @@ impl Ownership {
                 Admission::Held
             }
         }
+    }
+
+    /// Notes in the cluster's seat directory where `user` sits.
+    pub fn note_seat(&self, user: String, room: RoomId) {
+        let _ = self.claims.send(Ask::Seat { user, room });
+    }
+
+    /// Asks the cluster where `conn`'s user sits; the answer resumes it
+    /// ([`super::RoomRouter::resume_in`]) or refuses the resume.
+    pub fn locate(&self, conn: std::sync::Arc<tickroom_net::ConnHandle>) -> bool {
+        self.claims.send(Ask::Locate(conn)).is_ok()
     }
 
     /// Settles `room`'s claim; returns what was held for it, to pass on

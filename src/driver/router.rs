@@ -316,6 +316,9 @@ impl RoomRouter {
         let Some(identity) = conn.identity() else {
             return;
         };
+        if let Some(ownership) = &self.ownership {
+            ownership.note_seat(identity.user.clone(), room.clone());
+        }
         let mut s = self.sessions();
         s.rooms
             .insert(identity.session, SessionEntry::new(room.clone(), conn));
@@ -577,6 +580,53 @@ impl Router for RoomRouter {
     }
 
     fn resume(&self, conn: &Arc<ConnHandle>) -> Result<(), ErrorBody> {
+        self.resume_session(conn)
+    }
+}
+
+impl RoomRouter {
+    /// A resume the seat directory located in `room` (cluster mode):
+    /// routed like a resume of a session this node knew, through the
+    /// room's lease (claimed, and the room rebuilt here, if it is nobody's
+    /// now; answered with where it is if it is another node's). `None`:
+    /// the directory knows no seat; the session starts afresh.
+    pub fn resume_in(&self, conn: &Arc<ConnHandle>, room: Result<Option<RoomId>, ErrorBody>) {
+        let room = room.and_then(|r| {
+            r.ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::ResumeFailed,
+                    "this session has no seat to resume",
+                )
+            })
+        });
+        let room = match room {
+            Ok(room) => room,
+            Err(error) => {
+                conn.set_room(None);
+                let _ = self.shards[0].control.send(ShardCommand::ResumeRefused {
+                    conn: conn.clone(),
+                    error,
+                });
+                return;
+            }
+        };
+        if let Some(identity) = conn.identity() {
+            self.sessions()
+                .restored
+                .entry(identity.user)
+                .or_insert(room.clone());
+        }
+        if let Err(error) = self.resume_session(conn) {
+            let _ = self.shards[self.shard_of(&room)]
+                .control
+                .send(ShardCommand::ResumeRefused {
+                    conn: conn.clone(),
+                    error,
+                });
+        }
+    }
+
+    fn resume_session(&self, conn: &Arc<ConnHandle>) -> Result<(), ErrorBody> {
         let failed = || {
             ErrorBody::new(
                 ErrorCode::ResumeFailed,
@@ -593,8 +643,18 @@ impl Router for RoomRouter {
                     room
                 }
                 None => {
-                    // After a restart: the seat was recovered with its user.
-                    let room = s.restored.remove(&identity.user).ok_or_else(failed)?;
+                    // After a restart, or a room that moved here: the seat
+                    // was rebuilt with its user. In a cluster, a session
+                    // this node never saw may sit in a room that moved
+                    // (or is moving) here, or elsewhere: the seat
+                    // directory says which.
+                    let Some(room) = s.restored.remove(&identity.user) else {
+                        drop(s);
+                        return match &self.ownership {
+                            Some(ownership) if ownership.locate(conn.clone()) => Ok(()),
+                            _ => Err(failed()),
+                        };
+                    };
                     s.rooms.insert(
                         identity.session.clone(),
                         SessionEntry::new(room.clone(), conn),
