@@ -34,9 +34,10 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, RoomConfig, RoomId};
         crate::history::list,
         crate::history::at_tick,
         crate::cluster::api::list_nodes,
-        crate::cluster::matchmake::post_matchmake
+        crate::cluster::matchmake::post_matchmake,
+        crate::cluster::api::drain
     ),
-    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched)),
+    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched, crate::cluster::handoff::Drained)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -177,7 +178,7 @@ fn unauthorized(what: &str) -> ErrorBody {
     )
 }
 
-fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ErrorBody> {
+pub(crate) fn require_admin(app: &AppState, headers: &HeaderMap) -> Result<(), ErrorBody> {
     let Some(admin) = app.api.admin.as_deref() else {
         return Err(ErrorBody::new(
             ErrorCode::Forbidden,

@@ -34,6 +34,8 @@ pub struct AppState {
     pub ticks: Arc<crate::driver::ShardSettings>,
     /// Cluster mode, when `cluster.redis_url` is set.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Cluster mode: hands this node's rooms to other nodes.
+    pub handoff: Option<Arc<crate::cluster::handoff::Handoff>>,
 }
 
 /// Every route: method, path and handler. The router is built from this
@@ -66,6 +68,7 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             "/api/v1/matchmake",
             post(crate::cluster::matchmake::post_matchmake),
         ),
+        ("POST", "/api/v1/drain", post(crate::cluster::api::drain)),
     ]
 }
 

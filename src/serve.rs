@@ -258,12 +258,14 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
                 started_at_ms: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
+                draining: false,
             };
             tracing::info!(node = %id, prefix = %config.cluster.prefix, "cluster mode");
             Some(Arc::new(crate::cluster::Cluster::new(config.cluster.clone(), id, record)))
         } else {
             None
         };
+        let mut handoff = None;
         let cluster_task = cluster.clone().map(|c| {
             let load = crate::cluster::LoadSource {
                 rooms: router.clone(),
@@ -272,13 +274,21 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             };
             if let (Some(ownership), Some((claims, recovered))) = (ownership, lease_claims) {
                 if let Some(writes) = replica_rx {
+                    let (flush, flushes) = tokio::sync::mpsc::unbounded_channel();
                     tokio::spawn(crate::cluster::replica::run(
                         c.clone(),
                         router.clone(),
                         ownership.clone(),
                         writes,
+                        flushes,
                         cluster_stopping.clone(),
                     ));
+                    handoff = Some(Arc::new(crate::cluster::handoff::Handoff {
+                        cluster: c.clone(),
+                        router: router.clone(),
+                        ownership: ownership.clone(),
+                        flush,
+                    }));
                 }
                 tokio::spawn(crate::cluster::rooms::run(
                     c.clone(),
@@ -303,6 +313,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             store: store.clone(),
             ticks: settings.clone(),
             cluster,
+            handoff: handoff.clone(),
             store_path: store_config.path.clone(),
             api: Arc::new(crate::api::ApiAuth {
                 admin: Some(config.auth.admin_token.clone()).filter(|t| !t.is_empty()),
@@ -368,9 +379,20 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         }
         let app = routes(state).into_make_service_with_connect_info::<crate::listener::PeerAddr>();
                 let (signalled_tx, mut signalled) = watch::channel(false);
+        let drain_budget = crate::cluster::handoff::budget(Duration::from_millis(
+            config.server.shutdown_timeout_ms,
+        ));
         let http_server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown_signal().await;
-            // Out of the cluster first, so no one is sent here any more.
+            // Cluster mode: the rooms move to other nodes first, while their
+            // members are still connected to be told where.
+            if let Some(handoff) = handoff {
+                match tokio::time::timeout(drain_budget, handoff.drain()).await {
+                    Ok(drained) => println!("{}", serde_json::json!({ "drained": drained })),
+                    Err(_) => tracing::warn!("handing the rooms off took too long; the rest stop here"),
+                }
+            }
+            // Out of the cluster, so no one is sent here any more.
             let _ = cluster_stop.send(true);
             let _ = signalled_tx.send(true);
         });

@@ -29,18 +29,6 @@ async fn join_refused(server: &Server, room: &str) -> tickroom_protocol::ErrorBo
     }
 }
 
-/// The node that holds `room`'s lease, read from Redis.
-async fn owner_in_redis(url: &str, prefix: &str, room: &str) -> Option<String> {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-    redis::cmd("HGET")
-        .arg(format!("{prefix}:room:{room}:owner"))
-        .arg("node")
-        .query_async(&mut conn)
-        .await
-        .ok()?
-}
-
 #[tokio::test]
 async fn a_room_lives_on_one_node_and_a_join_elsewhere_is_redirected_there() {
     let url = redis_url();

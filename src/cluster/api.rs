@@ -1,6 +1,6 @@
 //! `GET /api/v1/nodes`: the cluster's live nodes, from any node.
 
-use crate::api::{error_response, json_response, require_read};
+use crate::api::{error_response, json_response, require_admin, require_read};
 use crate::http::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -40,5 +40,29 @@ pub(crate) async fn list_nodes(State(app): State<AppState>, headers: HeaderMap) 
             )
             .with("reason", e.to_string()),
         ),
+    }
+}
+
+/// Hands every room of this node to the other live nodes (their members
+/// resume there) and stops it opening rooms: before taking the node down
+/// for a deploy. Answers when done, with what moved.
+#[utoipa::path(post, path = "/api/v1/drain", tag = "cluster",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "`{rooms, handed, kept, to: {node: rooms}, ms}`", body = super::handoff::Drained),
+        (status = 400, description = "INVALID_ARGUMENT: not in cluster mode", body = crate::api::ApiError),
+        (status = 401, description = "no or a wrong admin token", body = crate::api::ApiError),
+        (status = 403, description = "the admin API is off", body = crate::api::ApiError),
+    ))]
+pub(crate) async fn drain(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(e) = require_admin(&app, &headers) {
+        return error_response(&e);
+    }
+    match &app.handoff {
+        Some(handoff) => json_response(StatusCode::OK, &handoff.drain().await),
+        None => error_response(&ErrorBody::new(
+            ErrorCode::InvalidArgument,
+            "draining moves rooms to other nodes: it needs cluster mode (cluster.redis_url)",
+        )),
     }
 }

@@ -72,6 +72,20 @@ end
 return 0
 ";
 
+/// Hands the lease to another node, under a new epoch, if this node holds
+/// it under `epoch`. KEYS: owner, epoch counter. ARGV: node, epoch, target,
+/// ttl ms. Returns the new epoch, or 0.
+const TRANSFER: &str = r"
+if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'epoch')) == tonumber(ARGV[2]) then
+  local epoch = redis.call('INCR', KEYS[2])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'node', ARGV[3], 'epoch', epoch)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return epoch
+end
+return 0
+";
+
 /// KEYS: owner. ARGV: node record key prefix. Returns {} or {node, epoch,
 /// ms left, the owner's node record or ''}.
 const OWNER: &str = r"
@@ -201,6 +215,26 @@ impl Leases<'_> {
         let args = [self.node.to_owned(), epoch.to_string()];
         let released: i64 = self.link.script(RELEASE, &keys, &args).await?;
         Ok(released == 1)
+    }
+
+    /// Hands the room to `target` (a handoff): it holds the lease under a
+    /// new epoch, so its first claim of the room is granted at once and
+    /// nobody else's is. False when this node no longer held it.
+    pub async fn transfer(
+        &self,
+        room: &str,
+        epoch: u64,
+        target: &str,
+    ) -> Result<bool, ClusterError> {
+        let keys = [self.owner_key(room), self.epoch_key(room)];
+        let args = [
+            self.node.to_owned(),
+            epoch.to_string(),
+            target.to_owned(),
+            self.ttl_ms(),
+        ];
+        let epoch: i64 = self.link.script(TRANSFER, &keys, &args).await?;
+        Ok(epoch > 0)
     }
 
     /// Who holds the room now, if anyone.

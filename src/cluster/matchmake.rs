@@ -237,7 +237,7 @@ pub(crate) async fn matchmake(
     ];
     for n in nodes
         .iter()
-        .filter(|n| n.record.modes.iter().any(|m| m.name == mode))
+        .filter(|n| !n.record.draining && n.record.modes.iter().any(|m| m.name == mode))
     {
         args.push(n.record.id.clone());
         args.push(n.record.members.to_string());

@@ -11,6 +11,7 @@
 //! serving its rooms and `/ready` says the cluster is degraded and why.
 
 pub mod api;
+pub mod handoff;
 pub mod lease;
 pub mod matchmake;
 pub mod node_id;
@@ -43,6 +44,9 @@ pub struct NodeRecord {
     pub tick_utilisation: f64,
     /// When the node started, Unix milliseconds (tells restarts apart).
     pub started_at_ms: u64,
+    /// Handing its rooms off: no new room is placed here.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// A live node as `GET /api/v1/nodes` shows it.
@@ -134,6 +138,17 @@ impl Cluster {
             self.node_id.clone(),
         ];
         self.link.script(redis::REGISTER, &keys, &args).await
+    }
+
+    /// Marks the node draining in its record, at once: matchmaking places
+    /// no room here from now on.
+    pub async fn set_draining(&self) {
+        if let Ok(mut r) = self.record.lock() {
+            r.draining = true;
+        }
+        if let Err(e) = self.register().await {
+            tracing::warn!(error = %e, "cluster: could not mark the node draining");
+        }
     }
 
     /// Takes the node out of the cluster at once (a graceful stop).

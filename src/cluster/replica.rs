@@ -129,11 +129,15 @@ impl Batch {
 
 /// Writes what the tick threads send, every `cluster.replicate_every_ms`,
 /// until `shutdown` (then once more).
+/// Asks the replicator to write everything it was sent so far, now.
+pub type Flush = mpsc::UnboundedSender<tokio::sync::oneshot::Sender<()>>;
+
 pub async fn run(
     cluster: std::sync::Arc<Cluster>,
     router: std::sync::Arc<RoomRouter>,
     ownership: std::sync::Arc<Ownership>,
     mut writes: mpsc::UnboundedReceiver<Write>,
+    mut flushes: mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<()>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut batches: HashMap<String, Batch> = HashMap::new();
@@ -147,6 +151,14 @@ pub async fn run(
                 None => break,
             },
             _ = every.tick() => flush(&cluster, &router, &ownership, &mut batches, &records).await,
+            Some(done) = flushes.recv() => {
+                // Whatever was sent before the ask is in the channel now.
+                while let Ok(w) = writes.try_recv() {
+                    batches.entry(w.room().to_owned()).or_default().add(&w, &mut records);
+                }
+                flush(&cluster, &router, &ownership, &mut batches, &records).await;
+                let _ = done.send(());
+            }
             _ = shutdown.changed() => break,
         }
     }

@@ -72,6 +72,8 @@ pub struct Ownership {
     max_claiming: usize,
     claim_queue: usize,
     pub fence: LeaseFence,
+    /// Draining: no room is claimed here any more.
+    draining: std::sync::atomic::AtomicBool,
     /// Asks for a renewal of every lease at once (a claim granted past the
     /// fence: the other rooms' leases must be confirmed before any ticks).
     pub renew_now: tokio::sync::Notify,
@@ -92,6 +94,7 @@ impl Ownership {
             claim_queue,
             fence: LeaseFence::new(),
             renew_now: tokio::sync::Notify::new(),
+            draining: Default::default(),
         }
     }
 
@@ -132,6 +135,12 @@ impl Ownership {
                 if matches!(cmd, ShardCommand::Closed { .. }) {
                     // Nothing of a room this node never ran to close.
                     return Admission::Held;
+                }
+                if self.draining.load(Ordering::Acquire) {
+                    return Admission::Refused(ErrorBody::new(
+                        ErrorCode::ShuttingDown,
+                        "this node is draining and opens no room; use another node",
+                    ));
                 }
                 let claiming = self.claiming.load(Ordering::Acquire);
                 if claiming >= self.max_claiming {
@@ -215,6 +224,11 @@ impl Ownership {
 }
 
 impl Ownership {
+    /// From now on this node claims no room (it is handing its rooms off).
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
     /// The epoch this node holds `room` under, if it does.
     pub fn epoch(&self, room: &RoomId) -> Option<u64> {
         match self.leases().get(room) {

@@ -213,6 +213,26 @@ impl RoomRouter {
         }
     }
 
+    /// Stops the room at the tick it is at and snapshots it (the snapshot
+    /// goes to the replica): the first step of handing it to another node.
+    /// The tick, or `None` when the room is not loaded here.
+    pub async fn freeze(&self, room: &RoomId) -> Option<u64> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let cmd = ShardCommand::Freeze {
+            room: room.clone(),
+            reply,
+        };
+        self.shards[self.shard_of(room)].control.send(cmd).ok()?;
+        done.await.ok().flatten()
+    }
+
+    /// Undoes [`RoomRouter::freeze`]: the room ticks on here.
+    pub fn thaw(&self, room: &RoomId) {
+        let _ = self.shards[self.shard_of(room)]
+            .control
+            .send(ShardCommand::Thaw { room: room.clone() });
+    }
+
     /// Asks the room's tick thread for a snapshot now (cluster mode: the
     /// replica lost its base).
     pub fn snapshot_now(&self, room: &RoomId) {

@@ -71,6 +71,18 @@ pub enum ShardCommand {
         record: tickroom_persistence::RoomRecord,
         prefer_local: bool,
     },
+    /// Cluster mode, handing the room to another node: it stops at the
+    /// tick it is at (no tick runs, requests wait unapplied), snapshots
+    /// itself (the snapshot goes to the replica), and answers with that
+    /// tick; `None` when the room is not loaded here.
+    Freeze {
+        room: RoomId,
+        reply: tokio::sync::oneshot::Sender<Option<u64>>,
+    },
+    /// Cluster mode: a handoff that could not finish; the room ticks on.
+    Thaw {
+        room: RoomId,
+    },
     /// Cluster mode: the room's replica lost its base (Redis lost its
     /// keys): a snapshot now, which goes to the replica too.
     SnapshotNow {
@@ -268,6 +280,8 @@ struct Shard {
     last_unload_trim: Option<Instant>,
     /// Cluster mode: rooms recovered at start, waiting for their lease.
     unclaimed: BTreeMap<RoomId, RoomSlot>,
+    /// Cluster mode: rooms being handed to another node; they tick no more.
+    frozen: BTreeSet<RoomId>,
 }
 
 impl Shard {
@@ -285,6 +299,7 @@ impl Shard {
             unloaded_since_trim: false,
             last_unload_trim: None,
             unclaimed: BTreeMap::new(),
+            frozen: BTreeSet::new(),
         };
         for slot in init.rooms {
             if shard.settings.ownership.is_some() {
@@ -361,6 +376,7 @@ impl Shard {
             tracing::warn!(room = %room, error = %error.message, "stopped a room whose lease this node lost");
         }
         self.hibernated.remove(room);
+        self.frozen.remove(room);
     }
 
     fn insert_room(&mut self, mut slot: RoomSlot) {
@@ -390,11 +406,13 @@ impl Shard {
             rooms,
             due,
             settings,
+            frozen,
             ..
         } = self;
         let mut slot = rooms.get_mut(room);
         if let Some(slot) = slot.as_deref_mut()
             && slot.is_parked()
+            && !frozen.contains(room)
         {
             let next = slot.unpark(Instant::now(), settings);
             schedule(due, slot, room.clone(), next);
@@ -651,6 +669,9 @@ impl Shard {
             let Some(Reverse((due, room))) = self.due.pop() else {
                 break;
             };
+            if self.frozen.contains(&room) {
+                continue;
+            }
             let Some(slot) = self.rooms.get_mut(&room) else {
                 continue;
             };
@@ -758,6 +779,32 @@ impl Shard {
             ShardCommand::Shutdown => return true,
             ShardCommand::Adopt { room } => self.adopt(&room),
             ShardCommand::Evict { room, error } => self.evict(&room, error),
+            ShardCommand::Freeze { room, reply } => {
+                let _ = self.wake(&room);
+                let _ = self.awake(&room);
+                let Shard {
+                    rooms,
+                    settings,
+                    outbox,
+                    ..
+                } = self;
+                let tick = rooms.get_mut(&room).map(|slot| {
+                    slot.snapshot_now(settings, outbox);
+                    slot.body().tick()
+                });
+                if tick.is_some() {
+                    self.frozen.insert(room);
+                }
+                let _ = reply.send(tick);
+            }
+            ShardCommand::Thaw { room } => {
+                if self.frozen.remove(&room)
+                    && let Some(slot) = self.rooms.get_mut(&room)
+                {
+                    let at = Instant::now();
+                    schedule(&mut self.due, slot, room, at);
+                }
+            }
             ShardCommand::SnapshotNow { room } => {
                 if let Some(slot) = self.rooms.get_mut(&room) {
                     slot.snapshot_now(&self.settings, &mut self.outbox);

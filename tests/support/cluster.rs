@@ -155,3 +155,15 @@ pub async fn ready_until(server: &Server, state: &str) -> serde_json::Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The node that holds `room`'s lease, read from Redis.
+pub async fn owner_in_redis(url: &str, prefix: &str, room: &str) -> Option<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    redis::cmd("HGET")
+        .arg(format!("{prefix}:room:{room}:owner"))
+        .arg("node")
+        .query_async(&mut conn)
+        .await
+        .ok()?
+}

@@ -118,6 +118,19 @@ impl Server {
         self.data_dir.join("tickroom.db")
     }
 
+    /// What the server printed on stdout after its address line, once it
+    /// has exited (empty if it still runs or was asked before).
+    pub fn stdout_lines(&mut self) -> Vec<String> {
+        match self.child.try_wait() {
+            Ok(Some(_)) => self
+                .stdout
+                .take()
+                .and_then(|t| t.join().ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status, within `limit`.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
