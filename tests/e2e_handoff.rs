@@ -218,3 +218,69 @@ async fn sigterm_hands_every_room_to_another_node_and_every_client_resumes_there
         "a reported the handoff: {stdout:?}"
     );
 }
+
+/// The admin API drains a node that keeps running: its room moves, it opens
+/// no room afterwards, and matchmaking places nothing there.
+#[tokio::test]
+async fn an_admin_drain_moves_the_rooms_and_the_node_opens_no_more() {
+    const ADMIN: &str = "drain-admin-token";
+    let url = redis_url();
+    let prefix = prefix("drain");
+    let admin = [("TICKROOM_AUTH_ADMIN_TOKEN", ADMIN.to_owned())];
+    let a = node(&url, &prefix, &admin);
+    let b = node(&url, &prefix, &admin);
+    let b_id = node_id(&b);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let player = tokio::spawn(play(a.ws.clone(), vec![b.ws.clone()], "drained-room", stop));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, body) = support::http(&a.http, "POST", "/api/v1/drain", &[], "").await;
+    assert_eq!(status, 401, "{body}");
+    let auth = format!("Bearer {ADMIN}");
+    let (status, body) = support::http(
+        &a.http,
+        "POST",
+        "/api/v1/drain",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let drained: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(drained["rooms"], 1, "{drained}");
+    assert_eq!(drained["handed"], 1, "{drained}");
+    assert_eq!(drained["to"][&b_id], 1, "{drained}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_tx.send(true).unwrap();
+    let played = player.await.unwrap();
+    assert_eq!(played.resumed_as, Some(played.member));
+    assert_eq!(played.moved_to.as_deref(), Some(b_id.as_str()));
+    assert_eq!(piece_x(&b, "drained-room").await, played.last_acked_x);
+
+    // a opens no room now, and matchmaking sends everyone to b.
+    let mut late = Client::connect(&a.ws, Codec::Json).await.unwrap();
+    match late
+        .create_room(Some("after-drain".into()), support::small_room(), false)
+        .await
+    {
+        Err(tickroom_net::client::ClientError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::ShuttingDown, "{e:?}")
+        }
+        other => panic!("a drained node opened a room: {other:?}"),
+    }
+    for _ in 0..4 {
+        let (status, body) = support::http(
+            &a.http,
+            "POST",
+            "/api/v1/matchmake",
+            &[],
+            r#"{"mode":"board"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let m: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(m["node"], b_id.as_str(), "{m}");
+    }
+}
