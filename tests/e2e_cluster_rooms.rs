@@ -328,6 +328,8 @@ async fn a_killed_nodes_room_fails_over_with_its_state_hash_and_every_acked_move
     let b_id = node_id(&b);
     nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
     let mut ann = support::first_player(&a.ws, "phoenix", "ann").await;
+    // A room nobody will ask for after the kill.
+    let _sleeper = support::first_player(&a.ws, "sleeper", "sam").await;
     let piece = PieceId(0);
     assert!(
         ann.intent(Intent::TakeLock { piece })
@@ -352,6 +354,16 @@ async fn a_killed_nodes_room_fails_over_with_its_state_hash_and_every_acked_move
     a.kill9();
     let killed = Instant::now();
 
+    // The live node takes the dead node's rooms over before anyone asks.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while owner_in_redis(&url, &prefix, "sleeper").await.as_deref() != Some(b_id.as_str()) {
+        assert!(Instant::now() < deadline, "nobody took the sleeper over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "the sleeper was taken over {:?} after the kill",
+        killed.elapsed()
+    );
     let (mut bob, joined) = join_when_free(&b, "phoenix", "bob").await;
     let took = killed.elapsed();
     let pos = support::board(&joined.state)

@@ -13,9 +13,12 @@
 use super::redis::{ClusterError, RedisLink};
 use std::time::Duration;
 
-/// KEYS: owner, epoch counter. ARGV: node, ttl ms, node record key prefix.
-/// Returns {granted (0/1), owner node, owner epoch, ms left, the owner's
-/// node record or ''}.
+/// KEYS: owner, epoch counter. ARGV: node, ttl ms, node record key prefix,
+/// the set of nodes that hold rooms, the room. Returns {granted (0/1),
+/// owner node, owner epoch, ms left, the owner's node record or ''}. A
+/// granted claim also lists the room under its node
+/// (`<prefix>:node:<id>:rooms`), so that when the node dies the others
+/// find the rooms to take over.
 const CLAIM: &str = r"
 local holder = redis.call('HGET', KEYS[1], 'node')
 if holder and holder ~= ARGV[1] then
@@ -26,7 +29,38 @@ local epoch = redis.call('INCR', KEYS[2])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', ARGV[3] .. ARGV[1] .. ':rooms', ARGV[5])
+redis.call('SADD', ARGV[4], ARGV[1])
 return {1, ARGV[1], epoch, tonumber(ARGV[2]), ''}
+";
+
+/// The rooms of nodes that left the cluster that nobody holds now, at most
+/// ARGV[3]. ARGV: key prefix, the set of nodes that hold rooms, limit.
+/// Entries of rooms that another node holds now are dropped on the way,
+/// and so is a dead node with no room left.
+const ORPHANS: &str = r"
+local p, owners, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out = {}
+for _, node in ipairs(redis.call('SMEMBERS', owners)) do
+  if redis.call('EXISTS', p .. ':node:' .. node) == 0 then
+    local set = p .. ':node:' .. node .. ':rooms'
+    for _, room in ipairs(redis.call('SRANDMEMBER', set, 64)) do
+      local holder = redis.call('HGET', p .. ':room:' .. room .. ':owner', 'node')
+      if not holder then
+        out[#out + 1] = room
+      elseif holder ~= node then
+        redis.call('SREM', set, room)
+      end
+      if #out >= limit then
+        return out
+      end
+    end
+    if redis.call('SCARD', set) == 0 then
+      redis.call('SREM', owners, node)
+    end
+  end
+end
+return out
 ";
 
 /// Renews many of this node's leases in one call. ARGV: key prefix, node,
@@ -74,13 +108,17 @@ return 0
 
 /// Hands the lease to another node, under a new epoch, if this node holds
 /// it under `epoch`. KEYS: owner, epoch counter. ARGV: node, epoch, target,
-/// ttl ms. Returns the new epoch, or 0.
+/// ttl ms, node key prefix, the set of nodes holding rooms, the room.
+/// Returns the new epoch, or 0.
 const TRANSFER: &str = r"
 if redis.call('HGET', KEYS[1], 'node') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'epoch')) == tonumber(ARGV[2]) then
   local epoch = redis.call('INCR', KEYS[2])
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'node', ARGV[3], 'epoch', epoch)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('SREM', ARGV[5] .. ARGV[1] .. ':rooms', ARGV[7])
+  redis.call('SADD', ARGV[5] .. ARGV[3] .. ':rooms', ARGV[7])
+  redis.call('SADD', ARGV[6], ARGV[3])
   return epoch
 end
 return 0
@@ -159,6 +197,8 @@ impl Leases<'_> {
             self.node.to_owned(),
             self.ttl_ms(),
             format!("{}:node:", self.prefix),
+            format!("{}:owners", self.prefix),
+            room.to_owned(),
         ];
         let (granted, node, epoch, ms_left, record): (i64, String, u64, i64, String) =
             self.link.script(CLAIM, &keys, &args).await?;
@@ -232,9 +272,23 @@ impl Leases<'_> {
             epoch.to_string(),
             target.to_owned(),
             self.ttl_ms(),
+            format!("{}:node:", self.prefix),
+            format!("{}:owners", self.prefix),
+            room.to_owned(),
         ];
         let epoch: i64 = self.link.script(TRANSFER, &keys, &args).await?;
         Ok(epoch > 0)
+    }
+
+    /// Rooms of nodes that left the cluster that nobody holds now (at most
+    /// `limit`): for the live nodes to take over.
+    pub async fn orphans(&self, limit: usize) -> Result<Vec<String>, ClusterError> {
+        let args = [
+            self.prefix.to_owned(),
+            format!("{}:owners", self.prefix),
+            limit.to_string(),
+        ];
+        self.link.script(ORPHANS, &[], &args).await
     }
 
     /// Who holds the room now, if anyone.

@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 use tickroom_protocol::{ErrorBody, ErrorCode, RoomId};
 use tokio::sync::{mpsc, watch};
 
+/// Rooms of dead nodes one node takes over per renewal period (the live
+/// nodes share them out, each taking a random part).
+const ORPHANS_PER_SCAN: usize = 64;
+
 /// Leases renewed per Redis call.
 const RENEW_BATCH: usize = 1_000;
 
@@ -117,6 +121,15 @@ pub async fn run(
             _ = renew.tick() => {
                 renew_all(&cluster, &router, &ownership).await;
                 super::matchmake::sync_members(&cluster, &router, &mut members_sent).await;
+                // A dead node's rooms: taken over before anyone asks.
+                match cluster.leases().orphans(ORPHANS_PER_SCAN).await {
+                    Ok(rooms) if !rooms.is_empty() => {
+                        tracing::info!(rooms = rooms.len(), "taking over rooms of a node that left the cluster");
+                        ownership.claim_orphans(rooms.into_iter().map(RoomId::from));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "cluster: looking for orphaned rooms failed"),
+                }
             }
             _ = ownership.renew_now.notified() => renew_all(&cluster, &router, &ownership).await,
             _ = seats_every.tick(), if !seats.is_empty() => {

@@ -112,6 +112,25 @@ impl Ownership {
         }
     }
 
+    /// Rooms a dead node left that nobody holds: claimed (and rebuilt from
+    /// their replicas) unless this node already knows them or is draining.
+    pub fn claim_orphans(&self, rooms: impl IntoIterator<Item = RoomId>) {
+        if self.draining.load(Ordering::Acquire) {
+            return;
+        }
+        let mut leases = self.leases();
+        for room in rooms {
+            if leases.contains_key(&room)
+                || self.claiming.load(Ordering::Acquire) >= self.max_claiming
+            {
+                continue;
+            }
+            self.claiming.fetch_add(1, Ordering::AcqRel);
+            leases.insert(room.clone(), Lease::Claiming { held: Vec::new() });
+            let _ = self.claims.send(Ask::Claim(room));
+        }
+    }
+
     /// Lets `cmd` through, holds it while `room`'s lease is claimed
     /// (starting the claim), or refuses it.
     pub fn admit(&self, room: &RoomId, cmd: ShardCommand) -> Admission {
