@@ -30,8 +30,9 @@ use tokio::sync::{mpsc, watch};
 /// entries. Returns what was not written, each as `<why>:<room>`: `L` the
 /// lease is another node's (the room is lost), `W` no lease at all now
 /// (Redis lost its keys or the lease lapsed: the renewal takes it back;
-/// kept for the next try), `N` written, but Redis holds no record of the
-/// room (it lost its keys): send it again, with a fresh snapshot.
+/// kept for the next try), `N` written, but the room's log was empty
+/// before although no base came with the entries (Redis lost its keys):
+/// send the record again, with a fresh snapshot.
 const REPLICATE: &str = r"
 local p, node = ARGV[1], ARGV[2]
 local out = {}
@@ -47,13 +48,18 @@ while i <= #ARGV do
     if reset == '1' then
       redis.call('DEL', base .. ':log')
     end
+    -- Every owner starts its writes with a record or a snapshot: that is
+    -- when the writer changes.
+    if record ~= '' or reset == '1' then
+      redis.call('SET', base .. ':writer', node)
+    end
     if n > 0 then
-      redis.call('RPUSH', base .. ':log', unpack(ARGV, i + 5, i + 4 + n))
+      local len = redis.call('RPUSH', base .. ':log', unpack(ARGV, i + 5, i + 4 + n))
+      -- Ticks landing in an empty list, with no base sent: Redis lost it.
+      if len == n and reset ~= '1' and record == '' then
+        out[#out + 1] = 'N:' .. room
+      end
     end
-    if redis.call('EXISTS', base .. ':record') == 0 then
-      out[#out + 1] = 'N:' .. room
-    end
-    redis.call('SET', base .. ':writer', node)
   elseif h[1] then
     out[#out + 1] = 'L:' .. room
   else
