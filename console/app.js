@@ -118,7 +118,7 @@ function roomsPage() {
       h("span", { class: "muted" }, " (a room is created by its first join, with the server's default mode)")),
     createRoomForm(),
     h("table", { id: "rooms" },
-      h("thead", {}, h("tr", {}, ["room", "mode", "phase", "members", "tick", "version", ""].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["room", "mode", "phase", "members", "tick", "version", "node", ""].map((c) => h("th", {}, c)))),
       body),
   );
   const nodes = nodesSection();
@@ -128,7 +128,7 @@ function roomsPage() {
       const page = await getJson("/api/v1/rooms?limit=500");
       body.replaceChildren(...page.rooms.map(roomRow));
     } catch (e) {
-      body.replaceChildren(h("tr", {}, h("td", { colspan: 7 }, String(e))));
+      body.replaceChildren(h("tr", {}, h("td", { colspan: 8 }, String(e))));
     }
     nodes.refresh();
   };
@@ -174,6 +174,8 @@ function roomRow(r) {
     h("td", { "data-mode": r.mode }, r.mode),
     h("td", {}, r.phase), h("td", {}, `${r.members}/${r.max_players}`),
     h("td", {}, r.tick), h("td", {}, r.version),
+    // In cluster mode, the node the room runs on (the list spans the cluster).
+    h("td", { "data-node": r.node || "" }, r.node || "—"),
     h("td", {}, h("a", { href: `#/replay/${enc(r.room)}` }, "replay")));
 }
 

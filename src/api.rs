@@ -35,7 +35,8 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, RoomConfig, RoomId};
         crate::history::at_tick,
         crate::cluster::api::list_nodes,
         crate::cluster::matchmake::post_matchmake,
-        crate::cluster::api::drain
+        crate::cluster::api::drain,
+        crate::cluster::lobby::follow
     ),
     components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched, crate::cluster::handoff::Drained)),
     modifiers(&BearerAuth)
@@ -232,6 +233,9 @@ pub(crate) struct ListQuery {
 }
 
 /// Public rooms, paged by id: `?limit=50&after=<last id of the previous page>`.
+/// In cluster mode, the whole cluster's, each with its `node` (as of its
+/// last change in mode, phase or seats; `partial: true` and only this
+/// node's while Redis is unreachable).
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
     security((), ("read" = [])),
     responses(
@@ -247,6 +251,29 @@ pub(crate) async fn list_rooms(
         return error_response(&e);
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    // Cluster mode: the whole cluster's rooms, each with its node; this
+    // node's own (marked partial) while Redis is unreachable.
+    if let Some(cluster) = &app.cluster {
+        match crate::cluster::listing::page(cluster, q.after.as_deref(), limit).await {
+            Ok((rooms, next)) => {
+                return json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({"rooms": rooms, "next": next}),
+                );
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the cluster's room list is unreachable; listing this node's");
+                let rooms = app.rooms.list_rooms(q.after.map(RoomId::from), limit).await;
+                let next = (rooms.len() == limit)
+                    .then(|| rooms.last().map(|r| r.room.to_string()))
+                    .flatten();
+                return json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({"rooms": rooms, "next": next, "partial": true}),
+                );
+            }
+        }
+    }
     let rooms = app.rooms.list_rooms(q.after.map(RoomId::from), limit).await;
     let next = (rooms.len() == limit)
         .then(|| rooms.last().map(|r| r.room.to_string()))

@@ -36,6 +36,8 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Cluster mode: hands this node's rooms to other nodes.
     pub handoff: Option<Arc<crate::cluster::handoff::Handoff>>,
+    /// Cluster mode: the lobby channel's events, for its followers.
+    pub lobby: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
 /// Every route: method, path and handler. The router is built from this
@@ -69,6 +71,7 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
             post(crate::cluster::matchmake::post_matchmake),
         ),
         ("POST", "/api/v1/drain", post(crate::cluster::api::drain)),
+        ("GET", "/api/v1/lobby", get(crate::cluster::lobby::follow)),
     ]
 }
 

@@ -266,6 +266,18 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             None
         };
         let mut handoff = None;
+        // Cluster mode: one subscription to the lobby channel, fanned out.
+        let lobby = cluster.as_ref().map(|c| {
+            let (events, _) = tokio::sync::broadcast::channel(crate::cluster::lobby::LOBBY_BUFFER);
+            tokio::spawn(crate::cluster::lobby::run(
+                c.config.redis_url.clone(),
+                format!("{}:lobby", c.config.prefix),
+                Duration::from_millis(c.config.retry_max_ms),
+                events.clone(),
+                cluster_stopping.clone(),
+            ));
+            events
+        });
         let cluster_task = cluster.clone().map(|c| {
             let load = crate::cluster::LoadSource {
                 rooms: router.clone(),
@@ -314,6 +326,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             ticks: settings.clone(),
             cluster,
             handoff: handoff.clone(),
+            lobby,
             store_path: store_config.path.clone(),
             api: Arc::new(crate::api::ApiAuth {
                 admin: Some(config.auth.admin_token.clone()).filter(|t| !t.is_empty()),

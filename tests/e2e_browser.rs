@@ -762,5 +762,12 @@ async fn the_lobby_lists_the_cluster_nodes_with_their_load() {
         json!([id_b]),
     )
     .await;
+    // a's console lists b's room, on b.
+    page.wait_for(
+        "b's room in a's room list, on b",
+        "return document.querySelector(\"#rooms tr[data-room='on-b'] td[data-node]\")?.dataset.node === arguments[0]",
+        json!([id_b]),
+    )
+    .await;
     page.close().await;
 }

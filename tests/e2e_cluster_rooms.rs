@@ -568,3 +568,96 @@ async fn a_client_of_a_killed_node_resumes_its_seat_where_the_room_went() {
     );
     eprintln!("resumed {took:?} after the kill");
 }
+
+/// Follows `GET /api/v1/lobby` on `server`, collecting what arrives.
+fn follow_lobby(server: &Server) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (addr, keep) = (server.http.clone(), seen.clone());
+    tokio::spawn(async move {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let req = format!(
+            "GET /api/v1/lobby HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            keep.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+/// `GET /api/v1/rooms` on any node lists every node's public rooms with
+/// the node each is on, and the lobby channel tells followers on any node
+/// of rooms appearing and changing anywhere.
+#[tokio::test]
+async fn the_room_list_and_the_lobby_span_the_cluster() {
+    let url = redis_url();
+    let prefix = prefix("lobby");
+    let a = node(&url, &prefix, &[]);
+    let b = node(&url, &prefix, &[]);
+    let (a_id, b_id) = (node_id(&a), node_id(&b));
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let lobby = follow_lobby(&b);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let _ann = support::first_player(&a.ws, "north", "ann").await;
+    let _bob = support::first_player(&b.ws, "south", "bob").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let listed = loop {
+        let (status, body) = json(&b, "/api/v1/rooms").await;
+        assert_eq!(status, 200, "{body}");
+        let rooms = body["rooms"].as_array().cloned().unwrap_or_default();
+        if rooms.len() == 2 {
+            break rooms;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the list never showed both: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(listed[0]["room"], "north");
+    assert_eq!(listed[0]["node"], a_id.as_str());
+    assert_eq!(listed[1]["room"], "south");
+    assert_eq!(listed[1]["node"], b_id.as_str());
+    let (_, page) = json(&a, "/api/v1/rooms?limit=1").await;
+    assert_eq!(page["rooms"][0]["room"], "north");
+    assert_eq!(page["next"], "north");
+    let (_, rest) = json(&a, "/api/v1/rooms?limit=1&after=north").await;
+    assert_eq!(rest["rooms"][0]["room"], "south", "{rest}");
+
+    // A second member in north: a change the lobby on b hears of.
+    let mut cid = Client::connect(&b.ws, Codec::Json).await.unwrap();
+    let e = cid.join(&RoomId::from("north"), "cid", None).await;
+    assert!(matches!(e, Err(ClientError::Refused(ref e)) if e.code == ErrorCode::RoomElsewhere));
+    let mut cid = Client::connect(&a.ws, Codec::Json).await.unwrap();
+    cid.join(&RoomId::from("north"), "cid", None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = lobby.lock().unwrap().clone();
+        let appeared = |room: &str| {
+            seen.lines().any(|l| {
+                l.starts_with("data:")
+                    && l.contains("\"appeared\"")
+                    && l.contains(&format!("\"room\":\"{room}\""))
+            })
+        };
+        let changed = seen.lines().any(|l| {
+            l.contains("\"changed\"")
+                && l.contains("\"room\":\"north\"")
+                && l.contains("\"members\":2")
+        });
+        if appeared("north") && appeared("south") && changed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lobby said: {seen}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

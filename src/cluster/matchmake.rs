@@ -337,15 +337,10 @@ pub(crate) async fn post_matchmake(
 /// what changed since `sent`, and takes out the rooms no longer here.
 pub async fn sync_members(
     cluster: &Cluster,
-    rooms: &crate::driver::RoomRouter,
+    rooms: &[crate::driver::RoomSummary],
     sent: &mut HashMap<RoomId, usize>,
 ) {
-    let now: HashMap<RoomId, usize> = rooms
-        .list_rooms(None, usize::MAX)
-        .await
-        .into_iter()
-        .map(|r| (r.room, r.members))
-        .collect();
+    let now: HashMap<RoomId, usize> = rooms.iter().map(|r| (r.room.clone(), r.members)).collect();
     let mut args = vec![cluster.config.prefix.clone(), cluster.node_id.clone()];
     for (room, members) in &now {
         if sent.get(room) != Some(members) {

@@ -13,6 +13,8 @@
 pub mod api;
 pub mod handoff;
 pub mod lease;
+pub mod listing;
+pub mod lobby;
 pub mod matchmake;
 pub mod node_id;
 pub mod redis;

@@ -82,6 +82,8 @@ pub async fn run(
     let recovered = Arc::new(std::sync::Mutex::new(recovered));
     // What the matchmaking index was last told of this node's rooms.
     let mut members_sent = std::collections::HashMap::new();
+    // What the cluster's room list was last told of this node's rooms.
+    let mut listed = std::collections::HashMap::new();
     let mut renew = tokio::time::interval(cluster.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seats_every =
@@ -120,7 +122,9 @@ pub async fn run(
             }
             _ = renew.tick() => {
                 renew_all(&cluster, &router, &ownership).await;
-                super::matchmake::sync_members(&cluster, &router, &mut members_sent).await;
+                let public = router.list_rooms(None, usize::MAX).await;
+                super::matchmake::sync_members(&cluster, &public, &mut members_sent).await;
+                super::listing::publish(&cluster, &public, &mut listed).await;
                 // A dead node's rooms: taken over before anyone asks.
                 match cluster.leases().orphans(ORPHANS_PER_SCAN).await {
                     Ok(rooms) if !rooms.is_empty() => {

@@ -16,5 +16,5 @@ pub mod trace;
 pub mod views;
 
 pub use router::{RoomRouter, shard_index};
-pub use shard::{Census, ShardInit, ShardSettings, default_config, spawn_shards};
+pub use shard::{Census, RoomSummary, ShardInit, ShardSettings, default_config, spawn_shards};
 pub use slot::RoomSlot;
