@@ -36,9 +36,11 @@ use tickroom_protocol::{ErrorBody, ErrorCode, MemberId, RoomConfig, RoomId};
         crate::cluster::api::list_nodes,
         crate::cluster::matchmake::post_matchmake,
         crate::cluster::api::drain,
-        crate::cluster::lobby::follow
+        crate::cluster::lobby::follow,
+        crate::cluster::api::notice,
+        crate::cluster::api::kick_user
     ),
-    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched, crate::cluster::handoff::Drained)),
+    components(schemas(ApiError, CreateBody, ArchiveBody, KickBody, RoomPage, Created, Applied, crate::cluster::matchmake::MatchmakeBody, crate::cluster::matchmake::Matched, crate::cluster::handoff::Drained, crate::cluster::api::NoticeBody, crate::cluster::api::KickUserBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

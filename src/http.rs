@@ -72,6 +72,12 @@ fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
         ),
         ("POST", "/api/v1/drain", post(crate::cluster::api::drain)),
         ("GET", "/api/v1/lobby", get(crate::cluster::lobby::follow)),
+        ("POST", "/api/v1/notice", post(crate::cluster::api::notice)),
+        (
+            "POST",
+            "/api/v1/users/{user}/kick",
+            post(crate::cluster::api::kick_user),
+        ),
     ]
 }
 

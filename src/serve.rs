@@ -269,13 +269,18 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
         // Cluster mode: one subscription to the lobby channel, fanned out.
         let lobby = cluster.as_ref().map(|c| {
             let (events, _) = tokio::sync::broadcast::channel(crate::cluster::lobby::LOBBY_BUFFER);
+            let (actions, actions_rx) = tokio::sync::mpsc::unbounded_channel();
+            let channels = crate::cluster::lobby::Channels {
+                lobby: (format!("{}:lobby", c.config.prefix), events.clone()),
+                admin: (format!("{}:admin", c.config.prefix), actions),
+            };
             tokio::spawn(crate::cluster::lobby::run(
                 c.config.redis_url.clone(),
-                format!("{}:lobby", c.config.prefix),
+                channels,
                 Duration::from_millis(c.config.retry_max_ms),
-                events.clone(),
                 cluster_stopping.clone(),
             ));
+            tokio::spawn(crate::cluster::api::carry_out(router.clone(), actions_rx));
             events
         });
         let cluster_task = cluster.clone().map(|c| {

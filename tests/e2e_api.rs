@@ -293,3 +293,58 @@ async fn history_rebuilds_a_live_room_at_any_tick() {
         "{list}"
     );
 }
+
+/// On a single node the operators' notice reaches everyone in every room
+/// of that node; it needs the admin token and some text.
+#[tokio::test]
+async fn a_notice_reaches_every_room_of_a_single_node() {
+    let server = Server::start(&[("TICKROOM_AUTH_ADMIN_TOKEN", ADMIN)]);
+    let mut ann = support::first_player(&server.ws, "one", "ann").await;
+    let mut bob = support::first_player(&server.ws, "two", "bob").await;
+    let auth = format!("Bearer {ADMIN}");
+    let (status, _) = http(
+        &server.http,
+        "POST",
+        "/api/v1/notice",
+        &[],
+        r#"{"text":"hi"}"#,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, body) = http(
+        &server.http,
+        "POST",
+        "/api/v1/notice",
+        &[("authorization", &auth)],
+        r#"{"text":""}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = http(
+        &server.http,
+        "POST",
+        "/api/v1/notice",
+        &[("authorization", &auth)],
+        r#"{"text":"back in five"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"sent": "node"})
+    );
+    for c in [&mut ann, &mut bob] {
+        loop {
+            match c.recv_timeout(Duration::from_secs(5)).await.unwrap() {
+                tickroom_protocol::ServerMessage::Notice { text, from } => {
+                    assert_eq!(
+                        (text.as_str(), from.as_str()),
+                        ("back in five", "operators")
+                    );
+                    break;
+                }
+                _ => continue,
+            }
+        }
+    }
+}

@@ -661,3 +661,89 @@ async fn the_room_list_and_the_lobby_span_the_cluster() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits on `c` for a frame `want` picks.
+async fn until_frame<T>(c: &mut Client, mut want: impl FnMut(&ServerMessage) -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match c.recv_timeout(left).await {
+            Ok(m) => {
+                if let Some(found) = want(&m) {
+                    return found;
+                }
+            }
+            Err(e) => panic!("no such frame: {e}"),
+        }
+    }
+}
+
+/// The operators act on the whole cluster from any node: a notice reaches
+/// every room on every node, and a user is kicked out of their room on
+/// whichever node runs it.
+#[tokio::test]
+async fn a_notice_reaches_every_node_and_a_user_is_kicked_wherever_they_sit() {
+    const ADMIN: &str = "cluster-admin-token";
+    let url = redis_url();
+    let prefix = prefix("admin");
+    let admin = [("TICKROOM_AUTH_ADMIN_TOKEN", ADMIN.to_owned())];
+    let a = node(&url, &prefix, &admin);
+    let b = node(&url, &prefix, &admin);
+    let a_id = node_id(&a);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let mut ann = support::first_player(&a.ws, "hall", "ann").await;
+    let mut bob = support::first_player(&b.ws, "yard", "bob").await;
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [("authorization", auth.as_str())];
+    // The channel subscriptions settle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, body) = support::http(
+        &b.http,
+        "POST",
+        "/api/v1/notice",
+        &headers,
+        r#"{"text":"maintenance soon","from":"ops"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for c in [&mut ann, &mut bob] {
+        let (text, from) = until_frame(c, |m| match m {
+            ServerMessage::Notice { text, from } => Some((text.clone(), from.clone())),
+            _ => None,
+        })
+        .await;
+        assert_eq!((text.as_str(), from.as_str()), ("maintenance soon", "ops"));
+    }
+
+    // ann sits on a; the kick is asked of b.
+    let user = format!("anon-{}", ann.welcome.session);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = support::http(
+        &b.http,
+        "POST",
+        &format!("/api/v1/users/{user}/kick"),
+        &headers,
+        r#"{"by":"ops"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["room"], "hall");
+    assert_eq!(answer["node"], a_id.as_str());
+    let code = until_frame(&mut ann, |m| match m {
+        ServerMessage::Closing { code, .. } => Some(*code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, ErrorCode::Kicked);
+    let (status, body) = support::http(
+        &b.http,
+        "POST",
+        "/api/v1/users/nobody-at-all/kick",
+        &headers,
+        "",
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}

@@ -208,6 +208,10 @@ impl CheckLimits for ServerMessage {
                 list("cursors", cursors.len(), l)
             }
             ServerMessage::Closing { reason, .. } => string("reason", reason, l),
+            ServerMessage::Notice { text, from } => {
+                string("text", text, l)?;
+                string("from", from, l)
+            }
             ServerMessage::Ack { .. } | ServerMessage::Pong { .. } => Ok(()),
         }
     }

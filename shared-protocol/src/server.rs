@@ -71,6 +71,13 @@ pub enum ServerMessage {
         code: ErrorCode,
         reason: String,
     },
+    /// A message from the operators to everyone in a room (e.g. a
+    /// maintenance warning); outside the room's state and log.
+    Notice {
+        text: String,
+        /// Who sent it, as the operator gave it.
+        from: String,
+    },
 }
 
 impl ServerMessage {

@@ -1,8 +1,10 @@
-//! `GET /api/v1/lobby`: the cluster's lobby channel as server-sent events.
-//! One Redis subscription per node (to `<prefix>:lobby`, see
-//! [`super::listing`]) fans out to every follower through a broadcast
-//! channel; a follower too slow to keep up skips what it missed and is
-//! told how much (`event: lagged`).
+//! The cluster's channels: one Redis subscription per node to
+//! `<prefix>:lobby` (rooms appearing, changing, filling, closing; see
+//! [`super::listing`]), which `GET /api/v1/lobby` streams as server-sent
+//! events through a broadcast channel (a follower too slow to keep up
+//! skips what it missed and is told how much: `event: lagged`), and to
+//! `<prefix>:admin` (operators' actions every node carries out: see
+//! [`super::api`]).
 
 use crate::api::{error_response, require_read};
 use crate::http::AppState;
@@ -18,24 +20,37 @@ use tokio::sync::{broadcast, watch};
 /// Events a follower may fall behind by before it skips.
 pub const LOBBY_BUFFER: usize = 1024;
 
-/// Follows `<prefix>:lobby` until `shutdown`, reconnecting after the
-/// cluster's retry delays while Redis is unreachable.
+/// The cluster's two channels, as this node follows them.
+pub struct Channels {
+    /// `<prefix>:lobby`: to the lobby's followers.
+    pub lobby: (String, broadcast::Sender<String>),
+    /// `<prefix>:admin`: operators' actions for every node.
+    pub admin: (String, tokio::sync::mpsc::UnboundedSender<String>),
+}
+
+/// Follows the cluster's channels until `shutdown`, reconnecting after the
+/// cluster's retry delay while Redis is unreachable.
 pub async fn run(
     url: String,
-    channel: String,
+    channels: Channels,
     retry: Duration,
-    events: broadcast::Sender<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         let followed = async {
             let client = redis::Client::open(url.as_str())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&channels.lobby.0).await?;
+            pubsub.subscribe(&channels.admin.0).await?;
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                if let Ok(text) = msg.get_payload::<String>() {
-                    let _ = events.send(text);
+                let Ok(text) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                if msg.get_channel_name() == channels.admin.0 {
+                    let _ = channels.admin.1.send(text);
+                } else {
+                    let _ = channels.lobby.1.send(text);
                 }
             }
             Ok::<(), redis::RedisError>(())

@@ -59,7 +59,7 @@ pub fn elsewhere(room: &RoomId, holder: &Holder) -> ErrorBody {
     .with("quic", holder.quic.as_str())
 }
 
-fn unavailable(e: &super::redis::ClusterError) -> ErrorBody {
+pub fn unavailable(e: &super::redis::ClusterError) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::ClusterUnavailable,
         "the room's owner cannot be settled: Redis is unreachable; nothing was applied, retry later",
@@ -238,11 +238,16 @@ async fn locate(
     cluster: &Cluster,
     conn: &tickroom_net::ConnHandle,
 ) -> Result<Option<RoomId>, ErrorBody> {
+    match conn.identity() {
+        Some(identity) => seat_of(cluster, &identity.user).await,
+        None => Ok(None),
+    }
+}
+
+/// The room the seat directory says `user` sits in.
+pub async fn seat_of(cluster: &Cluster, user: &str) -> Result<Option<RoomId>, ErrorBody> {
     const SEAT: &str = "return redis.call('GET', ARGV[1])";
-    let Some(identity) = conn.identity() else {
-        return Ok(None);
-    };
-    let key = format!("{}:seat:{}", cluster.config.prefix, identity.user);
+    let key = format!("{}:seat:{user}", cluster.config.prefix);
     match cluster
         .link
         .script::<Option<String>>(SEAT, &[], &[key])

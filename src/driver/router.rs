@@ -226,6 +226,23 @@ impl RoomRouter {
         done.await.ok().flatten()
     }
 
+    /// An operators' notice to everyone in every room on this node.
+    pub fn notice(&self, text: String, from: String) {
+        let msg = tickroom_protocol::ServerMessage::Notice { text, from };
+        for shard in &self.shards {
+            let _ = shard
+                .control
+                .send(ShardCommand::Notice { msg: msg.clone() });
+        }
+    }
+
+    /// Whether this node runs `room` now (cluster mode: holds its lease).
+    pub fn owns(&self, room: &RoomId) -> bool {
+        self.ownership
+            .as_ref()
+            .is_none_or(|o| o.epoch(room).is_some())
+    }
+
     /// Undoes [`RoomRouter::freeze`]: the room ticks on here.
     pub fn thaw(&self, room: &RoomId) {
         let _ = self.shards[self.shard_of(room)]

@@ -79,6 +79,10 @@ pub enum ShardCommand {
         room: RoomId,
         reply: tokio::sync::oneshot::Sender<Option<u64>>,
     },
+    /// An operators' notice to every member of every room of this shard.
+    Notice {
+        msg: ServerMessage,
+    },
     /// Cluster mode: a handoff that could not finish; the room ticks on.
     Thaw {
         room: RoomId,
@@ -796,6 +800,11 @@ impl Shard {
                     self.frozen.insert(room);
                 }
                 let _ = reply.send(tick);
+            }
+            ShardCommand::Notice { msg } => {
+                for slot in self.rooms.values() {
+                    slot.tell_members(&msg, &self.settings);
+                }
             }
             ShardCommand::Thaw { room } => {
                 if self.frozen.remove(&room)

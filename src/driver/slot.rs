@@ -601,6 +601,13 @@ impl RoomSlot {
         self.halt(error, settings);
     }
 
+    /// Sends `msg` to every member connected now (an operators' notice).
+    pub fn tell_members(&self, msg: &ServerMessage, settings: &ShardSettings) {
+        for conn in self.members.values() {
+            Self::reply(conn, msg, settings);
+        }
+    }
+
     /// Stops the room for good: pending admin calls get `error`, every
     /// member is told with it and unseated, and requests from now on are
     /// refused with it. Used when the mode panicked, and in cluster mode

@@ -621,6 +621,7 @@ pub fn server_message() -> impl Strategy<Value = ServerMessage> {
             server_tick
         }),
         (error_code(), text()).prop_map(|(code, reason)| ServerMessage::Closing { code, reason }),
+        (text(), text()).prop_map(|(text, from)| ServerMessage::Notice { text, from }),
     ]
 }
 
@@ -655,9 +656,10 @@ pub fn server_index(m: &ServerMessage) -> usize {
         ServerMessage::Error { .. } => 7,
         ServerMessage::Pong { .. } => 8,
         ServerMessage::Closing { .. } => 9,
+        ServerMessage::Notice { .. } => 10,
     }
 }
-pub const SERVER_VARIANTS: usize = 10;
+pub const SERVER_VARIANTS: usize = 11;
 
 /// The postcard tag of an `Event`: 0 a framework event, 1 a mode's.
 pub fn event_kind_index(e: &Event) -> usize {
@@ -1151,6 +1153,10 @@ pub fn server_samples() -> Vec<ServerMessage> {
         ServerMessage::Closing {
             code: ErrorCode::ShuttingDown,
             reason: "server is shutting down".into(),
+        },
+        ServerMessage::Notice {
+            text: "maintenance at 22:00 UTC: rooms move, nothing is lost".into(),
+            from: "ops".into(),
         },
     ]
 }
