@@ -52,6 +52,7 @@ fn seats(max: u16) -> Vec<(&'static str, String)> {
         ("TICKROOM_NET_MAX_CONNECTIONS_PER_IP", "20000".into()),
         ("TICKROOM_NET_NEW_CONNECTIONS_PER_IP_PER_S", "100000".into()),
         ("TICKROOM_NET_RATE_CHAT_PER_10S", "1000".into()),
+        ("TICKROOM_CLUSTER_NEW_CONNECTIONS_PER_IP_PER_S", "0".into()),
         ("RUST_LOG", "warn".into()),
     ]
 }

@@ -61,6 +61,12 @@ pub struct ClusterSection {
     /// How often each room's new writes go to Redis: the most of
     /// acknowledged play a node's crash can lose.
     pub replicate_every_ms: u64,
+    /// New connections from one IP per second across the cluster (0: no
+    /// cluster-wide limit; each node's `net.new_connections_per_ip_per_s`
+    /// holds anyway).
+    pub new_connections_per_ip_per_s: u32,
+    /// Joins by one user per second across the cluster (0: none).
+    pub joins_per_user_per_s: u32,
 }
 
 impl Default for ClusterSection {
@@ -81,6 +87,8 @@ impl Default for ClusterSection {
             claim_queue: 64,
             reservation_ttl_ms: 10_000,
             replicate_every_ms: 50,
+            new_connections_per_ip_per_s: 256,
+            joins_per_user_per_s: 10,
         }
     }
 }
@@ -140,6 +148,18 @@ impl ClusterSection {
             1_000_000,
         )?;
         range("cluster.claim_queue", self.claim_queue as u64, 1, 100_000)?;
+        range(
+            "cluster.new_connections_per_ip_per_s",
+            self.new_connections_per_ip_per_s.into(),
+            0,
+            1_000_000,
+        )?;
+        range(
+            "cluster.joins_per_user_per_s",
+            self.joins_per_user_per_s.into(),
+            0,
+            1_000_000,
+        )?;
         range(
             "cluster.replicate_every_ms",
             self.replicate_every_ms,

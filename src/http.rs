@@ -38,6 +38,8 @@ pub struct AppState {
     pub handoff: Option<Arc<crate::cluster::handoff::Handoff>>,
     /// Cluster mode: the lobby channel's events, for its followers.
     pub lobby: Option<tokio::sync::broadcast::Sender<String>>,
+    /// Cluster mode: rates that hold across the cluster.
+    pub limits: Option<Arc<crate::cluster::limits::ClusterLimits>>,
 }
 
 /// Every route: method, path and handler. The router is built from this
@@ -253,6 +255,11 @@ pub(crate) async fn ws_upgrade(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorBody::new(ErrorCode::ShuttingDown, "the server is shutting down"),
         );
+    }
+    if let Some(limits) = &app.limits
+        && let Err(e) = limits.connection(peer.ip()).await
+    {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, e);
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     let id = ConnId(app.next_conn.fetch_add(1, Ordering::Relaxed));

@@ -118,6 +118,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             claims,
             config.cluster.max_claiming,
             config.cluster.claim_queue,
+            config.cluster.joins_per_user_per_s > 0,
         ));
         let ids: std::collections::HashSet<tickroom_protocol::RoomId> = recovered
             .init
@@ -266,6 +267,9 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             None
         };
         let mut handoff = None;
+        let limits = cluster
+            .as_ref()
+            .map(|c| Arc::new(crate::cluster::limits::ClusterLimits { cluster: c.clone() }));
         // Cluster mode: one subscription to the lobby channel, fanned out.
         let lobby = cluster.as_ref().map(|c| {
             let (events, _) = tokio::sync::broadcast::channel(crate::cluster::lobby::LOBBY_BUFFER);
@@ -332,6 +336,7 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
             cluster,
             handoff: handoff.clone(),
             lobby,
+            limits: limits.clone(),
             store_path: store_config.path.clone(),
             api: Arc::new(crate::api::ApiAuth {
                 admin: Some(config.auth.admin_token.clone()).filter(|t| !t.is_empty()),
@@ -392,6 +397,9 @@ pub fn run(config: Config, modes: Arc<tickroom_sim::Modes>) -> Result<()> {
                     max_connections: config.net.max_quic_connections,
                     ..config.listener_limits()
                 })),
+                admit_async: limits
+                    .clone()
+                    .map(|l| l as Arc<dyn tickroom_net::quic::AdmitAsync>),
             };
             tokio::spawn(quic_server.run(endpoint));
         }

@@ -747,3 +747,92 @@ async fn a_notice_reaches_every_node_and_a_user_is_kicked_wherever_they_sit() {
     .await;
     assert_eq!(status, 404, "{body}");
 }
+
+/// New connections from one IP are counted across the cluster: a burst
+/// spread over two nodes gets no more than the cluster's rate (per second
+/// window) in, the rest refused with 429 `RATE_LIMITED`, though each node
+/// alone would let them all in.
+#[tokio::test]
+async fn new_connections_per_ip_are_limited_across_the_cluster() {
+    let url = redis_url();
+    let prefix = prefix("rate-conn");
+    let env = [(
+        "TICKROOM_CLUSTER_NEW_CONNECTIONS_PER_IP_PER_S",
+        "8".to_owned(),
+    )];
+    let a = node(&url, &prefix, &env);
+    let b = node(&url, &prefix, &env);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..24 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        match Client::connect(&server.ws, Codec::Json).await {
+            Ok(c) => accepted.push(c),
+            Err(e) => {
+                assert!(e.to_string().contains("429"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    // The burst may straddle two one-second windows: at most 8 in each.
+    assert!(accepted.len() <= 16, "{} accepted", accepted.len());
+    assert!(refused >= 8, "{refused} refused");
+}
+
+/// Joins by one user are counted across the cluster, whichever node each
+/// goes to.
+#[tokio::test]
+async fn joins_per_user_are_limited_across_the_cluster() {
+    use tickroom_net::tokens::{JoinClaims, sign_join_token};
+    let url = redis_url();
+    let prefix = prefix("rate-join");
+    let secret = "a-backend-secret-of-at-least-32-bytes";
+    let env = [
+        ("TICKROOM_CLUSTER_JOINS_PER_USER_PER_S", "3".to_owned()),
+        ("TICKROOM_AUTH_JWT_SECRET", secret.to_owned()),
+    ];
+    let a = node(&url, &prefix, &env);
+    let b = node(&url, &prefix, &env);
+    nodes_until(&a, Duration::from_secs(10), |l| l.len() == 2).await;
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = sign_join_token(
+        secret.as_bytes(),
+        &JoinClaims {
+            sub: "zoe".into(),
+            name: None,
+            role: None,
+            exp,
+        },
+    );
+    let options = ConnectOptions {
+        token: Some(token),
+        ..Default::default()
+    };
+    let mut clients = Vec::new();
+    for i in 0..8 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        clients.push(
+            Client::connect_with(&server.ws, Codec::Json, options.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let (mut joined, mut limited) = (0, 0);
+    for (i, c) in clients.iter_mut().enumerate() {
+        match c.join(&RoomId::from(format!("zoe-{i}")), "zoe", None).await {
+            Ok(_) => joined += 1,
+            Err(ClientError::Refused(e)) if e.code == ErrorCode::RateLimited => {
+                assert!(e.details.contains_key("retry_after_ms"), "{e:?}");
+                limited += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(joined >= 3 && joined <= 6, "{joined} joined");
+    assert_eq!(joined + limited, 8);
+}

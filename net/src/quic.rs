@@ -105,6 +105,18 @@ pub struct QuicServer {
     /// The caps for QUIC connections (they hold no file descriptor, so the
     /// open-file cap of the TCP listener does not cover them).
     pub admission: Arc<dyn Admit>,
+    /// A further check that needs to wait (a cluster-wide rate), made
+    /// before the handshake.
+    pub admit_async: Option<Arc<dyn AdmitAsync>>,
+}
+
+/// An admission check that waits (e.g. on Redis); refusing means the
+/// connection is refused before its handshake.
+pub trait AdmitAsync: Send + Sync {
+    fn admit(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), tickroom_protocol::ErrorBody>>;
 }
 
 impl QuicServer {
@@ -143,6 +155,13 @@ async fn accept(
 ) {
     let peer = incoming.remote_address();
     let span = tracing::info_span!("conn", connection_id = id.0, transport = "quic", codec = Codec::Postcard.subprotocol(), %peer);
+    if let Some(check) = &server.admit_async
+        && let Err(e) = check.admit(peer.ip()).await
+    {
+        tracing::info!(parent: &span, reason = %e.message, "refusing a QUIC connection");
+        incoming.refuse();
+        return;
+    }
     match incoming.await {
         Ok(conn) => {
             let link = Box::new(Link {

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod handoff;
 pub mod lease;
+pub mod limits;
 pub mod listing;
 pub mod lobby;
 pub mod matchmake;

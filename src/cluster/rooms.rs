@@ -100,6 +100,15 @@ pub async fn run(
                         seats.push((user, room));
                         continue;
                     }
+                    Some(Ask::Join { user, room, join }) => {
+                        let (cluster, router) = (cluster.clone(), router.clone());
+                        tokio::spawn(async move {
+                            let limits = super::limits::ClusterLimits { cluster };
+                            let verdict = limits.join(&user).await;
+                            router.join_counted(&room, join, verdict);
+                        });
+                        continue;
+                    }
                     Some(Ask::Locate(conn)) => {
                         let (cluster, router) = (cluster.clone(), router.clone());
                         tokio::spawn(async move {

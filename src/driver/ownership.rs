@@ -63,6 +63,13 @@ pub enum Ask {
     /// Find where `conn`'s user sits (a resume of a session this node
     /// does not know: its room may have moved here, or be elsewhere).
     Locate(std::sync::Arc<tickroom_net::ConnHandle>),
+    /// Count `user`'s join against the cluster's rate, then send `join`
+    /// to `room` ([`super::RoomRouter::join_counted`]).
+    Join {
+        user: String,
+        room: RoomId,
+        join: ShardCommand,
+    },
 }
 
 pub struct Ownership {
@@ -71,6 +78,8 @@ pub struct Ownership {
     claiming: std::sync::atomic::AtomicUsize,
     max_claiming: usize,
     claim_queue: usize,
+    /// Joins are counted against the cluster's per-user rate.
+    count_joins: bool,
     pub fence: LeaseFence,
     /// Draining: no room is claimed here any more.
     draining: std::sync::atomic::AtomicBool,
@@ -85,6 +94,7 @@ impl Ownership {
         claims: tokio::sync::mpsc::UnboundedSender<Ask>,
         max_claiming: usize,
         claim_queue: usize,
+        count_joins: bool,
     ) -> Ownership {
         Ownership {
             leases: Mutex::default(),
@@ -92,6 +102,7 @@ impl Ownership {
             claiming: Default::default(),
             max_claiming,
             claim_queue,
+            count_joins,
             fence: LeaseFence::new(),
             renew_now: tokio::sync::Notify::new(),
             draining: Default::default(),
@@ -176,6 +187,28 @@ impl Ownership {
                 Admission::Held
             }
         }
+    }
+
+    /// Has `user`'s join counted against the cluster's rate before it goes
+    /// on; false when joins are not counted (the caller sends it).
+    pub fn count_join(
+        &self,
+        user: String,
+        room: &RoomId,
+        join: ShardCommand,
+    ) -> Result<(), ShardCommand> {
+        if !self.count_joins {
+            return Err(join);
+        }
+        let ask = Ask::Join {
+            user,
+            room: room.clone(),
+            join,
+        };
+        self.claims.send(ask).map_err(|e| match e.0 {
+            Ask::Join { join, .. } => join,
+            _ => unreachable!("sent a join"),
+        })
     }
 
     /// Notes in the cluster's seat directory where `user` sits.

@@ -226,6 +226,38 @@ impl RoomRouter {
         done.await.ok().flatten()
     }
 
+    /// A join whose count against the user's rate came back: sent on to
+    /// its room, or refused with why.
+    pub fn join_counted(&self, room: &RoomId, join: ShardCommand, verdict: Result<(), ErrorBody>) {
+        let refused = match verdict {
+            Err(e) => Some((join, e)),
+            Ok(()) => {
+                let ShardCommand::Submit { conn, msg, .. } = &join else {
+                    return;
+                };
+                let (conn, seq) = (conn.clone(), msg.seq());
+                match self.send(room, join) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        conn.set_room(None);
+                        if let Some(seq) = seq {
+                            let reject = super::shard::reject(seq, e);
+                            if let Ok(frame) =
+                                tickroom_net::OutFrame::encode(conn.codec, &reject, true)
+                            {
+                                conn.push(frame);
+                            }
+                        }
+                        None
+                    }
+                }
+            }
+        };
+        if let Some((join, e)) = refused {
+            super::ownership::refuse(join, &e);
+        }
+    }
+
     /// An operators' notice to everyone in every room on this node.
     pub fn notice(&self, text: String, from: String) {
         let msg = tickroom_protocol::ServerMessage::Notice { text, from };
@@ -564,14 +596,22 @@ impl Router for RoomRouter {
                 // once. Undone if the send fails.
                 let before = conn.room();
                 conn.set_room(Some(room.clone()));
-                let sent = self.send(
-                    &room,
-                    ShardCommand::Submit {
-                        conn: conn.clone(),
-                        room: room.clone(),
-                        msg,
-                    },
-                );
+                let join = ShardCommand::Submit {
+                    conn: conn.clone(),
+                    room: room.clone(),
+                    msg,
+                };
+                // Cluster mode: counted against the user's join rate first.
+                let counted = match (&self.ownership, conn.identity()) {
+                    (Some(o), Some(identity)) if !self.shutting_down.load(Ordering::Acquire) => {
+                        o.count_join(identity.user, &room, join)
+                    }
+                    _ => Err(join),
+                };
+                let sent = match counted {
+                    Ok(()) => Ok(()),
+                    Err(join) => self.send(&room, join),
+                };
                 match &sent {
                     Ok(()) => self.remember_session(conn, &room),
                     Err(_) => conn.set_room(before),
