@@ -195,3 +195,48 @@ fn a_target_off_loopback_is_refused() {
     assert!(!ok);
     assert!(text.contains("loopback"), "{text}");
 }
+
+/// Cluster mode: the load generator places its clients by matchmaking on
+/// the nodes given (in turn), each taking its seat on the node that owns
+/// its room.
+#[test]
+fn clients_placed_by_matchmaking_spread_over_the_cluster() {
+    let url = support::cluster::redis_url();
+    let prefix = support::cluster::prefix("loadgen");
+    let env = [("TICKROOM_ROOMS_DEFAULT_MAX_PLAYERS", "4".to_owned())];
+    let a = support::cluster::node(&url, &prefix, &env);
+    let b = support::cluster::node(&url, &prefix, &env);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(support::cluster::nodes_until(
+        &a,
+        std::time::Duration::from_secs(10),
+        |l| l.len() == 2,
+    ));
+    let nodes = format!("{},{}", a.http, b.http);
+    let r = loadgen(
+        &a,
+        &[
+            "--matchmake",
+            &nodes,
+            "--behavior",
+            "idle",
+            "--clients",
+            "24",
+            "--rooms",
+            "6",
+            "--duration-s",
+            "1",
+        ],
+    );
+    assert_all_held(&r, 24);
+    // The room list reflects each node's rooms within a renewal period.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_, rooms) = runtime.block_on(support::cluster::json(&a, "/api/v1/rooms?limit=500"));
+    let list = rooms["rooms"].as_array().cloned().unwrap_or_default();
+    let on: std::collections::BTreeSet<String> = list
+        .iter()
+        .filter_map(|r| r["node"].as_str().map(str::to_owned))
+        .collect();
+    assert!(list.len() >= 6, "24 players in rooms of 4: {rooms}");
+    assert_eq!(on.len(), 2, "rooms on both nodes: {rooms}");
+}

@@ -108,10 +108,26 @@ pub struct LoadArgs {
     /// Seconds between samples of the server (CPU, RSS, queue gauges).
     #[arg(long, default_value_t = 1.0)]
     pub sample_every_s: f64,
+    /// Cluster mode: place each client by matchmaking instead of a room
+    /// id — `POST /api/v1/matchmake` on these nodes' HTTP addresses in
+    /// turn (a comma list of host:port), then `join_reserved` on the node
+    /// it names. Needs `--behavior idle` (rooms are shared with clients of
+    /// other processes).
+    #[arg(long)]
+    pub matchmake: Option<String>,
     /// Internal: run as worker N of `--processes`, talking JSON lines on
     /// stdin/stdout with the coordinator.
     #[arg(long, hide = true)]
     pub worker: Option<u32>,
+}
+
+/// The HTTP addresses `--matchmake` lists.
+fn matchmake_addrs(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -213,6 +229,19 @@ impl LoadArgs {
             bail!("QUIC needs --quic-cert (the server's cert_der file)");
         }
         parse_source_ips(&self.source_ips)?;
+        if let Some(list) = &self.matchmake {
+            if self.behavior != Behavior::Idle {
+                bail!("--matchmake needs --behavior idle");
+            }
+            for addr in matchmake_addrs(list) {
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                if !is_loopback_host(host) {
+                    bail!(
+                        "--matchmake {addr} is not a loopback address: loadgen only runs on loopback"
+                    );
+                }
+            }
+        }
         Ok(())
     }
 
@@ -327,6 +356,11 @@ async fn worker(
             .map(|r| RoomId::from(format!("{prefix}-{r}")))
             .collect(),
         per_room: args.per_room(),
+        matchmake: args
+            .matchmake
+            .as_deref()
+            .map(matchmake_addrs)
+            .unwrap_or_default(),
     });
     let quic_target = match (&args.quic, &args.quic_cert) {
         (Some(addr), Some(cert)) => Some(QuicTarget {
@@ -739,6 +773,9 @@ fn worker_args(args: &LoadArgs, index: u32) -> Vec<String> {
     }
     if let Some(ws) = &args.ws {
         v.extend(["--ws".into(), ws.clone()]);
+    }
+    if let Some(m) = &args.matchmake {
+        v.extend(["--matchmake".into(), m.clone()]);
     }
     if let Some(q) = args.quic {
         v.extend(["--quic".into(), q.to_string()]);

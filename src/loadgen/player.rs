@@ -45,6 +45,9 @@ pub struct Plan {
     pub drain: Duration,
     pub rooms: Vec<RoomId>,
     pub per_room: u32,
+    /// Cluster mode: nodes' HTTP addresses to matchmake on, in turn; empty:
+    /// clients join `rooms` by id.
+    pub matchmake: Vec<String>,
 }
 
 /// The run's phase, as the process's coordinator sets it.
@@ -84,9 +87,12 @@ pub async fn play(
     tally.clients = 1;
     let room = plan.rooms[(seat.index / plan.per_room) as usize % plan.rooms.len()].clone();
     let piece = PieceId(seat.index % plan.per_room);
-    let setup = setup(&plan, &seat, &room, piece).await;
+    let setup = match plan.matchmake.is_empty() {
+        true => setup(&plan, &seat, &room, piece).await,
+        false => matchmade(&plan, &seat).await,
+    };
     let _ = ready.send(setup.is_ok());
-    let (client, member, version) = match setup {
+    let (client, member, version, room) = match setup {
         Ok(s) => s,
         Err(e) => {
             tally.connect_failures += 1;
@@ -122,7 +128,7 @@ pub async fn play(
     p.finish().await
 }
 
-type Setup = (Client, MemberId, u64);
+type Setup = (Client, MemberId, u64, RoomId);
 
 async fn setup(
     plan: &Plan,
@@ -148,7 +154,81 @@ async fn setup(
     {
         return Err(ClientError::Refused(body));
     }
-    Ok((client, joined.member, joined.state.version))
+    Ok((client, joined.member, joined.state.version, joined.room))
+}
+
+/// Cluster mode: a seat by matchmaking (one of the plan's nodes, in turn),
+/// taken on the node that owns the room.
+async fn matchmade(plan: &Plan, seat: &Seat) -> Result<Setup, ClientError> {
+    let node = &plan.matchmake[seat.index as usize % plan.matchmake.len()];
+    let answer = http_post(node, seat.local_ip, "/api/v1/matchmake", "{}").await?;
+    let field = |k: &str| {
+        answer[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Protocol(format!("matchmaking answered {answer}")))
+    };
+    let (ws, reservation) = (field("ws")?, field("reservation")?);
+    let options = ConnectOptions {
+        local_ip: seat.local_ip,
+        ..ConnectOptions::default()
+    };
+    let codec = match &seat.route {
+        Route::Ws { codec, .. } => *codec,
+        Route::Quic { .. } => Codec::Postcard,
+    };
+    let mut client = Client::connect_with(&ws, codec, options).await?;
+    client.reply_timeout = Duration::from_secs(30);
+    let joined = client
+        .join_reserved(&reservation, &format!("lg{}", seat.index), None)
+        .await?;
+    Ok((client, joined.member, joined.state.version, joined.room))
+}
+
+/// A JSON POST over plain HTTP/1.1 (loopback), from `local_ip`.
+async fn http_post(
+    addr: &str,
+    local_ip: Option<IpAddr>,
+    path: &str,
+    body: &str,
+) -> Result<serde_json::Value, ClientError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target: std::net::SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| ClientError::Protocol(format!("{addr} resolves to nothing")))?;
+    let socket = match target {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(ip) = local_ip {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    let mut s = socket.connect(target).await?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
+        .await
+        .map_err(|_| ClientError::Timeout(Duration::from_secs(30)))??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| ClientError::Protocol("a truncated HTTP answer".into()))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        let code = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| head.lines().next().unwrap_or_default().to_owned());
+        return Err(ClientError::Protocol(format!(
+            "matchmaking refused: {code}"
+        )));
+    }
+    serde_json::from_str(body)
+        .map_err(|e| ClientError::Protocol(format!("matchmaking answered {body}: {e}")))
 }
 
 fn error_code(e: &ClientError) -> String {
