@@ -548,7 +548,10 @@ async fn coordinate(mut args: LoadArgs) -> Result<std::process::ExitCode> {
     };
     let metrics_url = args.ws.as_deref().map(ws_host_port).transpose()?;
     let before = procfs::sample(pid)?;
-    create_rooms(&args, &prefix).await?;
+    // Placed by matchmaking, the clients find (or make) their rooms.
+    if args.matchmake.is_none() {
+        create_rooms(&args, &prefix).await?;
+    }
 
     let mut workers = Workers::start(&args).await?;
     let (connected, failed) = workers.ready().await?;
