@@ -77,6 +77,10 @@ for i in "${!pids[@]}"; do
 done
 curl -s "http://${http[0]}/api/v1/nodes" | tr '{' '\n' | grep -o '"id":"[^"]*"\|"rooms":[0-9]*\|"members":[0-9]*' | paste - - - || true
 wait "$load" || true
-grep -E 'clients|critical|rejects|loadgen:' "$work/load.out" || tail -n 20 "$work/load.out"
+if grep -q '^tickroom loadgen:' "$work/load.out"; then
+  grep -E '^(tickroom loadgen|critical|rejects|loadgen:)' "$work/load.out"
+else
+  echo "the load generator failed:"; tail -n 30 "$work/load.out"
+fi
 echo "nodes' RSS growth: $total_rss KiB for $clients connections = $(awk -v k="$total_rss" -v n="$clients" 'BEGIN {printf "%.2f", k / n}') KiB per connection"
 echo "nodes' CPU while idle: $(awk -v c="$total_cpu" -v t="$tck" -v n="$clients" 'BEGIN {printf "%.3f%% of a core per 1,000 connections", c / t / 25 * 100 / n * 1000}')"

@@ -142,7 +142,9 @@ pub struct Tally {
 impl Default for Tally {
     fn default() -> Self {
         Tally {
-            latency: Class::ALL.iter().map(|_| new_histogram()).collect(),
+            // Allocated at the first record: a histogram is ~150 KiB, and
+            // an idle client (100,000 of them in a run) records nothing.
+            latency: Vec::new(),
             sent: BTreeMap::new(),
             echoed: BTreeMap::new(),
             acks: 0,
@@ -167,7 +169,14 @@ impl Default for Tally {
 
 impl Tally {
     pub fn record(&mut self, class: Class, micros: u64) {
-        self.latency[class.index()].saturating_record(micros.max(1));
+        self.histograms()[class.index()].saturating_record(micros.max(1));
+    }
+
+    fn histograms(&mut self) -> &mut Vec<Histogram<u64>> {
+        if self.latency.is_empty() {
+            self.latency = Class::ALL.iter().map(|_| new_histogram()).collect();
+        }
+        &mut self.latency
     }
 
     pub fn sent(&mut self, class: Class) {
@@ -187,10 +196,16 @@ impl Tally {
     }
 
     pub fn latency(&self, class: Class) -> &Histogram<u64> {
-        &self.latency[class.index()]
+        static NONE: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
+        self.latency
+            .get(class.index())
+            .unwrap_or_else(|| NONE.get_or_init(new_histogram))
     }
 
     pub fn merge(&mut self, other: &Tally) {
+        if !other.latency.is_empty() {
+            self.histograms();
+        }
         for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
             // Same bounds on both sides, so adding cannot fail.
             let _ = mine.add(theirs);
