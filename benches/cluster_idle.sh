@@ -33,6 +33,7 @@ for i in $(seq 1 "$nodes"); do
     TICKROOM_AUTH_SESSION_SECRET="a shared secret for the idle bench, 32+ bytes" \
     TICKROOM_CLUSTER_NEW_CONNECTIONS_PER_IP_PER_S=100000 \
     TICKROOM_NET_MAX_CONNECTIONS_PER_IP=100000 \
+    TICKROOM_CLUSTER_REDIS_TIMEOUT_MS="${REDIS_TIMEOUT_MS:-1000}" \
     RUST_LOG=warn "$bin" serve >"$work/n$i/out" 2>"$work/n$i/err" &
   pids+=($!)
 done
@@ -55,7 +56,7 @@ declare -A rss0 cpu0
 for p in "${pids[@]}"; do rss0[$p]=$(rss "$p"); done
 "$bin" loadgen --ws "$ws1" --matchmake "$list" --behavior idle --heartbeat-s 0 \
   --clients "$clients" --rooms $(( (clients + 15) / 16 )) --processes "$procs" \
-  --source-ips 127.0.0.2-127.0.0.41 --connect-rate 150 --duration-s 30 \
+  --source-ips 127.0.0.2-127.0.0.41 --connect-rate "${CONNECT_RATE:-150}" --duration-s 30 \
   --server-pid "${pids[0]}" >"$work/load.out" 2>&1 &
 load=$!
 # The idle window: from when every client sits ("running") to 25 s later.
