@@ -833,6 +833,6 @@ async fn joins_per_user_are_limited_across_the_cluster() {
             Err(e) => panic!("{e}"),
         }
     }
-    assert!(joined >= 3 && joined <= 6, "{joined} joined");
+    assert!((3..=6).contains(&joined), "{joined} joined");
     assert_eq!(joined + limited, 8);
 }

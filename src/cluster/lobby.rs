@@ -98,14 +98,12 @@ pub(crate) async fn follow(State(app): State<AppState>, headers: HeaderMap) -> R
 /// The broadcast receiver as a stream of SSE events.
 fn events(rx: broadcast::Receiver<String>) -> impl futures_util::Stream<Item = Event> {
     futures_util::stream::unfold(rx, |mut rx| async move {
-        {
-            match rx.recv().await {
-                Ok(text) => return Some((Event::default().data(text), rx)),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    return Some((Event::default().event("lagged").data(n.to_string()), rx));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(text) => Some((Event::default().data(text), rx)),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                Some((Event::default().event("lagged").data(n.to_string()), rx))
             }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     })
 }

@@ -73,6 +73,9 @@ return out
 /// Entries per script call (Lua's `unpack` has a stack limit).
 const MAX_ENTRIES_PER_CALL: usize = 2_000;
 
+/// One script call: its header arguments and the rooms whose entries follow.
+type Call = (Vec<String>, Vec<(String, Batch)>);
+
 /// One room's writes since the last flush.
 #[derive(Default)]
 struct Batch {
@@ -188,7 +191,7 @@ async fn flush(
         return;
     }
     let taken = std::mem::take(batches);
-    let mut calls: Vec<(Vec<String>, Vec<(String, Batch)>)> = Vec::new();
+    let mut calls: Vec<Call> = Vec::new();
     let mut args = Vec::new();
     let mut rooms = Vec::new();
     let mut entries = 0;

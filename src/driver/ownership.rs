@@ -68,7 +68,7 @@ pub enum Ask {
     Join {
         user: String,
         room: RoomId,
-        join: ShardCommand,
+        join: Box<ShardCommand>,
     },
 }
 
@@ -195,8 +195,8 @@ impl Ownership {
         &self,
         user: String,
         room: &RoomId,
-        join: ShardCommand,
-    ) -> Result<(), ShardCommand> {
+        join: Box<ShardCommand>,
+    ) -> Result<(), Box<ShardCommand>> {
         if !self.count_joins {
             return Err(join);
         }

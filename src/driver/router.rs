@@ -228,7 +228,13 @@ impl RoomRouter {
 
     /// A join whose count against the user's rate came back: sent on to
     /// its room, or refused with why.
-    pub fn join_counted(&self, room: &RoomId, join: ShardCommand, verdict: Result<(), ErrorBody>) {
+    pub fn join_counted(
+        &self,
+        room: &RoomId,
+        join: Box<ShardCommand>,
+        verdict: Result<(), ErrorBody>,
+    ) {
+        let join = *join;
         let refused = match verdict {
             Err(e) => Some((join, e)),
             Ok(()) => {
@@ -596,11 +602,11 @@ impl Router for RoomRouter {
                 // once. Undone if the send fails.
                 let before = conn.room();
                 conn.set_room(Some(room.clone()));
-                let join = ShardCommand::Submit {
+                let join = Box::new(ShardCommand::Submit {
                     conn: conn.clone(),
                     room: room.clone(),
                     msg,
-                };
+                });
                 // Cluster mode: counted against the user's join rate first.
                 let counted = match (&self.ownership, conn.identity()) {
                     (Some(o), Some(identity)) if !self.shutting_down.load(Ordering::Acquire) => {
@@ -610,7 +616,7 @@ impl Router for RoomRouter {
                 };
                 let sent = match counted {
                     Ok(()) => Ok(()),
-                    Err(join) => self.send(&room, join),
+                    Err(join) => self.send(&room, *join),
                 };
                 match &sent {
                     Ok(()) => self.remember_session(conn, &room),

@@ -101,8 +101,10 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 
 /// Everything counted, by one task, one process, or the whole run; it
 /// crosses from worker processes as JSON, exactly.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tally {
+    /// Per class; empty until the first record: a histogram is ~150 KiB,
+    /// and an idle client (100,000 of them in a run) records nothing.
     #[serde(with = "buckets")]
     latency: Vec<Histogram<u64>>,
     /// Requests sent per class during the measured run.
@@ -137,34 +139,6 @@ pub struct Tally {
     /// Intents (move, lock, chat) sent but neither acknowledged nor rejected
     /// when the client stopped.
     pub unresolved: u64,
-}
-
-impl Default for Tally {
-    fn default() -> Self {
-        Tally {
-            // Allocated at the first record: a histogram is ~150 KiB, and
-            // an idle client (100,000 of them in a run) records nothing.
-            latency: Vec::new(),
-            sent: BTreeMap::new(),
-            echoed: BTreeMap::new(),
-            acks: 0,
-            ack_frames: 0,
-            frames: 0,
-            rejects: BTreeMap::new(),
-            errors: BTreeMap::new(),
-            clients: 0,
-            connected: 0,
-            connect_failures: 0,
-            dropped: 0,
-            slow_consumers: 0,
-            deltas: 0,
-            events: 0,
-            gaps: 0,
-            gap_versions: 0,
-            rooms: BTreeMap::new(),
-            unresolved: 0,
-        }
-    }
 }
 
 impl Tally {
