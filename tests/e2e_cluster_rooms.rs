@@ -108,18 +108,30 @@ async fn a_room_lives_on_one_node_and_a_join_elsewhere_is_redirected_there() {
         }
     }
     assert!(seen, "ann saw bob ({joined:?}) join her room on a");
-    let (_, rooms) = json(&a, "/api/v1/rooms").await;
-    let members = rooms["rooms"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["room"] == "table"))
-        .map(|r| r["members"].clone());
-    assert_eq!(members, Some(serde_json::json!(2)), "{rooms}");
+    // Every node's list (the cluster's) shows one room, on a, with both
+    // (within a renewal period).
+    for server in [&a, &b, &c] {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let (_, rooms) = json(server, "/api/v1/rooms").await;
+            let table: Vec<&serde_json::Value> = rooms["rooms"]
+                .as_array()
+                .map(|r| r.iter().filter(|r| r["room"] == "table").collect())
+                .unwrap_or_default();
+            if table.len() == 1 && table[0]["members"] == 2 {
+                assert_eq!(table[0]["node"], ids[0].as_str(), "{rooms}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{rooms}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // No other node holds a copy: asked for the room, they point to a.
     for other in [&b, &c] {
-        let (_, rooms) = json(other, "/api/v1/rooms").await;
-        assert!(
-            !rooms.to_string().contains("\"table\""),
-            "no copy of the room on another node: {rooms}"
-        );
+        let (status, body) = json(other, "/api/v1/rooms/table").await;
+        assert_eq!(status, 421, "{body}");
+        assert_eq!(body["code"], "ROOM_ELSEWHERE", "{body}");
+        assert_eq!(body["details"]["node"], ids[0].as_str(), "{body}");
     }
 }
 

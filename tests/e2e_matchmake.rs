@@ -107,16 +107,28 @@ async fn a_burst_of_matchmaking_fills_rooms_without_overfilling_and_spreads_them
         assert_eq!(joined.room.as_str(), m["room"].as_str().unwrap());
         clients.push(c);
     }
-    let mut members = 0;
-    for server in &nodes {
-        let (_, rooms) = json(server, "/api/v1/rooms?limit=500").await;
-        for r in rooms["rooms"].as_array().unwrap() {
+    // The cluster's room list (from any node), once every node has
+    // published its rooms.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let (_, rooms) = json(&nodes[0], "/api/v1/rooms?limit=500").await;
+        let list = rooms["rooms"].as_array().unwrap();
+        let mut members = 0;
+        for r in list {
             let n = r["members"].as_u64().unwrap();
             assert!(n <= 4, "{r}");
             members += n;
         }
+        if members == calls as u64 {
+            assert_eq!(list.len(), seats_by_room.len(), "{rooms}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "every player seated exactly once: {members} of {calls}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(members, calls as u64, "every player seated exactly once");
 }
 
 #[tokio::test]
