@@ -653,7 +653,12 @@ impl Client {
             name: name.to_owned(),
             team,
         };
-        match self.request(seq, &msg).await? {
+        self.seated(seq, &msg).await
+    }
+
+    /// Sends a join (`seq` its number) and waits for the seat.
+    async fn seated(&mut self, seq: u64, msg: &ClientMessage) -> Result<Joined, ClientError> {
+        match self.request(seq, msg).await? {
             ServerMessage::Joined {
                 room,
                 member,
@@ -687,23 +692,7 @@ impl Client {
             name: name.to_owned(),
             team,
         };
-        match self.request(seq, &msg).await? {
-            ServerMessage::Joined {
-                room,
-                member,
-                config,
-                epoch,
-                state,
-                ..
-            } => Ok(Joined {
-                room,
-                member,
-                config,
-                epoch,
-                state,
-            }),
-            other => Err(refusal(other)),
-        }
+        self.seated(seq, &msg).await
     }
 
     /// Sends an intent and waits for its ack (`Ok`) or reject (`Err` with

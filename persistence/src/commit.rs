@@ -12,6 +12,24 @@ pub(crate) fn i64_bits(v: u64) -> i64 {
     v as i64
 }
 
+/// A room record as the `rooms` insert takes it: id, seed, config (JSON),
+/// private, created_at, mode, mode_version.
+fn room_params(r: &crate::model::RoomRecord) -> Result<Vec<Box<dyn rusqlite::ToSql>>, StoreError> {
+    let config = serde_json::to_string(&r.config).map_err(|e| StoreError::Corrupt {
+        what: "room config",
+        message: e.to_string(),
+    })?;
+    Ok(vec![
+        Box::new(r.room.clone()),
+        Box::new(i64_bits(r.seed)),
+        Box::new(config),
+        Box::new(r.private),
+        Box::new(i64_bits(r.created_at)),
+        Box::new(r.config.mode.clone()),
+        Box::new(r.mode_version),
+    ])
+}
+
 pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // The highest tick per room in this batch: one rooms update per room.
@@ -52,20 +70,7 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
         for w in writes {
             match w {
                 Write::CreateRoom(r) => {
-                    let config =
-                        serde_json::to_string(&r.config).map_err(|e| StoreError::Corrupt {
-                            what: "room config",
-                            message: e.to_string(),
-                        })?;
-                    room.execute(params![
-                        r.room,
-                        i64_bits(r.seed),
-                        config,
-                        r.private,
-                        i64_bits(r.created_at),
-                        r.config.mode,
-                        r.mode_version
-                    ])?;
+                    room.execute(rusqlite::params_from_iter(room_params(r)?.iter()))?;
                 }
                 Write::Tick(t) if !known.exists(params![t.room])? => {}
                 Write::Snapshot(s) | Write::SeatedSnapshot { snapshot: s, .. }
@@ -142,36 +147,16 @@ pub fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError
                     record: r,
                     tick: at,
                 } => {
-                    let config =
-                        serde_json::to_string(&r.config).map_err(|e| StoreError::Corrupt {
-                            what: "room config",
-                            message: e.to_string(),
-                        })?;
                     tx.execute("DELETE FROM ticks WHERE room = ?1", params![r.room])?;
                     tx.execute("DELETE FROM snapshots WHERE room = ?1", params![r.room])?;
-                    room.execute(params![
-                        r.room,
-                        i64_bits(r.seed),
-                        config,
-                        r.private,
-                        i64_bits(r.created_at),
-                        r.config.mode,
-                        r.mode_version
-                    ])?;
+                    let mut fields = room_params(r)?;
+                    room.execute(rusqlite::params_from_iter(fields.iter()))?;
+                    fields.push(Box::new(i64_bits(*at)));
                     tx.execute(
                         "UPDATE rooms SET seed = ?2, config = ?3, private = ?4, created_at = ?5, mode = ?6,
                             mode_version = ?7, last_tick = ?8, log_from_tick = ?8, archived_at = NULL
                          WHERE id = ?1",
-                        params![
-                            r.room,
-                            i64_bits(r.seed),
-                            config,
-                            r.private,
-                            i64_bits(r.created_at),
-                            r.config.mode,
-                            r.mode_version,
-                            i64_bits(*at)
-                        ],
+                        rusqlite::params_from_iter(fields.iter()),
                     )?;
                     last_tick.remove(r.room.as_str());
                 }
